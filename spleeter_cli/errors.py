@@ -1,0 +1,68 @@
+"""Errors a user can cause, each carrying the exit code the CLI returns for it.
+
+Every error names what went wrong (``message``), optionally the input it concerns
+(``context["path"]``) and how to fix it (``hint``). The CLI prints them as one line
+and never as a traceback.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any
+
+
+class ExitCode(IntEnum):
+    """Process exit codes; documented in the README, stable for scripts."""
+
+    OK = 0
+    FAILED = 1  # some inputs of a run failed (the others completed)
+    USAGE = 2  # invalid option, model name or filename format
+    INPUT = 3  # input missing, unreadable or not decodable audio
+    MODEL = 4  # model cannot be obtained or is corrupt
+    OUTPUT = 5  # output cannot be written, or exists without --overwrite
+    INTERRUPTED = 130  # Ctrl-C
+
+
+class SplError(Exception):
+    """Base of every error meant for the user rather than for a developer."""
+
+    exit_code: ExitCode = ExitCode.FAILED
+
+    def __init__(self, message: str, *, hint: str | None = None, **context: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.context: dict[str, Any] = context
+
+    def __str__(self) -> str:
+        path = self.context.get("path")
+        text = f"{path}: {self.message}" if path else self.message
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class ValidationError(SplError):
+    """A value given by the user (option, model name, format string) is invalid."""
+
+    exit_code = ExitCode.USAGE
+
+
+class AudioProcessingError(SplError):
+    """An input cannot be read or decoded, or processing it failed."""
+
+    exit_code = ExitCode.INPUT
+
+
+class ModelError(SplError):
+    """A model is unknown to the store, cannot be installed, or is damaged."""
+
+    exit_code = ExitCode.MODEL
+
+
+class OutputError(SplError):
+    """Stems cannot be written where the user asked."""
+
+    exit_code = ExitCode.OUTPUT
+
+
+class CacheError(SplError):
+    """The cache cannot be used; callers usually warn and continue without it."""
