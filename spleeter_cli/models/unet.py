@@ -82,7 +82,8 @@ class SpleeterModel:
         self._model = build_model(spec)
         load_checkpoint(self._model, checkpoint_prefix)
         signature = tf.TensorSpec((None, SEGMENT_FRAMES, spec.bins, N_CHANNELS), tf.float32)
-        self._masks = tf.function(self._compute_masks, input_signature=[signature], jit_compile=False)
+        self._masks = tf.function(self._compute_masks, input_signature=[signature])
+        self._estimates = tf.function(lambda x: self._model(x, training=False), input_signature=[signature])
 
     def _compute_masks(self, magnitudes: tf.Tensor) -> tf.Tensor:
         """Spleeter's ratio masks ``(s_i^p + eps/n) / (sum_j s_j^p + eps)``."""
@@ -94,3 +95,7 @@ class SpleeterModel:
     def masks(self, magnitudes: np.ndarray) -> np.ndarray:
         """(batch, 512, F, 2) float32 magnitudes -> (n_instruments, batch, 512, F, 2) masks."""
         return self._masks(tf.convert_to_tensor(magnitudes, tf.float32)).numpy()
+
+    def estimates(self, magnitudes: np.ndarray) -> np.ndarray:
+        """The U-Nets' magnitude estimates, same shapes as ``masks`` (for Wiener filtering)."""
+        return self._estimates(tf.convert_to_tensor(magnitudes, tf.float32)).numpy()

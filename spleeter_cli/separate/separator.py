@@ -13,21 +13,25 @@ the file's length.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from ..models.catalog import FRAME_LENGTH, FRAME_STEP, SEGMENT_FRAMES, ModelSpec
 from .stft import BINS, OverlapAdd, frames_covering, stft
+from .wiener import WienerStatistics
 
 CHUNK_SEGMENTS = 4  # about 48 s of audio per model call: large enough to keep both cores busy
 Stems = dict[str, np.ndarray]
+Progress = Callable[[int], None]
 
 
 class MaskModel(Protocol):
     spec: ModelSpec
 
     def masks(self, magnitudes: np.ndarray) -> np.ndarray: ...
+    def estimates(self, magnitudes: np.ndarray) -> np.ndarray: ...
 
 
 class Separator:
@@ -41,55 +45,96 @@ class Separator:
         self.chunk_frames = chunk_segments * SEGMENT_FRAMES
         self.chunk_samples = self.chunk_frames * FRAME_STEP
 
-    def separate(self, waveform: np.ndarray) -> Stems:
+    def separate(self, waveform: np.ndarray, wiener: bool = False) -> Stems:
         """Whole waveform in, whole stems out (convenient for short audio and tests)."""
-        pieces = list(self.stream([waveform]))
+        pieces = list(self.stream_wiener(lambda: [waveform]) if wiener else self.stream([waveform]))
         return {name: np.concatenate([p[name] for p in pieces]) for name in self.spec.instruments}
 
-    def stream(self, blocks: Iterable[np.ndarray], on_progress: Callable[[int], None] | None = None) -> Iterator[Stems]:
+    def stream(self, blocks: Iterable[np.ndarray], on_progress: Progress | None = None, wiener: WienerStatistics | None = None) -> Iterator[Stems]:
         """Separate a stream of (n, 2) blocks; yields stem blocks as soon as they are final.
 
-        ``on_progress`` receives the number of stem samples produced so far.
+        ``on_progress`` receives the number of stem samples produced so far. With
+        ``wiener`` statistics of the same input, stems are Wiener-filtered.
         """
-        queue = _SampleQueue(np.zeros((FRAME_LENGTH, 2), np.float32))  # spleeter's leading frame of zeros
         inverses = {name: OverlapAdd() for name in self.spec.instruments}
         output = _Trim(start=FRAME_LENGTH)
+        for chunk in self._chunks(blocks):
+            spectra = stft(chunk.samples, chunk.frames)[: chunk.keep]
+            if wiener is None:
+                stems = self._masked(spectra, self.model.masks(self._segments(spectra, chunk.frames)), chunk)
+            else:
+                stems = wiener.apply(spectra, self._estimates(spectra, chunk))
+            pieces = {name: inverses[name].push(_full_band(stem)) for name, stem in zip(self.spec.instruments, stems)}
+            if chunk.total is not None:
+                pieces = {name: np.concatenate([p, inverses[name].flush()]) for name, p in pieces.items()}
+                output.end = FRAME_LENGTH + chunk.total
+            yield output.take(pieces, on_progress)
+
+    def stream_wiener(self, open_blocks: Callable[[], Iterable[np.ndarray]], on_progress: Progress | None = None) -> Iterator[Stems]:
+        """Two passes over the input (``open_blocks`` is called twice): gather statistics, then filter."""
+        statistics = WienerStatistics(self.spec.stems, self.spec.bins)
+        for chunk in self._chunks(open_blocks()):
+            spectra = stft(chunk.samples, chunk.frames)[: chunk.keep]
+            statistics.add(spectra, self._estimates(spectra, chunk))
+        yield from self.stream(open_blocks(), on_progress, wiener=statistics)
+
+    def _chunks(self, blocks: Iterable[np.ndarray]) -> Iterator[_Chunk]:
+        """Padded samples for each run of whole segments, as spleeter frames them.
+
+        Spleeter puts one frame of zeros in front; ``tf.signal.stft(pad_end=True)``
+        zero-pads the end, and ``pad_and_partition`` fills the last segment with zero frames.
+        """
+        queue = _SampleQueue(np.zeros((FRAME_LENGTH, 2), np.float32))
         needed = self.chunk_samples + FRAME_LENGTH - FRAME_STEP
         total = 0
         for block in blocks:
             total += len(block)
             queue.push(block)
             while queue.size >= needed:
-                stems = self._chunk(queue.peek(needed), self.chunk_frames, inverses)
+                yield _Chunk(queue.peek(needed), self.chunk_frames, self.chunk_frames)
                 queue.drop(self.chunk_samples)
-                yield output.take(stems, on_progress)
-        # The frames tf.signal.stft(pad_end=True) still produces past the last full chunk,
-        # computed on whole zero-padded segments like spleeter's pad_and_partition.
         done_frames = (total + FRAME_LENGTH - queue.size) // FRAME_STEP
         remaining = frames_covering(total + FRAME_LENGTH) - done_frames
         padded_frames = -(-remaining // SEGMENT_FRAMES) * SEGMENT_FRAMES
         samples = queue.peek(queue.size)
         padding = np.zeros(((padded_frames - 1) * FRAME_STEP + FRAME_LENGTH - len(samples), 2), np.float32)
-        stems = self._chunk(np.concatenate([samples, padding]), padded_frames, inverses, keep_frames=remaining)
-        stems = {name: np.concatenate([s, inverses[name].flush()]) for name, s in stems.items()}
-        output.end = FRAME_LENGTH + total
-        yield output.take(stems, on_progress)
+        yield _Chunk(np.concatenate([samples, padding]), padded_frames, remaining, total)
 
-    def _chunk(self, samples: np.ndarray, n_frames: int, inverses: dict[str, OverlapAdd], keep_frames: int | None = None) -> Stems:
-        """Separate ``n_frames`` frames (a whole number of segments) starting at ``samples[0]``."""
-        spectra = stft(samples, n_frames)  # (frames, 2, BINS)
-        bins = self.spec.bins
-        magnitudes = np.abs(spectra[:, :, :bins]).transpose(0, 2, 1)  # (frames, F, 2)
-        segments = magnitudes.reshape(-1, SEGMENT_FRAMES, bins, 2)
-        masks = self.model.masks(np.ascontiguousarray(segments))  # (n, segs, 512, F, 2)
-        keep = n_frames if keep_frames is None else keep_frames
-        masked = np.zeros((keep, 2, BINS), np.complex64)
-        out: Stems = {}
-        for name, mask in zip(self.spec.instruments, masks):
-            mask = mask.reshape(n_frames, bins, 2)[:keep].transpose(0, 2, 1)
-            np.multiply(mask, spectra[:keep, :, :bins], out=masked[:, :, :bins])
-            out[name] = inverses[name].push(masked)
-        return out
+    def _segments(self, spectra: np.ndarray, frames: int) -> np.ndarray:
+        """Model input: magnitudes below F, zero frames appended up to whole segments."""
+        magnitudes = np.zeros((frames, self.spec.bins, 2), np.float32)
+        magnitudes[: len(spectra)] = np.abs(spectra[:, :, : self.spec.bins]).transpose(0, 2, 1)
+        return magnitudes.reshape(-1, SEGMENT_FRAMES, self.spec.bins, 2)
+
+    def _estimates(self, spectra: np.ndarray, chunk: _Chunk) -> np.ndarray:
+        """U-Net magnitude estimates, (n, frames, 2, F)."""
+        estimates = self.model.estimates(self._segments(spectra, chunk.frames))
+        return _frames_first(estimates, chunk.frames, self.spec.bins)[:, : chunk.keep]
+
+    def _masked(self, spectra: np.ndarray, masks: np.ndarray, chunk: _Chunk) -> np.ndarray:
+        """Ratio masks applied to the mixture below F: (n, frames, 2, F) complex."""
+        masks = _frames_first(masks, chunk.frames, self.spec.bins)[:, : chunk.keep]
+        return masks * spectra[None, :, :, : self.spec.bins]
+
+
+@dataclass
+class _Chunk:
+    samples: np.ndarray  # padded samples covering ``frames`` frames
+    frames: int  # frames to compute: whole segments
+    keep: int  # frames that exist in spleeter's STFT (the rest is segment padding)
+    total: int | None = None  # input length, set on the last chunk
+
+
+def _frames_first(model_output: np.ndarray, frames: int, bins: int) -> np.ndarray:
+    """(n, segments, 512, F, 2) -> (n, frames, 2, F)."""
+    return model_output.reshape(len(model_output), frames, bins, 2).transpose(0, 1, 3, 2)
+
+
+def _full_band(stem: np.ndarray) -> np.ndarray:
+    """Extend a (frames, 2, F) spectrum with zeros up to every STFT bin, as spleeter's mask extension does."""
+    full = np.zeros((*stem.shape[:2], BINS), np.complex64)
+    full[:, :, : stem.shape[-1]] = stem
+    return full
 
 
 class _SampleQueue:

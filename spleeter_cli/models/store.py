@@ -1,0 +1,285 @@
+"""The local model store: install, find, verify and remove checkpoints.
+
+Layout: ``<models_dir>/<name>/`` holds the checkpoint files and ``manifest.json``
+(source, version, per-file sha256 and size). A model is installed exactly when its
+manifest exists and the files have their recorded sizes. Installs are built in a
+``.tmp-<name>.*`` folder and renamed into place under a per-model file lock, so a crash
+never leaves a folder that looks installed and concurrent processes download once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import filelock
+import platformdirs
+
+from ..errors import ModelError, ValidationError
+from .catalog import CATALOG, ModelSpec, get_spec
+from .sources import (
+    CHECKPOINT_FILES,
+    Source,
+    SourceRecord,
+    SourceUnavailable,
+    default_sources,
+    extract_release_archive,
+    require_checkpoint_files,
+    sha256_file,
+)
+
+MANIFEST = "manifest.json"
+FALSE_WORDS = {"false", "0", "no", "off"}
+Status = Callable[[str], None]
+
+
+def default_models_dir() -> Path:
+    configured = os.environ.get("SPLEETER_MODELS_DIR")
+    return Path(configured).expanduser() if configured else Path(platformdirs.user_cache_dir("spl")) / "models"
+
+
+def auto_download_enabled() -> bool:
+    return os.environ.get("SPLEETER_AUTO_DOWNLOAD", "").strip().lower() not in FALSE_WORDS
+
+
+def _quiet(_: str) -> None:
+    """Default status callback: callers that do not draw progress ignore it."""
+
+
+class ModelManager:
+    """Installs the official checkpoints under ``models_dir`` and answers where they are."""
+
+    def __init__(self, models_dir: Path | None = None, sources: Sequence[Source] | None = None, auto_download: bool | None = None) -> None:
+        self.models_dir = Path(models_dir) if models_dir is not None else default_models_dir()
+        self.sources = list(sources) if sources is not None else default_sources()
+        self.auto_download = auto_download_enabled() if auto_download is None else auto_download
+
+    # Cheap queries: no hashing, no TensorFlow.
+
+    def path(self, name: str) -> Path:
+        return self.models_dir / get_spec(name).name
+
+    def manifest(self, name: str) -> dict[str, Any] | None:
+        """The installed model's manifest, or None when absent or unreadable (not installed)."""
+        try:
+            data = json.loads((self.path(name) / MANIFEST).read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) and isinstance(data.get("files"), dict) else None
+
+    def is_installed(self, name: str) -> bool:
+        manifest = self.manifest(name)
+        if manifest is None:
+            return False
+        directory = self.path(name)
+        try:
+            return all((directory / file).stat().st_size == entry["size"] for file, entry in manifest["files"].items())
+        except (OSError, KeyError, TypeError):
+            return False
+
+    def list_local_models(self) -> list[str]:
+        return [spec.name for spec in CATALOG.values() if self.is_installed(spec.name)]
+
+    # Installing.
+
+    def ensure(self, name: str, on_status: Status | None = None) -> Path:
+        """The installed model's folder, downloading it first when allowed."""
+        spec = get_spec(name)
+        if self.is_installed(spec.name):
+            return self.path(spec.name)
+        if not self.auto_download:
+            raise ModelError(
+                f"model {spec.full_name} is not installed in {self.models_dir}",
+                hint=f"run `spl models download {spec.name}` or set SPLEETER_AUTO_DOWNLOAD=true",
+            )
+        return self.download_model(spec.name, on_status=on_status)
+
+    def download_model(self, name: str, force: bool = False, on_status: Status | None = None) -> Path:
+        spec = get_spec(name)
+        status = on_status or _quiet
+        return self._install(spec, lambda dest: self._fetch(spec, dest, status), force=force, on_status=status)
+
+    def import_model(self, source: Path, name: str | None = None) -> Path:
+        """Install from an official ``<name>.tar.gz`` or a folder of checkpoint files, offline.
+
+        Replaces an installed copy. The variable layout is checked first because, unlike a
+        release asset, nothing else vouches for what the files are.
+        """
+        source = Path(source).expanduser()
+        if not source.exists():
+            raise ModelError("no such file or folder", hint=IMPORT_HINT, path=source)
+        spec = get_spec(name) if name else _infer_spec(source)
+
+        def copy(dest: Path) -> SourceRecord:
+            try:
+                if source.is_dir():
+                    _copy_folder(source, dest)
+                    return SourceRecord("import", str(source.resolve()), None)
+                extract_release_archive(source, dest)
+            except SourceUnavailable as error:
+                raise ModelError(f"cannot import: {error.reason}", hint=IMPORT_HINT, path=source) from error
+            except OSError as error:
+                raise ModelError(f"cannot import: {error.strerror or error}", path=source) from error
+            return SourceRecord("import", str(source.resolve()), sha256_file(source))
+
+        return self._install(spec, copy, force=True, on_status=_quiet, check=True)
+
+    def _install(self, spec: ModelSpec, fetch: Callable[[Path], SourceRecord], *, force: bool, on_status: Status, check: bool = False) -> Path:
+        final = self.models_dir / spec.name
+        try:
+            self.models_dir.mkdir(parents=True, exist_ok=True)
+            with self._locked(spec, on_status):
+                if not force and self.is_installed(spec.name):
+                    return final  # another process finished it while we waited
+                self._clean_stale(spec)
+                work = Path(tempfile.mkdtemp(prefix=_temp_prefix(spec), dir=self.models_dir))
+                try:
+                    record = fetch(work)
+                    if check:
+                        from .checkpoint import check_layout
+
+                        check_layout(spec, work)
+                    _write_manifest(spec, work, record)
+                    if final.exists():
+                        aside = Path(tempfile.mkdtemp(prefix=_temp_prefix(spec), dir=self.models_dir))
+                        os.replace(final, aside / spec.name)
+                    os.replace(work, final)
+                finally:
+                    self._clean_stale(spec)
+        except OSError as error:
+            raise ModelError(
+                f"cannot install {spec.full_name} in {self.models_dir}: {error.strerror or error}",
+                hint="set SPLEETER_MODELS_DIR to a writable folder with enough free space",
+            ) from error
+        on_status(f"{spec.full_name} installed in {final}")
+        return final
+
+    def _fetch(self, spec: ModelSpec, dest: Path, on_status: Status) -> SourceRecord:
+        """Try each source in turn; a failing one falls through at once to the next."""
+        failures: list[str] = []
+        for source in self.sources:
+            on_status(f"downloading {spec.full_name} from {source.name}")
+            try:
+                record = source.fetch(spec, dest)
+                require_checkpoint_files(dest)
+                return record
+            except SourceUnavailable as error:
+                failures.append(f"{source.name}: {error.reason}")
+                on_status(f"{source.name} failed: {error.reason}")
+                shutil.rmtree(dest)
+                dest.mkdir()
+        raise ModelError(
+            f"cannot download {spec.full_name}; tried " + "; ".join(failures or ["no sources configured"]),
+            hint=(
+                f"on a connected machine, download {spec.archive_name}.tar.gz from the v1.4.0 release of "
+                f"github.com/deezer/spleeter, copy it here and run `spl models import {spec.archive_name}.tar.gz`; "
+                "a folder with its checkpoint files works too"
+            ),
+        )
+
+    @contextmanager
+    def _locked(self, spec: ModelSpec, on_status: Status) -> Iterator[None]:
+        lock = filelock.FileLock(str(self.models_dir / f".{spec.name}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            on_status(f"waiting for another process installing {spec.full_name}")
+            lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _clean_stale(self, spec: ModelSpec) -> None:
+        """Remove this model's temporary folders; only safe while holding its lock."""
+        for leftover in self.models_dir.glob(_temp_prefix(spec) + "*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+    # Checking and removing.
+
+    def validate_model(self, name: str) -> None:
+        """Re-hash every file against the manifest, then check the variable layout."""
+        spec = get_spec(name)
+        directory = self.path(name)
+        manifest = self.manifest(name)
+        if manifest is None:
+            raise ModelError(f"model {spec.full_name} is not installed", hint=f"run `spl models download {spec.name}`", path=directory)
+        damaged = [file for file, entry in manifest["files"].items() if not _matches(directory / file, entry)]
+        if damaged:
+            raise ModelError(
+                f"{spec.full_name} is damaged: {', '.join(damaged)} changed since install",
+                hint=f"run `spl models download {spec.name} --force`",
+                path=directory,
+            )
+        from .checkpoint import check_layout
+
+        check_layout(spec, directory)
+
+    def remove(self, name: str) -> bool:
+        spec = get_spec(name)
+        final = self.models_dir / spec.name
+        if not self.models_dir.is_dir():
+            return False
+        with self._locked(spec, _quiet):
+            if not final.exists():
+                return False
+            aside = Path(tempfile.mkdtemp(prefix=_temp_prefix(spec), dir=self.models_dir))
+            os.replace(final, aside / spec.name)  # vanish at once; deleting 100+ MB is not atomic
+            self._clean_stale(spec)
+        return True
+
+
+IMPORT_HINT = "give an official <model>.tar.gz from the Spleeter v1.4.0 release, or a folder with its checkpoint files"
+
+
+def _temp_prefix(spec: ModelSpec) -> str:
+    # The dot keeps "2stems" from matching the temporary folders of "2stems-16kHz".
+    return f".tmp-{spec.name}."
+
+
+def _infer_spec(source: Path) -> ModelSpec:
+    stem = source.name.removesuffix(".tar.gz").removesuffix(".tgz")
+    try:
+        return get_spec(stem)
+    except ValidationError:
+        raise ValidationError(
+            f"cannot tell which model '{source.name}' holds", hint=f"name it, e.g. `spl models import {source} --name 4stems`"
+        ) from None
+
+
+def _copy_folder(source: Path, dest: Path) -> None:
+    require_checkpoint_files(source)
+    for name in CHECKPOINT_FILES:
+        if (source / name).is_file():
+            shutil.copyfile(source / name, dest / name)
+
+
+def _write_manifest(spec: ModelSpec, directory: Path, record: SourceRecord) -> None:
+    files = {
+        path.name: {"sha256": sha256_file(path), "size": path.stat().st_size}
+        for path in sorted(directory.iterdir())
+        if path.is_file()
+    }
+    manifest = {
+        "model": spec.name,
+        "source": record.source,
+        "version": record.version,
+        "archive_sha256": record.archive_sha256,
+        "installed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "files": files,
+    }
+    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def _matches(path: Path, entry: dict[str, Any]) -> bool:
+    try:
+        return path.stat().st_size == entry["size"] and sha256_file(path) == entry["sha256"]
+    except OSError:
+        return False
