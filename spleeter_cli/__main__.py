@@ -1,0 +1,3 @@
+from spleeter_cli.cli.app import main
+
+main()

@@ -1,0 +1,451 @@
+"""Decode any audio file to float32 stereo at the model's rate, and encode stems.
+
+Decoding streams frame by frame through PyAV (which bundles FFmpeg), so memory is
+bounded whatever the file's length; FFmpeg only converts the sample format and soxr
+(see ``dsp``) converts the rate. Every failure a user can cause leaves this module as
+an ``AudioProcessingError`` (inputs), ``OutputError`` (outputs) or ``ValidationError``
+(arguments) naming the file and the fix, never as an FFmpeg or OS exception.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import soundfile as sf
+
+from ..errors import AudioProcessingError, OutputError, ValidationError
+from . import dsp
+
+SUPPORTED_CODECS = ("wav", "flac", "mp3", "ogg", "m4a")
+AUDIO_EXTENSIONS = frozenset(
+    {
+        "wav", "wave", "flac", "mp3", "mp2", "ogg", "oga", "opus", "m4a", "m4b", "aac", "mp4",
+        "wma", "aif", "aiff", "aifc", "caf", "mka", "webm", "wv", "ac3", "au",
+    }
+)
+DEFAULT_BITRATE = "192k"
+
+_SEEK_PREROLL = 0.5  # seconds decoded and dropped before an offset: warms the decoder up after a seek
+_RESAMPLER_CONTEXT = 0.1  # seconds of input on each side of a range, so the resampler's filter sees real audio
+_LENGTH_TOLERANCE = 0.02  # seconds a lossless file may fall short of its header before we call it truncated
+_PCM_BITS = re.compile(r"pcm_[suf](\d+)")
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the container says about a file's audio, before decoding it."""
+
+    path: Path
+    container: str
+    codec: str
+    sample_rate: int
+    channels: int
+    duration: float  # seconds; estimated from the bitrate for some MP3s
+    bit_depth: int | None  # PCM and FLAC only
+    sample_format: str
+
+
+def _input_error(path: Path, message: str, hint: str) -> AudioProcessingError:
+    return AudioProcessingError(message, hint=hint, path=str(path))
+
+
+def _open(path: Path) -> tuple[Any, Any]:
+    """Open ``path`` and return (container, its first audio stream)."""
+    try:
+        if not path.exists():
+            raise _input_error(path, "no such file", "check the path and its spelling")
+        if path.is_dir():
+            raise _input_error(path, "is a directory, not an audio file", "give a file, or a glob such as 'dir/*.mp3'")
+        if path.stat().st_size == 0:
+            raise _input_error(path, "file is empty", "re-export or re-download it")
+        container = av.open(str(path), metadata_errors="ignore")
+    except av.error.InvalidDataError:
+        raise _input_error(path, "not a readable audio file (unknown format or corrupt data)", "check that it is really audio; re-export or re-download it") from None
+    except PermissionError:
+        raise _input_error(path, "permission denied", "make the file readable") from None
+    except (av.FFmpegError, OSError) as error:
+        raise _input_error(path, f"cannot be opened ({error.strerror or error})", "check that the file is readable audio") from None
+    if not container.streams.audio:
+        container.close()
+        raise _input_error(path, "not a readable audio file (no audio stream found)", "give a file with an audio track")
+    stream = container.streams.audio[0]
+    if stream.codec_context.sample_rate <= 0 or stream.codec_context.channels <= 0:  # FFmpeg guessed a format from noise
+        container.close()
+        raise _input_error(path, "not a readable audio file (no sample rate or channels)", "check that it is really audio; re-export or re-download it")
+    return container, stream
+
+
+def _decode(container: Any, stream: Any, path: Path) -> Iterator[Any]:
+    """The stream's decoded frames; FFmpeg errors become ``AudioProcessingError``."""
+    reached = 0.0
+    try:
+        for frame in container.decode(stream):
+            yield frame
+            reached = frame.time + frame.samples / frame.sample_rate if frame.time is not None else reached
+    except (av.FFmpegError, OSError) as error:
+        raise _input_error(path, f"corrupt or truncated audio data after {reached:.1f} s ({error.strerror or error})", "re-export or re-download the file") from None
+
+
+def _flac_streaminfo(extradata: bytes | None) -> tuple[int, int] | None:
+    """(bits per sample, total samples) from FLAC's STREAMINFO block; total is 0 when unknown."""
+    if extradata and extradata[:4] == b"fLaC":
+        extradata = extradata[8:]
+    if not extradata or len(extradata) < 18:
+        return None
+    bits = ((extradata[12] & 1) << 4 | extradata[13] >> 4) + 1
+    return bits, (extradata[13] & 0x0F) << 32 | int.from_bytes(extradata[14:18], "big")
+
+
+def _wav_data_frames(path: Path) -> int | None:
+    """Frames the RIFF header of a WAV promises; FFmpeg itself trusts the file size instead."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(1 << 16)
+    except OSError:  # FFmpeg just read it; if we cannot, skipping this extra check is the lesser harm
+        return None
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    position, block_align = 12, 0
+    while position + 8 <= len(head):
+        chunk, size = head[position : position + 4], int.from_bytes(head[position + 4 : position + 8], "little")
+        if chunk == b"fmt ":
+            block_align = int.from_bytes(head[position + 20 : position + 22], "little")
+        elif chunk == b"data":
+            # Writers that stream to a pipe leave the size at 0 or near 4 GiB: nothing to check.
+            return size // block_align if block_align and 0 < size < 0x7FFFF000 else None
+        position += 8 + size + (size & 1)
+    return None
+
+
+def _declared_frames(path: Path, info: AudioInfo, stream: Any) -> int | None:
+    """Sample frames a lossless file's header promises, to detect truncation after decoding."""
+    if info.codec == "flac":
+        streaminfo = _flac_streaminfo(stream.codec_context.extradata)
+        return streaminfo[1] if streaminfo and streaminfo[1] else None
+    if info.container == "wav" and info.codec.startswith("pcm_"):  # block_align is per frame only for PCM
+        return _wav_data_frames(path)
+    return None
+
+
+def _info(path: Path, container: Any, stream: Any) -> AudioInfo:
+    context = stream.codec_context
+    if stream.duration and stream.time_base:
+        duration = float(stream.duration * stream.time_base)
+    else:
+        duration = (container.duration or 0) / av.time_base
+    bit_depth = None
+    if context.name == "flac":
+        streaminfo = _flac_streaminfo(context.extradata)
+        bit_depth = streaminfo[0] if streaminfo else None
+    elif match := _PCM_BITS.match(context.name):
+        bit_depth = int(match[1])
+    return AudioInfo(
+        path=path, container=container.format.name, codec=context.name, sample_rate=context.sample_rate,
+        channels=context.channels, duration=duration, bit_depth=bit_depth, sample_format=context.format.name,
+    )
+
+
+def probe(path: str | Path) -> AudioInfo:
+    """Describe a file's audio; decodes its first frame so undecodable files fail here, early."""
+    path = Path(path)
+    container, stream = _open(path)
+    with container:
+        try:
+            first = next(container.decode(stream), None)
+        except (av.FFmpegError, OSError):
+            raise _input_error(path, "not a readable audio file (its audio data cannot be decoded)", "check that it is really audio; re-export or re-download it") from None
+        if first is None:
+            raise _input_error(path, "no audio samples in the file", "re-export or re-download it")
+        return _info(path, container, stream)
+
+
+def _resampled(blocks: Iterator[np.ndarray], resampler: dsp.StreamResampler) -> Iterator[np.ndarray]:
+    for block in blocks:
+        yield resampler.process(block)
+    yield resampler.process(np.zeros((0, 2), np.float32), last=True)
+
+
+class AudioReader:
+    """Stream a file as float32 stereo blocks at the target rate."""
+
+    def __init__(self, path: str | Path, sample_rate: int = 44100, offset: float = 0.0, duration: float | None = None) -> None:
+        self.path = Path(path)
+        if offset < 0:
+            raise ValidationError(f"offset must be >= 0, not {offset:g}", hint="give the start in seconds from the beginning", path=str(self.path))
+        if duration is not None and duration <= 0:
+            raise ValidationError(f"duration must be > 0, not {duration:g}", hint="give a positive number of seconds, or none for the whole file", path=str(self.path))
+        self.sample_rate = sample_rate
+        self.offset = offset
+        self.duration = duration
+        self._container, self._stream = _open(self.path)
+        self.info = _info(self.path, self._container, self._stream)
+        if offset > 0 and offset >= self.info.duration:
+            self.close()
+            raise self._past_end(self.info.duration)
+        self._declared = _declared_frames(self.path, self.info, self._stream)
+        self._converter: tuple[tuple[str, str], Any] | None = None
+
+    def blocks(self, frames: int) -> Iterator[np.ndarray]:
+        """Yield (frames, 2) C-contiguous blocks, the last one possibly shorter; call once per reader."""
+        if frames <= 0:
+            raise ValueError(f"block size must be positive, not {frames}")
+        pending: list[np.ndarray] = []
+        held = 0
+        for piece in self._samples():
+            pending.append(piece)
+            held += len(piece)
+            if held >= frames:
+                data = np.concatenate(pending)
+                full = held - held % frames
+                yield from (data[start : start + frames] for start in range(0, full, frames))
+                pending, held = [data[full:]], held - full
+        if held:
+            yield np.concatenate(pending)
+
+    def _samples(self) -> Iterator[np.ndarray]:
+        """Resampled pieces of the requested range, in order and of any length.
+
+        The resampler starts a little before the offset, on a sample shared by both rates'
+        grids, so an excerpt equals the same range cut from a decode of the whole file.
+        """
+        rate, target = self.info.sample_rate, self.sample_rate
+        step = rate // math.gcd(rate, target)
+        first = round(self.offset * rate)
+        start = max(0, first - round(_RESAMPLER_CONTEXT * rate)) // step * step
+        stop = None if self.duration is None else math.ceil((self.offset + self.duration) * rate) + round(_RESAMPLER_CONTEXT * rate)
+        begin = round(self.offset * target)
+        end = None if self.duration is None else begin + round(self.duration * target)
+        position = start * target // rate  # output index of the resampler's next sample
+        for out in _resampled(self._source(start, stop, first), dsp.StreamResampler(rate, target)):
+            low, high = max(0, begin - position), len(out) if end is None else min(len(out), end - position)
+            position += len(out)
+            if high > low:
+                yield out[low:high]
+            if end is not None and position >= end:
+                return
+
+    def _source(self, start: int, stop: int | None, first: int) -> Iterator[np.ndarray]:
+        """Stereo float32 at the file's rate from sample ``start`` up to ``stop`` (or the end)."""
+        position, frames = self._frames_from(start)
+        for frame in frames:
+            if frame.sample_rate != self.info.sample_rate:
+                raise _input_error(self.path, f"sample rate changes mid-stream ({self.info.sample_rate} -> {frame.sample_rate} Hz)", "convert the file to a single rate first")
+            samples = self._to_float(frame)
+            position += len(samples)
+            if position <= start:
+                continue
+            piece = dsp.to_stereo(samples[max(0, len(samples) - (position - start)) :])
+            if stop is not None and position >= stop:
+                yield piece[: len(piece) - (position - stop)]
+                return
+            yield piece
+        rate = self.info.sample_rate
+        if self._declared and position < self._declared - _LENGTH_TOLERANCE * rate:
+            raise _input_error(self.path, f"truncated or corrupt (decoded {position / rate:.1f} s of {self._declared / rate:.1f} s)", "re-export or re-download the file")
+        if first > 0 and position <= first:
+            raise self._past_end(position / rate)
+
+    def _frames_from(self, start: int) -> tuple[int, Iterator[Any]]:
+        """Decoded frames beginning at or before sample ``start``, and the first one's position.
+
+        Seeks only when the container's timestamps resolve single samples (so pts give exact
+        positions; ASF's milliseconds do not), and decodes from the top when a seek overshoots.
+        """
+        rate, stream = self.info.sample_rate, self._stream
+        target = start - round(_SEEK_PREROLL * rate)
+        origin = stream.start_time or 0
+        if target > 0 and stream.time_base and stream.time_base <= Fraction(1, rate):
+            try:
+                self._container.seek(origin + math.floor(Fraction(target, rate) / stream.time_base), stream=stream)
+            except av.FFmpegError:
+                return 0, _decode(self._container, stream, self.path)
+            frames = _decode(self._container, stream, self.path)
+            head = next(frames, None)
+            if head is not None and head.pts is not None:
+                position = round((head.pts - origin) * stream.time_base * rate)
+                if position <= start:
+                    return position, chain([head], frames)
+            self._container.close()
+            self._container, self._stream = _open(self.path)
+        return 0, _decode(self._container, self._stream, self.path)
+
+    def _to_float(self, frame: Any) -> np.ndarray:
+        """(n, channels) packed float32 in the frame's own layout; FFmpeg scales ints to [-1, 1]."""
+        key = (frame.format.name, frame.layout.name)
+        if self._converter is None or self._converter[0] != key:
+            self._converter = (key, av.AudioResampler(format="flt", layout=frame.layout, rate=frame.sample_rate))
+        channels = frame.layout.nb_channels
+        parts = [converted.to_ndarray().reshape(-1, channels) for converted in self._converter[1].resample(frame)]
+        return np.concatenate(parts) if parts else np.zeros((0, channels), np.float32)
+
+    def _past_end(self, length: float) -> AudioProcessingError:
+        return _input_error(self.path, f"offset {self.offset:g} s is past the end: the file is only {length:.1f} s long", "use a smaller offset")
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> AudioReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def decode(path: str | Path, sample_rate: int = 44100, offset: float = 0.0, duration: float | None = None) -> np.ndarray:
+    """A whole file (or range) as one (n, 2) float32 array; prefer ``AudioReader`` for long files."""
+    with AudioReader(path, sample_rate, offset, duration) as reader:
+        blocks = list(reader.blocks(1 << 18))
+    return np.concatenate(blocks) if blocks else np.zeros((0, 2), np.float32)
+
+
+def check_output_options(codec: str, bitrate: str | None, bit_depth: int) -> int:
+    """Validate what an ``AudioWriter`` would be given, before any work; returns the bitrate in bit/s."""
+    if codec not in SUPPORTED_CODECS:
+        raise ValidationError(f"unknown codec '{codec}'", hint=f"choose one of: {', '.join(SUPPORTED_CODECS)}")
+    if bit_depth not in (16, 24, 32):
+        raise ValidationError(f"bit depth must be 16, 24 or 32, not {bit_depth}", hint="use 16, 24 or 32 (32 is float, WAV only)")
+    if codec == "flac" and bit_depth == 32:
+        raise ValidationError("FLAC stores at most 24 bits", hint="use bit depth 24, or wav for 32-bit float")
+    return parse_bitrate(bitrate or DEFAULT_BITRATE)
+
+
+def parse_bitrate(bitrate: str) -> int:
+    """'128k' -> 128000; MP3 tops out at 320k and below 32k every codec sounds broken."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(k?)(?:bps)?\s*", bitrate, re.IGNORECASE)
+    value = round(float(match[1]) * (1000 if match[2] else 1)) if match else 0
+    if not 32_000 <= value <= 320_000:
+        raise ValidationError(f"invalid bitrate '{bitrate}'", hint="give a bitrate between 32k and 320k, such as 128k or 320k")
+    return value
+
+
+# Vorbis is VBR: a bitrate picks the quality level whose nominal rate it is (stereo, 44.1 kHz).
+_VORBIS_KBPS = (64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 500)  # quality 0..10
+
+
+class _SoundFileSink:
+    """WAV, FLAC and Ogg Vorbis through libsndfile."""
+
+    # libsndfile 1.2's Vorbis encoder crashes on single writes of ~2M frames; stay far below.
+    _MAX_WRITE = 1 << 16
+
+    def __init__(self, path: Path, sample_rate: int, codec: str, bitrate: int, bit_depth: int, channels: int) -> None:
+        if codec == "ogg":
+            quality = float(np.interp(bitrate / 1000, _VORBIS_KBPS, range(len(_VORBIS_KBPS))))
+            self._file = sf.SoundFile(path, "w", sample_rate, channels, "VORBIS", format="OGG", compression_level=1 - quality / 10)
+        else:
+            subtype = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}[bit_depth]
+            self._file = sf.SoundFile(path, "w", sample_rate, channels, subtype, format=codec.upper())
+
+    def write(self, block: np.ndarray) -> None:
+        for start in range(0, len(block), self._MAX_WRITE):
+            self._file.write(block[start : start + self._MAX_WRITE])
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class _FFmpegSink:
+    """MP3 (LAME) and M4A (AAC) through PyAV, which re-chunks frames to the encoder's frame size."""
+
+    _FORMATS = {"mp3": ("mp3", "libmp3lame"), "m4a": ("ipod", "aac")}
+
+    def __init__(self, path: Path, sample_rate: int, codec: str, bitrate: int, channels: int) -> None:
+        container_format, encoder = self._FORMATS[codec]
+        self._layout = "mono" if channels == 1 else "stereo"
+        self._rate = sample_rate
+        self._container = av.open(str(path), "w", format=container_format)
+        try:
+            self._stream = self._container.add_stream(encoder, rate=sample_rate, layout=self._layout, format="fltp")
+            self._stream.bit_rate = bitrate
+        except BaseException:
+            self._container.close()
+            raise
+        self._samples = 0
+
+    def write(self, block: np.ndarray) -> None:
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block.T), format="fltp", layout=self._layout)
+        frame.sample_rate = self._rate
+        # Explicit timestamps let the encoder mark its priming samples, so the muxer writes the
+        # MP3 LAME header / MP4 edit list that makes decoders drop them.
+        frame.time_base = Fraction(1, self._rate)
+        frame.pts = self._samples
+        self._samples += len(block)
+        self._container.mux(self._stream.encode(frame))
+
+    def close(self) -> None:
+        try:
+            self._container.mux(self._stream.encode(None))
+        finally:
+            self._container.close()
+
+
+class AudioWriter:
+    """Stream float32 blocks into one encoded file.
+
+    The format comes from ``codec``, not from the path, because callers write to temporary
+    names (``.vocals.wav.part-123``) and rename when done.
+    """
+
+    def __init__(self, path: str | Path, sample_rate: int, codec: str = "wav", bitrate: str | None = None, bit_depth: int = 16, channels: int = 2) -> None:
+        self.path = Path(path)
+        rate = check_output_options(codec, bitrate, bit_depth)
+        if channels not in (1, 2):
+            raise ValueError(f"can only write mono or stereo, not {channels} channels")
+        self.channels = channels
+        self._codec = codec
+        self._clip = not (codec == "wav" and bit_depth == 32)  # float WAV keeps overs; the rest would wrap or distort
+        self._sink: _SoundFileSink | _FFmpegSink | None = None
+        with self._output_errors():
+            if codec in ("mp3", "m4a"):
+                self._sink = _FFmpegSink(self.path, sample_rate, codec, rate, channels)
+            else:
+                self._sink = _SoundFileSink(self.path, sample_rate, codec, rate, bit_depth, channels)
+
+    def write(self, block: np.ndarray) -> None:
+        """Append an (n, channels) float32 block."""
+        if self._sink is None:
+            raise ValueError("write to a closed AudioWriter")
+        if block.ndim != 2 or block.shape[1] != self.channels:
+            raise ValueError(f"expected an (n, {self.channels}) block, got shape {block.shape}")
+        if self._clip:
+            block = np.clip(block, -1.0, 1.0)
+        with self._output_errors():
+            self._sink.write(np.asarray(block, dtype=np.float32))
+
+    def close(self) -> None:
+        """Finish the file; idempotent."""
+        sink, self._sink = self._sink, None
+        if sink is not None:
+            with self._output_errors():
+                sink.close()
+
+    @contextmanager
+    def _output_errors(self) -> Iterator[None]:
+        """Turn library and OS failures into an ``OutputError`` naming the file."""
+        try:
+            yield
+        except (OSError, av.FFmpegError, sf.SoundFileError) as error:
+            detail = getattr(error, "strerror", None) or str(error)
+            raise OutputError(f"cannot write {self._codec} file ({detail})", hint="check that the directory exists, is writable and has free space", path=str(self.path)) from None
+
+    def __enter__(self) -> AudioWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def encode(path: str | Path, waveform: np.ndarray, sample_rate: int, codec: str = "wav", bitrate: str | None = None, bit_depth: int = 16) -> None:
+    """Write a whole (n, channels) float32 waveform to ``path``."""
+    with AudioWriter(path, sample_rate, codec, bitrate, bit_depth, channels=waveform.shape[1]) as writer:
+        writer.write(waveform)

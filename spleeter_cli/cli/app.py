@@ -1,0 +1,38 @@
+"""The `spl` command: subcommands are registered here, defined in their own modules.
+
+Imports stay light: nothing here pulls in NumPy or TensorFlow, so `spl --help`
+answers at once; each command imports the core when it runs.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from .. import __version__
+from . import models, separate
+
+app = typer.Typer(
+    name="spl",
+    help="Split songs into stems with the official Spleeter models: fast, in bounded memory.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("separate", no_args_is_help=True)(separate.separate)
+app.add_typer(models.app, name="models")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"spl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")) -> None:
+    """Split songs into stems with the official Spleeter models: fast, in bounded memory."""
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,147 @@
+"""How runs are shown: Rich progress on a terminal, plain lines in logs, JSON for scripts.
+
+The core reports through ``Listener`` events and never prints; these classes
+are the only place that decides what a person or a script sees.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from ..errors import ExitCode, SplError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(error: SplError) -> typer.Exit:
+    """Print a user error as one line and return the Exit to raise."""
+    print(f"spl: error: {error}", file=sys.stderr, flush=True)
+    return typer.Exit(int(error.exit_code))
+
+
+def handles_errors(command: F) -> F:
+    """Turn user errors and Ctrl-C into one line and a documented exit code, never a traceback."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except SplError as error:
+            raise fail(error) from None
+        except KeyboardInterrupt:
+            print("spl: interrupted; unfinished outputs were removed", file=sys.stderr)
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except typer.Exit:
+            raise
+        except Exception as error:  # a bug in spl, not the user's doing: one line, traceback on request
+            if os.environ.get("SPL_DEBUG"):
+                raise
+            print(f"spl: internal error: {type(error).__name__}: {error} (rerun with SPL_DEBUG=1 for details, and please report it)", file=sys.stderr)
+            raise typer.Exit(int(ExitCode.FAILED)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _speed(result: Any) -> str:
+    if not result.wall_time:
+        return ""
+    return f"{result.audio_duration:.1f} s of audio in {result.wall_time:.1f} s, {result.audio_duration / result.wall_time:.1f}x realtime"
+
+
+class PlainListener:
+    """One line per finished input; for logs and CI where there is no terminal."""
+
+    def __init__(self, verbose: bool = False, quiet: bool = False) -> None:
+        self.verbose = verbose
+        self.quiet = quiet
+
+    def status(self, message: str) -> None:
+        if not self.quiet:
+            print(f"spl: {message}", file=sys.stderr, flush=True)
+
+    def file_started(self, path: Path, duration: float) -> None:
+        if self.verbose:
+            print(f"spl: separating {path} ({duration:.1f} s)", file=sys.stderr, flush=True)
+
+    def file_progress(self, path: Path, seconds: float) -> None:
+        pass
+
+    def file_finished(self, result: Any) -> None:
+        if result.error is not None:
+            fail(result.error)
+            return
+        if self.quiet:
+            return
+        folder = _common_folder(result.outputs.values())
+        print(f"{result.input} -> {folder} ({_speed(result)})", flush=True)
+        if self.verbose:
+            stages = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items())
+            print(f"spl:   {stages}", file=sys.stderr, flush=True)
+
+
+class JsonListener(PlainListener):
+    """One JSON object per input on stdout; nothing else goes to stdout."""
+
+    def __init__(self) -> None:
+        super().__init__(quiet=True)
+
+    def file_finished(self, result: Any) -> None:
+        print(json.dumps(result.to_json()), flush=True)
+
+
+class RichListener(PlainListener):
+    """Live progress bars on a terminal."""
+
+    def __init__(self, verbose: bool = False) -> None:
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+        super().__init__(verbose=verbose)
+        self.console = Console(highlight=False)
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
+            console=self.console, transient=True,
+        )
+        self.tasks: dict[Path, Any] = {}
+
+    def __enter__(self) -> RichListener:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def status(self, message: str) -> None:
+        self.console.print(f"[dim]{message}[/]")
+
+    def file_started(self, path: Path, duration: float) -> None:
+        self.tasks[path] = self.progress.add_task(path.name, total=max(duration, 1e-3))
+
+    def file_progress(self, path: Path, seconds: float) -> None:
+        if path in self.tasks:
+            self.progress.update(self.tasks[path], completed=seconds)
+
+    def file_finished(self, result: Any) -> None:
+        task = self.tasks.pop(result.input, None)
+        if task is not None:
+            self.progress.remove_task(task)
+        if result.error is not None:
+            fail(result.error)
+            return
+        folder = _common_folder(result.outputs.values())
+        self.console.print(f"[green]✓[/] {result.input} → [bold]{folder}[/] [dim]({_speed(result)})[/]")
+        if self.verbose:
+            self.console.print("  [dim]" + ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items()) + "[/]")
+
+
+def _common_folder(paths: Any) -> str:
+    parents = {str(Path(p).parent) for p in paths}
+    return parents.pop() if len(parents) == 1 else ", ".join(sorted(parents))
