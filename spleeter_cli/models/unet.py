@@ -124,8 +124,9 @@ class SpleeterModel:
         self._model = build_model(spec)
         load_checkpoint(self._model, checkpoint_prefix)
         signature = tf.TensorSpec((None, SEGMENT_FRAMES, spec.bins, N_CHANNELS), tf.float32)
-        self._masks = tf.function(self._compute_masks, input_signature=[signature])
-        self._estimates = tf.function(lambda x: self._model(x, training=False), input_signature=[signature])
+        self._masks = tf.function(self._compute_masks, input_signature=[signature], autograph=False)
+        self._masks.get_concrete_function()  # trace now, while the loader thread overlaps decoding
+        self._estimates = tf.function(lambda x: self._model(x, training=False), input_signature=[signature], autograph=False)
 
     def _compute_masks(self, magnitudes: tf.Tensor) -> tf.Tensor:
         """Spleeter's ratio masks ``(s_i^p + eps/n) / (sum_j s_j^p + eps)``."""

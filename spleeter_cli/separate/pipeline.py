@@ -152,7 +152,7 @@ class SeparationRun:
         duration = max(0.0, min(job.info.duration - opts.offset, opts.duration or float("inf")))
         self.listener.file_started(job.source, duration)
         temporaries = {name: outputs.temporary_path(path) for name, path in job.outputs.items()}
-        timings = {"decode": 0.0, "separate": 0.0, "encode": 0.0}
+        timings = {"decode": 0.0, "separate": 0.0, "encode": 0.0}  # busy time per stage; stages overlap
         samples = 0
         try:
             outputs.prepare_directories(job.outputs.values(), job.source)
@@ -179,7 +179,6 @@ class SeparationRun:
         except BaseException:
             outputs.discard(temporaries.values())
             raise
-        timings["separate"] -= timings["decode"]  # the separator pulls blocks, so its time includes decoding
         result = FileResult(
             job.source, self.spec.full_name, outputs=job.outputs, audio_duration=samples / SAMPLE_RATE,
             wall_time=time.perf_counter() - started, timings=timings,

@@ -19,6 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from ..models.catalog import FRAME_LENGTH, FRAME_STEP, SEGMENT_FRAMES, ModelSpec
+from .stages import staged
 from .stft import BINS, OverlapAdd, frames_covering, stft
 from .wiener import WienerStatistics
 
@@ -53,17 +54,18 @@ class Separator:
     def stream(self, blocks: Iterable[np.ndarray], on_progress: Progress | None = None, wiener: WienerStatistics | None = None) -> Iterator[Stems]:
         """Separate a stream of (n, 2) blocks; yields stem blocks as soon as they are final.
 
-        ``on_progress`` receives the number of stem samples produced so far. With
-        ``wiener`` statistics of the same input, stems are Wiener-filtered.
+        Decoding with the STFT, the U-Nets, and the inverse STFT run as three
+        overlapping stages (``stages.staged``). ``on_progress`` receives the number
+        of stem samples produced so far. With ``wiener`` statistics of the same
+        input, stems are Wiener-filtered.
         """
         inverses = {name: OverlapAdd() for name in self.spec.instruments}
         output = _Trim(start=FRAME_LENGTH)
-        for chunk in self._chunks(blocks):
-            spectra = stft(chunk.samples, chunk.frames)[: chunk.keep]
+        for chunk, spectra, model_output in self._analyzed(blocks, estimates=wiener is not None):
             if wiener is None:
-                stems = self._masked(spectra, self.model.masks(self._segments(spectra, chunk.frames)), chunk)
+                stems = model_output * spectra[None, :, :, : self.spec.bins]
             else:
-                stems = wiener.apply(spectra, self._estimates(spectra, chunk))
+                stems = wiener.apply(spectra, model_output)
             pieces = {name: inverses[name].push(_full_band(stem)) for name, stem in zip(self.spec.instruments, stems)}
             if chunk.total is not None:
                 pieces = {name: np.concatenate([p, inverses[name].flush()]) for name, p in pieces.items()}
@@ -73,10 +75,28 @@ class Separator:
     def stream_wiener(self, open_blocks: Callable[[], Iterable[np.ndarray]], on_progress: Progress | None = None) -> Iterator[Stems]:
         """Two passes over the input (``open_blocks`` is called twice): gather statistics, then filter."""
         statistics = WienerStatistics(self.spec.stems, self.spec.bins)
-        for chunk in self._chunks(open_blocks()):
-            spectra = stft(chunk.samples, chunk.frames)[: chunk.keep]
-            statistics.add(spectra, self._estimates(spectra, chunk))
+        for _, spectra, estimates in self._analyzed(open_blocks(), estimates=True):
+            statistics.add(spectra, estimates)
         yield from self.stream(open_blocks(), on_progress, wiener=statistics)
+
+    def _analyzed(self, blocks: Iterable[np.ndarray], estimates: bool = False) -> Iterator[_Analysis]:
+        """(chunk, spectra, masks or estimates) per chunk; STFT and model each on their own thread.
+
+        Model output comes back as (n, frames, 2, F): the ratio masks, or with
+        ``estimates`` the U-Nets' magnitudes that Wiener filtering starts from.
+        """
+        model = self.model.estimates if estimates else self.model.masks
+
+        def run_model(analysis: _Analysis) -> _Analysis:
+            chunk, spectra, _ = analysis
+            output = model(self._segments(spectra, chunk.frames))
+            return chunk, spectra, _frames_first(output, chunk.frames, self.spec.bins)[:, : chunk.keep]
+
+        spectra = staged(self._chunks(blocks), self._analyze, depth=2, name="spl-stft")
+        return staged(spectra, run_model, depth=1, name="spl-model")
+
+    def _analyze(self, chunk: _Chunk) -> _Analysis:
+        return chunk, stft(chunk.samples, chunk.frames)[: chunk.keep], None
 
     def _chunks(self, blocks: Iterable[np.ndarray]) -> Iterator[_Chunk]:
         """Padded samples for each run of whole segments, as spleeter frames them.
@@ -106,16 +126,6 @@ class Separator:
         magnitudes[: len(spectra)] = np.abs(spectra[:, :, : self.spec.bins]).transpose(0, 2, 1)
         return magnitudes.reshape(-1, SEGMENT_FRAMES, self.spec.bins, 2)
 
-    def _estimates(self, spectra: np.ndarray, chunk: _Chunk) -> np.ndarray:
-        """U-Net magnitude estimates, (n, frames, 2, F)."""
-        estimates = self.model.estimates(self._segments(spectra, chunk.frames))
-        return _frames_first(estimates, chunk.frames, self.spec.bins)[:, : chunk.keep]
-
-    def _masked(self, spectra: np.ndarray, masks: np.ndarray, chunk: _Chunk) -> np.ndarray:
-        """Ratio masks applied to the mixture below F: (n, frames, 2, F) complex."""
-        masks = _frames_first(masks, chunk.frames, self.spec.bins)[:, : chunk.keep]
-        return masks * spectra[None, :, :, : self.spec.bins]
-
 
 @dataclass
 class _Chunk:
@@ -123,6 +133,9 @@ class _Chunk:
     frames: int  # frames to compute: whole segments
     keep: int  # frames that exist in spleeter's STFT (the rest is segment padding)
     total: int | None = None  # input length, set on the last chunk
+
+
+_Analysis = tuple[_Chunk, np.ndarray, "np.ndarray | None"]
 
 
 def _frames_first(model_output: np.ndarray, frames: int, bins: int) -> np.ndarray:
