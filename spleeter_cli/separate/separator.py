@@ -92,7 +92,7 @@ class Separator:
             output = model(self._segments(spectra, chunk.frames))
             return chunk, spectra, _frames_first(output, chunk.frames, self.spec.bins)[:, : chunk.keep]
 
-        spectra = staged(self._chunks(blocks), self._analyze, depth=2, name="spl-stft")
+        spectra = staged(self._chunks(blocks), self._analyze, depth=1, name="spl-stft")
         return staged(spectra, run_model, depth=1, name="spl-model")
 
     def _analyze(self, chunk: _Chunk) -> _Analysis:
