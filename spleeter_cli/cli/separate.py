@@ -43,7 +43,7 @@ def separate(
     name = model or model_for(stems, hq).full_name
     options = SeparateOptions(
         model=name, codec=codec.lower(), bitrate=bitrate, bit_depth=bit_depth, filename_format=filename_format,
-        offset=offset, duration=duration, mwf=mwf, overwrite=overwrite,
+        offset=offset, duration=duration, mwf=mwf, existing="overwrite" if overwrite else "refuse",
     )
     if json_output:
         listener: PlainListener = JsonListener()

@@ -72,6 +72,9 @@ class PlainListener:
         if self.verbose:
             print(f"spl: separating {path} ({duration:.1f} s)", file=sys.stderr, flush=True)
 
+    def file_stage(self, path: Path, stage: str) -> None:
+        pass
+
     def file_progress(self, path: Path, seconds: float) -> None:
         pass
 

@@ -9,6 +9,7 @@ never leaves a folder that looks installed and concurrent processes download onc
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -73,6 +74,13 @@ class ModelManager:
         except (OSError, ValueError):
             return None
         return data if isinstance(data, dict) and isinstance(data.get("files"), dict) else None
+
+    def weights_digest(self, name: str) -> str:
+        """A checksum of the installed weights (from the manifest: no hashing, no TensorFlow)."""
+        manifest = self.manifest(name)
+        if manifest is None:
+            raise ModelError(f"model {name} is not installed", hint=f"run `spl models download {name}`")
+        return hashlib.sha256(json.dumps(manifest["files"], sort_keys=True).encode()).hexdigest()
 
     def is_installed(self, name: str) -> bool:
         manifest = self.manifest(name)

@@ -10,6 +10,7 @@ leaves a stem that a later run could mistake for a finished one.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import string
 from collections.abc import Iterable
@@ -93,3 +94,27 @@ def discard(paths: Iterable[Path]) -> None:
     for path in paths:
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             path.unlink()
+
+
+def remove_stale_parts(finals: Iterable[Path]) -> None:
+    """Delete temporaries left by a killed run (their writer process is gone), so a rerun starts clean."""
+    for final in finals:
+        if not final.parent.is_dir():
+            continue
+        for part in final.parent.glob(f".{glob.escape(final.name)}{PART_MARKER}*"):
+            pid = part.name.rsplit(PART_MARKER, 1)[1]
+            if not pid.isdigit() or not _alive(int(pid)):
+                with contextlib.suppress(FileNotFoundError):
+                    part.unlink()
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # our own leftovers from an earlier attempt in this process
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,15 +1,18 @@
-"""Files in, stem files out: decode -> separate -> encode, streamed chunk by chunk.
+"""Files in, stem files out: cache lookup -> decode -> separate -> encode -> atomic write.
 
 Everything that can be checked without the model (options, inputs, output
 paths) is checked first, so a typo fails in milliseconds rather than after
-TensorFlow's import. The model then loads on a background thread while the
-first chunk of the first file is decoded. Each file is written to temporary
-names and renamed when complete; a failing file is cleaned up and reported
-without stopping the others.
+TensorFlow's import. Files already done are skipped (resume), cache hits are
+written straight from the cache, and the model loads on a background thread
+only when the first file actually needs it, while that file's first chunk is
+decoded. Several files run at once (``jobs``), sharing one model through a
+batcher. Each file is written to temporary names and renamed when complete; a
+failing file is cleaned up and reported without stopping the others.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,17 +22,19 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .. import __version__
 from ..audio import codec
-from ..errors import AudioProcessingError, SplError
+from ..errors import AudioProcessingError, SplError, ValidationError
 from ..models.catalog import SAMPLE_RATE, ModelSpec, get_spec
 from ..models.store import ModelManager
 from . import outputs
+from .batcher import ModelBatcher
 from .separator import Separator
 
 
 @dataclass(frozen=True)
 class SeparateOptions:
-    """Everything that changes what ``spl separate`` writes."""
+    """Everything that changes what gets written, and how existing outputs are treated."""
 
     model: str = "spleeter:2stems"
     codec: str = "wav"
@@ -39,7 +44,11 @@ class SeparateOptions:
     offset: float = 0.0
     duration: float | None = None
     mwf: bool = False
-    overwrite: bool = False
+    existing: str = "refuse"  # "refuse" (spl separate), "skip" (spl batch: resume), "overwrite"
+
+    def cache_fields(self) -> dict[str, object]:
+        """The options that change the bytes of the stems (not where they are written)."""
+        return {"codec": self.codec, "bitrate": self.bitrate, "bit_depth": self.bit_depth, "offset": self.offset, "duration": self.duration, "mwf": self.mwf}
 
 
 @dataclass
@@ -48,11 +57,12 @@ class FileResult:
 
     input: Path
     model: str
-    status: str = "ok"  # "ok" | "failed"
+    status: str = "ok"  # "ok" | "skipped" (already done) | "failed"
     outputs: dict[str, Path] = field(default_factory=dict)
     audio_duration: float = 0.0
     wall_time: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    cache: str | None = None  # tier that served the stems: "memory" | "disk" | "redis"
     error: SplError | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -64,6 +74,7 @@ class FileResult:
             "audio_duration": round(self.audio_duration, 3),
             "wall_time": round(self.wall_time, 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "cache": self.cache,
         }
         if self.error is not None:
             data["error"] = str(self.error)
@@ -72,12 +83,17 @@ class FileResult:
 
 
 class Listener(Protocol):
-    """Progress events; the CLI turns them into Rich bars, plain lines or JSON."""
+    """Progress events, possibly from several threads; the CLI draws them."""
 
     def status(self, message: str) -> None: ...
     def file_started(self, path: Path, duration: float) -> None: ...
+    def file_stage(self, path: Path, stage: str) -> None: ...
     def file_progress(self, path: Path, seconds: float) -> None: ...
     def file_finished(self, result: FileResult) -> None: ...
+
+
+class Cancelled(Exception):
+    """The run was stopped (Ctrl-C or --fail-fast) while this file was in progress."""
 
 
 @dataclass
@@ -102,32 +118,55 @@ def check_options(options: SeparateOptions) -> ModelSpec:
 class SeparationRun:
     """Separates a list of files with one model, reporting through a listener."""
 
-    def __init__(self, options: SeparateOptions, output_dir: Path, store: ModelManager, listener: Listener) -> None:
+    def __init__(
+        self,
+        options: SeparateOptions,
+        output_dir: Path,
+        store: ModelManager,
+        listener: Listener,
+        cache: Any = None,
+        jobs: int = 1,
+        fail_fast: bool = False,
+    ) -> None:
         self.options = options
         self.output_dir = output_dir
         self.store = store
         self.listener = listener
+        self.cache = cache  # a CacheManager, or None for --no-cache
+        self.jobs = max(1, jobs)
+        self.fail_fast = fail_fast
         self.spec = check_options(options)
+        self.cancelled = threading.Event()
+        self._model_lock = threading.Lock()
+        self._loader: ThreadPoolExecutor | None = None
+        self._batcher: ModelBatcher | None = None
+        self._weights_digest: str | None = None
 
-    def run(self, inputs: Sequence[Path]) -> list[FileResult]:
-        results: list[FileResult] = []
-        jobs: list[_Job] = []
-        for source in inputs:
+    def run(self, inputs: Sequence[Path], destinations: Sequence[Path] | None = None) -> list[FileResult]:
+        """Separate ``inputs``; ``destinations`` (one output dir per input) default to the run's."""
+        planned: list[_Job | FileResult] = []
+        for index, source in enumerate(inputs):
             try:
-                jobs.append(self._plan(source))
+                planned.append(self._plan(source, destinations[index] if destinations else self.output_dir))
             except SplError as error:
-                results.append(self._failed(source, error, 0.0))
-        if not jobs:
-            return results
-        checkpoint = self.store.ensure(self.spec.name, on_status=self.listener.status) / "model"
-        with ThreadPoolExecutor(1, thread_name_prefix="spl-model") as loader:
-            model = _LoadingModel(self.spec, loader.submit(_load_model, self.spec, checkpoint))
-            separator = Separator(model)
-            for job in jobs:
-                results.append(self._separate(job, separator))
+                planned.append(self._failed(source, error, 0.0))
+        jobs = [p for p in planned if isinstance(p, _Job)]
+        if jobs:
+            self.store.ensure(self.spec.name, on_status=self.listener.status)
+            self._weights_digest = self.store.weights_digest(self.spec.name) if self.cache else None
+        try:
+            with ThreadPoolExecutor(self.jobs, thread_name_prefix="spl-file") as pool:
+                done = {id(job): pool.submit(self._process, job) for job in jobs}
+                try:
+                    results = [p if isinstance(p, FileResult) else done[id(p)].result() for p in planned]
+                except BaseException:
+                    self.cancelled.set()  # Ctrl-C: files in progress discard their temporaries
+                    raise
+        finally:
+            self._shutdown_model()
         return results
 
-    def _plan(self, source: Path) -> _Job:
+    def _plan(self, source: Path, destination: Path) -> _Job:
         info = codec.probe(source)
         if self.options.offset > 0 and self.options.offset >= info.duration:
             raise AudioProcessingError(
@@ -135,10 +174,60 @@ class SeparationRun:
                 hint="use a smaller --offset",
                 path=str(source),
             )
-        planned = outputs.plan_outputs(source, self.output_dir, self.options.filename_format, self.spec.instruments, self.options.codec)
-        if not self.options.overwrite:
+        planned = outputs.plan_outputs(source, destination, self.options.filename_format, self.spec.instruments, self.options.codec)
+        if self.options.existing == "refuse":
             outputs.refuse_existing(planned, source)
         return _Job(source, info, planned)
+
+    def _process(self, job: _Job) -> FileResult:
+        if self.cancelled.is_set():
+            return self._failed(job.source, AudioProcessingError("not started: the run was stopped", hint="rerun to resume"), 0.0)
+        started = time.perf_counter()
+        outputs.remove_stale_parts(job.outputs.values())
+        if self.options.existing == "skip" and all(p.exists() for p in job.outputs.values()):
+            result = FileResult(job.source, self.spec.full_name, status="skipped", outputs=job.outputs, audio_duration=self._expected_duration(job))
+            self.listener.file_finished(result)
+            return result
+        key = self._cache_key(job)
+        hit = self.cache.get(key) if key else None
+        if hit is not None:
+            return self._write_cached(job, hit, started)
+        result = self._separate(job, started)
+        if key and result.status == "ok":
+            files = {name: path.read_bytes() for name, path in job.outputs.items()}
+            self.cache.set(key, files, {"model": self.spec.full_name, "audio_duration": result.audio_duration})
+        if result.status == "failed" and self.fail_fast:
+            self.cancelled.set()
+        return result
+
+    def _expected_duration(self, job: _Job) -> float:
+        return max(0.0, min(job.info.duration - self.options.offset, self.options.duration or float("inf")))
+
+    def _cache_key(self, job: _Job) -> str | None:
+        if self.cache is None or self._weights_digest is None:
+            return None
+        from ..cache.keys import cache_key, input_digest
+
+        return cache_key(input_digest(job.source), self.spec.full_name, self._weights_digest, self.options.cache_fields(), __version__)
+
+    def _write_cached(self, job: _Job, hit: Any, started: float) -> FileResult:
+        self.listener.file_stage(job.source, "cached")
+        temporaries = {name: outputs.temporary_path(path) for name, path in job.outputs.items()}
+        try:
+            outputs.prepare_directories(job.outputs.values(), job.source)
+            for name, temporary in temporaries.items():
+                temporary.write_bytes(hit.files[name])
+            outputs.commit(temporaries, job.outputs)
+        except SplError as error:
+            outputs.discard(temporaries.values())
+            return self._failed(job.source, error, started)
+        except BaseException:
+            outputs.discard(temporaries.values())
+            raise
+        duration = float(hit.meta.get("audio_duration", self._expected_duration(job)))
+        result = FileResult(job.source, self.spec.full_name, outputs=job.outputs, audio_duration=duration, wall_time=time.perf_counter() - started, cache=hit.tier)
+        self.listener.file_finished(result)
+        return result
 
     def _failed(self, source: Path, error: SplError, started: float) -> FileResult:
         error.context.setdefault("path", str(source))
@@ -146,11 +235,10 @@ class SeparationRun:
         self.listener.file_finished(result)
         return result
 
-    def _separate(self, job: _Job, separator: Separator) -> FileResult:
-        started = time.perf_counter()
+    def _separate(self, job: _Job, started: float) -> FileResult:
         opts = self.options
-        duration = max(0.0, min(job.info.duration - opts.offset, opts.duration or float("inf")))
-        self.listener.file_started(job.source, duration)
+        separator = Separator(self._model())
+        self.listener.file_started(job.source, self._expected_duration(job))
         temporaries = {name: outputs.temporary_path(path) for name, path in job.outputs.items()}
         timings = {"decode": 0.0, "separate": 0.0, "encode": 0.0}  # busy time per stage; stages overlap
         samples = 0
@@ -158,10 +246,13 @@ class SeparationRun:
             outputs.prepare_directories(job.outputs.values(), job.source)
             writers = {name: codec.AudioWriter(tmp, SAMPLE_RATE, opts.codec, opts.bitrate, opts.bit_depth) for name, tmp in temporaries.items()}
             try:
+                self.listener.file_stage(job.source, "separate")
                 open_blocks = lambda: _timed(self._blocks(job, separator.chunk_samples), timings, "decode")  # noqa: E731
                 progress = lambda n: self.listener.file_progress(job.source, n / SAMPLE_RATE)  # noqa: E731
                 stems_stream = separator.stream_wiener(open_blocks, progress) if opts.mwf else separator.stream(open_blocks(), progress)
                 for stems in _timed(stems_stream, timings, "separate"):
+                    if self.cancelled.is_set():
+                        raise Cancelled()
                     tick = time.perf_counter()
                     for name, writer in writers.items():
                         writer.write(stems[name])
@@ -176,6 +267,9 @@ class SeparationRun:
         except SplError as error:
             outputs.discard(temporaries.values())
             return self._failed(job.source, error, started)
+        except Cancelled:
+            outputs.discard(temporaries.values())
+            return self._failed(job.source, AudioProcessingError("stopped before it finished: the run was stopped", hint="rerun to resume"), started)
         except BaseException:
             outputs.discard(temporaries.values())
             raise
@@ -190,6 +284,27 @@ class SeparationRun:
         """The input's samples at the model's rate, in blocks of ``size``; opened anew per pass."""
         with codec.AudioReader(job.source, SAMPLE_RATE, self.options.offset, self.options.duration) as reader:
             yield from reader.blocks(size)
+
+    def _model(self) -> ModelBatcher:
+        """The shared model, loading in the background from the first call on."""
+        with self._model_lock:
+            if self._batcher is None:
+                checkpoint = self.store.path(self.spec.name) / "model"
+                self._loader = ThreadPoolExecutor(1, thread_name_prefix="spl-model")
+                loading = _LoadingModel(self.spec, self._loader.submit(_load_model, self.spec, checkpoint))
+                self._batcher = ModelBatcher(self.spec, loading)
+            return self._batcher
+
+    def _shutdown_model(self) -> None:
+        if self._batcher is not None:
+            self._batcher.close()
+        if self._loader is not None:
+            self._loader.shutdown(wait=True)
+
+    @property
+    def model_loaded(self) -> bool:
+        """Whether this run needed the model at all (all cache hits or skips: no)."""
+        return self._batcher is not None
 
 
 def _timed(iterator: Iterator[Any], timings: dict[str, float], key: str) -> Iterator[Any]:
@@ -223,3 +338,4 @@ class _LoadingModel:
 
     def estimates(self, magnitudes: np.ndarray) -> np.ndarray:
         return self._future.result().estimates(magnitudes)
+

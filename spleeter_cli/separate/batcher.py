@@ -1,0 +1,94 @@
+"""One owner of the model for every file in flight, batching their segments together.
+
+Several files are separated at once (``--jobs``); each asks for masks of its own
+chunk. Requests queue here and the owner thread runs whatever is waiting as one
+batch, up to ``max_segments``: on a GPU that is what keeps it fed, on a CPU it
+keeps the model busy while the other files decode and encode. Callers block
+until their slice of the batch is ready, so the separator does not know it is
+sharing the model.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..models.catalog import ModelSpec
+
+MAX_SEGMENTS = 4  # per model call; more buys little on a CPU and costs activation memory
+
+
+@dataclass
+class _Request:
+    kind: str  # "masks" | "estimates"
+    segments: np.ndarray
+    result: Future[np.ndarray] = field(default_factory=Future)
+
+
+class ModelBatcher:
+    """Stands in for the model (``masks``/``estimates``) and serialises its use into batches."""
+
+    def __init__(self, spec: ModelSpec, model: Any, max_segments: int = MAX_SEGMENTS) -> None:
+        self.spec = spec
+        self._model = model  # anything with masks()/estimates(), e.g. a model still loading
+        self._max = max_segments
+        self._requests: queue.Queue[_Request | None] = queue.Queue()
+        self._owner = threading.Thread(target=self._serve, name="spl-batcher", daemon=True)
+        self._owner.start()
+        self.calls = 0
+        self.segments = 0
+
+    def masks(self, segments: np.ndarray) -> np.ndarray:
+        return self._submit("masks", segments)
+
+    def estimates(self, segments: np.ndarray) -> np.ndarray:
+        return self._submit("estimates", segments)
+
+    def close(self) -> None:
+        self._requests.put(None)
+        self._owner.join()
+
+    def _submit(self, kind: str, segments: np.ndarray) -> np.ndarray:
+        request = _Request(kind, segments)
+        self._requests.put(request)
+        return request.result.result()
+
+    def _serve(self) -> None:
+        carried: list[_Request | None] = []  # a request (or the stop signal) that did not fit the last batch
+        while True:
+            first = carried.pop() if carried else self._requests.get()
+            if first is None:
+                return
+            batch, size = [first], len(first.segments)
+            while size < self._max:
+                try:
+                    more = self._requests.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None or more.kind != first.kind or size + len(more.segments) > self._max:
+                    carried.append(more)
+                    break
+                batch.append(more)
+                size += len(more.segments)
+            self._run(batch)
+
+    def _run(self, batch: list[_Request]) -> None:
+        try:
+            segments = batch[0].segments if len(batch) == 1 else np.concatenate([r.segments for r in batch])
+            output = getattr(self._model, batch[0].kind)(segments)
+        except BaseException as error:  # every waiting file gets the failure
+            for request in batch:
+                request.result.set_exception(error)
+            return
+        self.calls += 1
+        self.segments += len(segments)
+        start = 0
+        for request in batch:
+            end = start + len(request.segments)
+            request.result.set_result(output[:, start:end])  # model output is (instruments, segments, ...)
+            start = end
