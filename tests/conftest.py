@@ -53,12 +53,21 @@ def spl_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "spleeter_cli"]
 
 
-@pytest.fixture
-def run_spl(models_dir: Path):  # type: ignore[no-untyped-def]
-    """Run the real `spl` in a subprocess with the session's models dir and no network fetches."""
+def spl_env(models_dir: Path, cache_dir: Path, **extra: str) -> dict[str, str]:
+    """Environment for a test's `spl`: the session's models, its own cache, no downloads."""
+    env = {key: value for key, value in os.environ.items() if key != "SPLEETER_REDIS_URL"}
+    return {**env, "SPLEETER_MODELS_DIR": str(models_dir), "SPLEETER_CACHE_DIR": str(cache_dir), "SPLEETER_AUTO_DOWNLOAD": "false", **extra}
 
-    def run(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        full_env = {**os.environ, "SPLEETER_MODELS_DIR": str(models_dir), "SPLEETER_AUTO_DOWNLOAD": "false", **(env or {})}
-        return subprocess.run([*spl_command(), *map(str, args)], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+@pytest.fixture
+def run_spl(models_dir: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Run the real `spl` in a subprocess with the session's models dir and a fresh cache per test."""
+    cache_dir = tmp_path_factory.mktemp("cache")
+
+    def run(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 600, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*spl_command(), *map(str, args)], cwd=cwd, env=spl_env(models_dir, cache_dir, **(env or {})),
+            capture_output=True, text=True, timeout=timeout, input=stdin,
+        )
 
     return run

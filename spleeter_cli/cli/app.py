@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
-from . import models, separate
+from . import batch, cache, models, separate
 
 app = typer.Typer(
     name="spl",
@@ -20,7 +20,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("separate", no_args_is_help=True)(separate.separate)
+app.command("batch", no_args_is_help=True)(batch.batch)
 app.add_typer(models.app, name="models")
+app.add_typer(cache.app, name="cache")
 
 
 def _version(value: bool) -> None:

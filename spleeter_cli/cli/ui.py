@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -51,10 +52,25 @@ def handles_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _speed(result: Any) -> str:
+def outcome(result: Any) -> str:
+    """How a finished input was produced, in a few words."""
+    if result.status == "skipped":
+        return "already done, skipped"
+    if result.cache:
+        return f"from the {result.cache} cache in {result.wall_time:.2f} s"
     if not result.wall_time:
         return ""
     return f"{result.audio_duration:.1f} s of audio in {result.wall_time:.1f} s, {result.audio_duration / result.wall_time:.1f}x realtime"
+
+
+def summary_line(summary: dict[str, Any]) -> str:
+    parts = [f"{summary['ok']} separated" + (f" ({summary['cached']} from cache)" if summary["cached"] else "")]
+    if summary["skipped"]:
+        parts.append(f"{summary['skipped']} already done")
+    if summary["failed"]:
+        parts.append(f"{summary['failed']} failed")
+    speed = f", {summary['x_realtime']}x realtime" if summary["x_realtime"] else ""
+    return f"{summary['inputs']} inputs: " + ", ".join(parts) + f" in {summary['wall_time']:.1f} s{speed}"
 
 
 class PlainListener:
@@ -63,10 +79,28 @@ class PlainListener:
     def __init__(self, verbose: bool = False, quiet: bool = False) -> None:
         self.verbose = verbose
         self.quiet = quiet
+        self._lock = threading.Lock()  # events arrive from several worker threads
+
+    def begin(self, total: int) -> None:
+        """Called once with the number of inputs, before the first event."""
+
+    def __enter__(self) -> PlainListener:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
 
     def status(self, message: str) -> None:
         if not self.quiet:
             print(f"spl: {message}", file=sys.stderr, flush=True)
+
+    def warning(self, message: str) -> None:
+        print(f"spl: warning: {message}", file=sys.stderr, flush=True)
+
+    def summary(self, summary: dict[str, Any]) -> None:
+        if self.quiet or summary["inputs"] < 2:
+            return
+        print(f"spl: {summary_line(summary)}", file=sys.stderr, flush=True)
 
     def file_started(self, path: Path, duration: float) -> None:
         if self.verbose:
@@ -79,16 +113,16 @@ class PlainListener:
         pass
 
     def file_finished(self, result: Any) -> None:
-        if result.error is not None:
-            fail(result.error)
-            return
-        if self.quiet:
-            return
-        folder = _common_folder(result.outputs.values())
-        print(f"{result.input} -> {folder} ({_speed(result)})", flush=True)
-        if self.verbose:
-            stages = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items())
-            print(f"spl:   {stages}", file=sys.stderr, flush=True)
+        with self._lock:
+            if result.error is not None:
+                fail(result.error)
+                return
+            if self.quiet:
+                return
+            print(f"{result.input} -> {_common_folder(result.outputs.values())} ({outcome(result)})", flush=True)
+            if self.verbose and result.timings:
+                stages = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items())
+                print(f"spl:   {stages}", file=sys.stderr, flush=True)
 
 
 class JsonListener(PlainListener):
@@ -125,6 +159,13 @@ class RichListener(PlainListener):
     def status(self, message: str) -> None:
         self.console.print(f"[dim]{message}[/]")
 
+    def warning(self, message: str) -> None:
+        self.console.print(f"[yellow]warning:[/] {message}")
+
+    def summary(self, summary: dict[str, Any]) -> None:
+        if summary["inputs"] > 1:
+            self.console.print(summary_line(summary))
+
     def file_started(self, path: Path, duration: float) -> None:
         self.tasks[path] = self.progress.add_task(path.name, total=max(duration, 1e-3))
 
@@ -140,7 +181,7 @@ class RichListener(PlainListener):
             fail(result.error)
             return
         folder = _common_folder(result.outputs.values())
-        self.console.print(f"[green]✓[/] {result.input} → [bold]{folder}[/] [dim]({_speed(result)})[/]")
+        self.console.print(f"[green]✓[/] {result.input} → [bold]{folder}[/] [dim]({outcome(result)})[/]")
         if self.verbose:
             self.console.print("  [dim]" + ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items()) + "[/]")
 

@@ -48,7 +48,8 @@ class SeparateOptions:
 
     def cache_fields(self) -> dict[str, object]:
         """The options that change the bytes of the stems (not where they are written)."""
-        return {"codec": self.codec, "bitrate": self.bitrate, "bit_depth": self.bit_depth, "offset": self.offset, "duration": self.duration, "mwf": self.mwf}
+        bitrate = codec.check_output_options(self.codec, self.bitrate, self.bit_depth)  # None -> the codec's default
+        return {"codec": self.codec, "bitrate": bitrate, "bit_depth": self.bit_depth, "offset": self.offset, "duration": self.duration, "mwf": self.mwf}
 
 
 @dataclass

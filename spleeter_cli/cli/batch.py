@@ -1,0 +1,67 @@
+"""`spl batch`: many inputs (files, folders, globs, @lists, stdin) through one engine, resumable."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import ValidationError
+from . import options as o
+from .runs import choose_listener, execute, open_cache
+from .ui import handles_errors
+
+
+def default_jobs() -> int:
+    """Files in flight at once: one per core, at least two so decoding overlaps the model."""
+    return max(2, os.cpu_count() or 1)
+
+
+@handles_errors
+def batch(
+    patterns: Annotated[list[str], typer.Argument(help="Files, folders, quoted globs ('lib/**/*.{mp3,flac}'), @list.txt, or - for paths on stdin.", show_default=False, metavar="PATTERN_OR_PATH...")],
+    output: o.Output = Path("separated"),
+    stems: o.Stems = 2,
+    model: o.Model = None,
+    hq: o.HighQuality = False,
+    codec: o.Codec = "wav",
+    bitrate: o.Bitrate = None,
+    bit_depth: o.BitDepth = 16,
+    filename_format: o.FilenameFormat = o.DEFAULT_FORMAT,
+    keep_tree: Annotated[bool, typer.Option("--keep-tree", help="Mirror the input folders' structure under the output directory.")] = False,
+    offset: o.Offset = 0.0,
+    duration: o.Duration = None,
+    mwf: o.Wiener = False,
+    jobs: Annotated[Optional[int], typer.Option("-j", "--jobs", help="Files processed at once (default: one per core, at least 2).", show_default=False)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Redo inputs whose stems already exist.")] = False,
+    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failed input.")] = False,
+    no_cache: o.NoCache = False,
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Disk cache folder (default: $SPLEETER_CACHE_DIR or the user cache dir).", show_default=False)] = None,
+    redis_url: Annotated[Optional[str], typer.Option("--redis-url", help="Shared Redis cache, e.g. redis://host:6379/0 (default: $SPLEETER_REDIS_URL).", show_default=False)] = None,
+    report: Annotated[Optional[Path], typer.Option("--report", help="Write a JSON report of every input to this file.", show_default=False)] = None,
+    json_output: o.Json = False,
+    quiet: o.Quiet = False,
+    verbose: o.Verbose = False,
+) -> None:
+    """Separate whole folders; rerunning the same command resumes where it stopped."""
+    from ..inputs import expand_inputs
+    from ..models.store import ModelManager
+    from ..separate.pipeline import SeparationRun
+
+    if quiet and verbose:
+        raise ValidationError("--quiet and --verbose cannot be combined")
+    if jobs is not None and jobs < 1:
+        raise ValidationError(f"--jobs must be at least 1, not {jobs}")
+    options = o.separate_options(stems, model, hq, codec, bitrate, bit_depth, filename_format, offset, duration, mwf, "overwrite" if force else "skip")
+    inputs, input_errors = expand_inputs(patterns, stdin=sys.stdin if "-" in patterns else None)
+    if not inputs:
+        first = input_errors[0] if input_errors else None
+        raise ValidationError(f"no audio files to separate{f': {first}' if first else ''}", hint="check the paths and quote glob patterns")
+    listener = choose_listener(json_output, quiet, verbose, live=True)
+    run = SeparationRun(options, output, ModelManager(), listener, cache=open_cache(no_cache, listener, cache_dir, redis_url),
+                        jobs=jobs or default_jobs(), fail_fast=fail_fast)
+    destinations = [output / item.relative_parent for item in inputs] if keep_tree else None
+    execute(run, [item.path for item in inputs], listener, destinations, input_errors, report, uniform_exit=False)

@@ -1,0 +1,154 @@
+"""`spl cache`: see, empty and shrink the cache of separated stems.
+
+Light on purpose: the cache package needs neither NumPy nor TensorFlow, so these
+commands answer at once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ..errors import ValidationError
+from .ui import handles_errors
+
+app = typer.Typer(help="Show, clear and prune the cache of separated stems.", no_args_is_help=True)
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+RedisUrl = Annotated[
+    Optional[str],
+    typer.Option("--redis-url", help="Shared Redis cache, e.g. redis://host:6379/0 (default: $SPLEETER_REDIS_URL).", show_default=False),
+]
+CacheDir = Annotated[
+    Optional[Path],
+    typer.Option("--cache-dir", help="Disk cache folder (default: $SPLEETER_CACHE_DIR, else the user cache dir).", show_default=False),
+]
+
+_UNITS = {"": 1, "b": 1} | {prefix + suffix: 1024**power for power, prefix in enumerate("kmgt", 1) for suffix in ("", "b", "ib")}
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_QUANTITY = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)\s*")
+
+
+def parse_size(text: str, option: str = "size") -> int:
+    """'500MB', '2GB', '1.5g', '4096' -> bytes; units are powers of 1024 (KB = KiB), like the cache limits."""
+    match = _QUANTITY.fullmatch(text.lower())
+    if not match or match[2] not in _UNITS:
+        raise ValidationError(f"invalid {option} {text!r}", hint="use a number and a unit, e.g. 500MB, 2GB or 1KB")
+    return int(float(match[1]) * _UNITS[match[2]])
+
+
+def parse_duration(text: str, option: str = "duration") -> float:
+    """'30m', '12h', '7d', '2w', '45s', '90' -> seconds."""
+    match = _QUANTITY.fullmatch(text.lower())
+    if not match or match[2] not in _SECONDS:
+        raise ValidationError(f"invalid {option} {text!r}", hint="use a number and a unit, e.g. 30m, 12h or 7d")
+    return float(match[1]) * _SECONDS[match[2]]
+
+
+def _warn(message: str) -> None:
+    print(f"spl: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _manager(cache_dir: Path | None, redis_url: str | None):  # type: ignore[no-untyped-def]
+    from ..cache.manager import CacheManager
+
+    return CacheManager.from_env(directory=cache_dir, redis_url=redis_url, on_warning=_warn)
+
+
+def _size(count: int | None) -> str:
+    if count is None:
+        return "-"
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TB"
+
+
+def _percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.1%}"
+
+
+@app.command("stats")
+@handles_errors
+def stats(json_output: JsonFlag = False, redis_url: RedisUrl = None, cache_dir: CacheDir = None) -> None:
+    """Entries, size, hits, misses, hit rate and evictions per tier (counts add up every run)."""
+    report = _manager(cache_dir, redis_url).get_cache_stats()
+    if json_output:
+        print(json.dumps(report, indent=2))
+        return
+    header = f"{'tier':<8} {'entries':>8} {'size':>10} {'limit':>10} {'hits':>8} {'misses':>8} {'hit rate':>9} {'evictions':>9} {'corrupt':>7}"
+    print(header)
+    rows: list[tuple[str, dict[str, Any]]] = [*report["tiers"].items(), ("total", report["total"])]
+    for name, row in rows:
+        print(
+            f"{name:<8} {row.get('entries', '-'):>8} {_size(row.get('bytes')):>10} {_size(row.get('limit_bytes')):>10} {row['hits']:>8} "
+            f"{row['misses']:>8} {_percent(row['hit_rate']):>9} {row['evictions']:>9} {row['corrupt']:>7}"
+        )
+    print(f"cache dir: {report['directory']} (memory entries belong to running processes only)")
+
+
+@app.command("clear")
+@handles_errors
+def clear(
+    tier: Annotated[Optional[list[str]], typer.Option("--tier", help="memory, disk or redis; repeat for several (default: all).", show_default=False)] = None,
+    json_output: JsonFlag = False,
+    redis_url: RedisUrl = None,
+    cache_dir: CacheDir = None,
+) -> None:
+    """Delete cached entries (hit and miss counts are kept)."""
+    manager = _manager(cache_dir, redis_url)
+    names = sorted({name.lower() for name in tier}) if tier else [t.name for t in manager.tiers]
+    manager.clear(names)
+    if json_output:
+        print(json.dumps({"cleared": names}))
+    else:
+        print(f"cleared: {', '.join(names)}")
+
+
+@app.command("prune")
+@handles_errors
+def prune(
+    max_size: Annotated[Optional[str], typer.Option("--max-size", help="Shrink each tier to this size, least recently used first, e.g. 500MB.", show_default=False)] = None,
+    older_than: Annotated[Optional[str], typer.Option("--older-than", help="Drop entries written longer ago than this, e.g. 12h, 7d, 30m.", show_default=False)] = None,
+    json_output: JsonFlag = False,
+    redis_url: RedisUrl = None,
+    cache_dir: CacheDir = None,
+) -> None:
+    """Remove old or least recently used entries."""
+    if max_size is None and older_than is None:
+        raise ValidationError("nothing to prune", hint="give --max-size and/or --older-than")
+    max_bytes = None if max_size is None else parse_size(max_size, "--max-size")
+    age = None if older_than is None else parse_duration(older_than, "--older-than")
+    removed = _manager(cache_dir, redis_url).prune(max_bytes=max_bytes, older_than=age)
+    if json_output:
+        print(json.dumps({"removed": removed, "total": sum(removed.values())}))
+    else:
+        print(f"removed {sum(removed.values())} entries ({', '.join(f'{name} {count}' for name, count in removed.items())})")
+
+
+@app.command("info")
+@handles_errors
+def info(json_output: JsonFlag = False, redis_url: RedisUrl = None, cache_dir: CacheDir = None) -> None:
+    """Where the cache lives, its limits, and whether Redis answers."""
+    details = _manager(cache_dir, redis_url).info()
+    if json_output:
+        print(json.dumps(details, indent=2))
+        return
+    print(f"spl {details['version']} (cache entry format {details['entry_format']})")
+    print(f"directory: {details['directory']}")
+    tiers = details["tiers"]
+    if "memory" in tiers:
+        print(f"memory:    up to {_size(tiers['memory']['limit_bytes'])} per process")
+    if "disk" in tiers:
+        print(f"disk:      up to {_size(tiers['disk']['limit_bytes'])}")
+    if "redis" in tiers:
+        redis = tiers["redis"]
+        print(f"redis:     {redis['url']} ({'reachable' if redis['reachable'] else 'unreachable'})")
+    else:
+        print("redis:     not configured (--redis-url or SPLEETER_REDIS_URL)")

@@ -1,0 +1,106 @@
+"""What `spl separate` and `spl batch` share after parsing: run, summarise, report, exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from .. import __version__
+from ..errors import CacheError, ExitCode, SplError
+from .ui import JsonListener, PlainListener, RichListener
+
+
+def choose_listener(json_output: bool, quiet: bool, verbose: bool, live: bool = False) -> PlainListener:
+    """JSON for scripts, Rich on a terminal, plain lines otherwise (CI logs, pipes)."""
+    if json_output:
+        return JsonListener()
+    if sys.stdout.isatty() and not quiet:
+        if live:
+            from .live import LiveListener
+
+            return LiveListener(verbose=verbose)
+        return RichListener(verbose=verbose)
+    return PlainListener(verbose=verbose, quiet=quiet)
+
+
+def execute(run: Any, inputs: Sequence[Path], listener: PlainListener, destinations: Sequence[Path] | None = None,
+            input_errors: Sequence[SplError] = (), report: Path | None = None, uniform_exit: bool = True) -> None:
+    """Run, print the summary, write the report, and exit with the documented code.
+
+    With ``uniform_exit`` (spl separate) failures that share a cause exit with its code;
+    otherwise (spl batch) any failed input exits 1.
+    """
+    from ..separate.pipeline import FileResult
+
+    started = time.time()
+    clock = time.perf_counter()
+    early = [FileResult(Path(str(e.context.get("path", "?"))), run.spec.full_name, status="failed", error=e) for e in input_errors]
+    listener.begin(len(inputs) + len(early))
+    with listener:
+        for result in early:
+            listener.file_finished(result)
+        results = early + run.run(inputs, destinations)
+    summary = summarise(results, time.perf_counter() - clock)
+    summary["model_loaded"] = run.model_loaded
+    listener.summary(summary)
+    if report is not None:
+        write_report(report, results, summary, run, started)
+    failures = [r.error for r in results if r.error is not None]
+    if failures:
+        codes = {int(e.exit_code) for e in failures}
+        raise typer.Exit(codes.pop() if uniform_exit and len(codes) == 1 else int(ExitCode.FAILED))
+
+
+def summarise(results: Sequence[Any], wall: float) -> dict[str, Any]:
+    separated = [r for r in results if r.status == "ok"]
+    audio = sum(r.audio_duration for r in separated)
+    return {
+        "inputs": len(results),
+        "ok": len(separated),
+        "skipped": sum(r.status == "skipped" for r in results),
+        "failed": sum(r.status == "failed" for r in results),
+        "cached": sum(r.cache is not None for r in separated),
+        "audio_seconds": round(audio, 3),
+        "wall_time": round(wall, 3),
+        "x_realtime": round(audio / wall, 2) if wall > 0 else None,
+    }
+
+
+def write_report(path: Path, results: Sequence[Any], summary: dict[str, Any], run: Any, started: float) -> None:
+    """The machine-readable record of the run, written atomically."""
+    document = {
+        "spl_version": __version__,
+        "model": run.spec.full_name,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "jobs": run.jobs,
+        "summary": summary,
+        "inputs": [r.to_json() for r in results],
+    }
+    temporary = path.with_name(f".{path.name}.part-{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(json.dumps(document, indent=2))
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        print(f"spl: error: cannot write report {path}: {error.strerror or error}", file=sys.stderr)
+
+
+def open_cache(disabled: bool, listener: PlainListener, directory: Path | None = None, redis_url: str | None = None) -> Any:
+    """The stem cache (memory, disk, optional Redis), or None with --no-cache."""
+    if disabled:
+        return None
+    from ..cache.manager import CacheManager
+
+    try:
+        return CacheManager.from_env(directory=directory, redis_url=redis_url, on_warning=listener.warning)
+    except CacheError as error:
+        listener.warning(f"{error}; continuing without the cache")
+        return None
