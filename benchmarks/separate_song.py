@@ -13,55 +13,17 @@ made on the same machine within one invocation.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from measure import measure, median_of, official_env, report  # noqa: E402
 from songs import write_song  # noqa: E402
-
-
-def measure(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MB) of one run of ``command`` (the largest process it ran)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {' '.join(command)}\n{process.stderr.read().decode() if process.stderr else ''}")
-    return wall, usage.ru_maxrss / 1024
-
-
-def median_of(runs: int, command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    samples = [measure(command, env) for _ in range(runs)]
-    return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
 
 
 def spl(song: Path, out: Path) -> list[str]:
     return [str(Path(sys.executable).with_name("spl")), "separate", str(song), "-o", str(out), "--overwrite", "-q"]
-
-
-def report(label: str, seconds: float, wall: float, rss: float) -> None:
-    print(f"{label:<34} wall {wall:7.2f} s   {seconds / wall:6.1f}x realtime   peak RSS {rss:7.0f} MB", flush=True)
-
-
-def official_env(work: Path) -> dict[str, str]:
-    """A MODEL_PATH holding spl's 2stems checkpoint, so official spleeter runs offline."""
-    from spleeter_cli.models.store import ModelManager
-
-    installed = ModelManager().ensure("2stems")
-    target = work / "official-models" / "2stems"
-    target.mkdir(parents=True, exist_ok=True)
-    for file in installed.iterdir():
-        if file.name.startswith(("model", "checkpoint")):
-            shutil.copy(file, target / file.name)
-    (target / ".probe").write_text("OK")
-    return {**os.environ, "MODEL_PATH": str(target.parent)}
 
 
 def main() -> None:

@@ -27,12 +27,6 @@ from ..errors import AudioProcessingError, OutputError, ValidationError
 from . import dsp
 
 SUPPORTED_CODECS = ("wav", "flac", "mp3", "ogg", "m4a")
-AUDIO_EXTENSIONS = frozenset(
-    {
-        "wav", "wave", "flac", "mp3", "mp2", "ogg", "oga", "opus", "m4a", "m4b", "aac", "mp4",
-        "wma", "aif", "aiff", "aifc", "caf", "mka", "webm", "wv", "ac3", "au",
-    }
-)
 DEFAULT_BITRATE = "192k"
 
 _SEEK_PREROLL = 0.5  # seconds decoded and dropped before an offset: warms the decoder up after a seek

@@ -63,5 +63,10 @@ def batch(
     listener = choose_listener(json_output, quiet, verbose, live=True)
     run = SeparationRun(options, output, ModelManager(), listener, cache=open_cache(no_cache, listener, cache_dir, redis_url),
                         jobs=jobs or default_jobs(), fail_fast=fail_fast)
-    destinations = [output / item.relative_parent for item in inputs] if keep_tree else None
+    destinations = [output / _inside(item.relative_parent) for item in inputs] if keep_tree else None
     execute(run, [item.path for item in inputs], listener, destinations, input_errors, report, uniform_exit=False)
+
+
+def _inside(relative: Path) -> Path:
+    """A mirrored folder never climbs out of the output directory (patterns may contain '..')."""
+    return Path(".") if ".." in relative.parts or relative.is_absolute() else relative

@@ -1,0 +1,68 @@
+"""The live batch view, checked in a real pseudo-terminal; plain output checked without one."""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import subprocess
+import time
+from pathlib import Path
+
+import soundfile as sf
+
+from conftest import DATA, spl_command, spl_env
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
+
+
+def _inputs(folder: Path, count: int = 3, seconds: float = 14.0) -> Path:
+    folder.mkdir()
+    mixture, rate = sf.read(DATA / "song3" / "mixture.flac", dtype="float32")
+    for i in range(count):
+        sf.write(folder / f"track{i}.wav", mixture[i * rate : i * rate + int(seconds * rate)], rate)
+    return folder
+
+
+def run_in_terminal(command: list[str], env: dict[str, str], timeout: float = 300) -> tuple[int, str]:
+    """Run ``command`` with a pseudo-terminal as stdout/stderr; returns (exit code, screen text)."""
+    master, slave = os.openpty()
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env={**env, "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"})
+    os.close(slave)
+    chunks = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif process.poll() is not None:
+            break
+    os.close(master)
+    return process.wait(timeout=30), ANSI.sub("", b"".join(chunks).decode(errors="replace"))
+
+
+def test_live_view_renders_progress_and_resources(models_dir: Path, tmp_path: Path) -> None:
+    folder = _inputs(tmp_path / "in")
+    code, screen = run_in_terminal([*spl_command(), "batch", str(folder), "-o", str(tmp_path / "out"), "--jobs", "2"], spl_env(models_dir, tmp_path / "cache"))
+    assert code == 0, screen
+    for text in ("files", "realtime", "cache hits", "resources", "CPU", "RSS", "GPU"):
+        assert text in screen, (text, screen[-2000:])
+    assert re.search(r"(decode|separate)\s+track\d\.wav", screen), screen[-2000:]  # an active input with its stage
+    assert "3 inputs: 3 separated" in screen  # the final summary
+    assert screen.count("✓") == 3
+
+
+def test_plain_output_without_a_terminal(run_spl, tmp_path: Path) -> None:
+    folder = _inputs(tmp_path / "in", count=2, seconds=3.0)
+    done = run_spl("batch", folder, "-o", tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 2 and all(" -> " in line and "realtime" in line for line in lines)
+    assert "\x1b[" not in done.stdout + done.stderr  # no terminal control codes in logs
+    assert "2 inputs: 2 separated" in done.stderr
