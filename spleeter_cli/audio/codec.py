@@ -25,9 +25,8 @@ import soundfile as sf
 
 from ..errors import AudioProcessingError, OutputError, ValidationError
 from . import dsp
+from .formats import SUPPORTED_CODECS, _input_error, check_file, check_output_options, parse_bitrate  # noqa: F401 (re-exported)
 
-SUPPORTED_CODECS = ("wav", "flac", "mp3", "ogg", "m4a")
-DEFAULT_BITRATE = "192k"
 
 _SEEK_PREROLL = 0.5  # seconds decoded and dropped before an offset: warms the decoder up after a seek
 _RESAMPLER_CONTEXT = 0.1  # seconds of input on each side of a range, so the resampler's filter sees real audio
@@ -49,19 +48,10 @@ class AudioInfo:
     sample_format: str
 
 
-def _input_error(path: Path, message: str, hint: str) -> AudioProcessingError:
-    return AudioProcessingError(message, hint=hint, path=str(path))
-
-
 def _open(path: Path) -> tuple[Any, Any]:
     """Open ``path`` and return (container, its first audio stream)."""
     try:
-        if not path.exists():
-            raise _input_error(path, "no such file", "check the path and its spelling")
-        if path.is_dir():
-            raise _input_error(path, "is a directory, not an audio file", "give a file, or a glob such as 'dir/*.mp3'")
-        if path.stat().st_size == 0:
-            raise _input_error(path, "file is empty", "re-export or re-download it")
+        check_file(path)
         container = av.open(str(path), metadata_errors="ignore")
     except av.error.InvalidDataError:
         raise _input_error(path, "not a readable audio file (unknown format or corrupt data)", "check that it is really audio; re-export or re-download it") from None
@@ -300,26 +290,6 @@ def decode(path: str | Path, sample_rate: int = 44100, offset: float = 0.0, dura
     with AudioReader(path, sample_rate, offset, duration) as reader:
         blocks = list(reader.blocks(1 << 18))
     return np.concatenate(blocks) if blocks else np.zeros((0, 2), np.float32)
-
-
-def check_output_options(codec: str, bitrate: str | None, bit_depth: int) -> int:
-    """Validate what an ``AudioWriter`` would be given, before any work; returns the bitrate in bit/s."""
-    if codec not in SUPPORTED_CODECS:
-        raise ValidationError(f"unknown codec '{codec}'", hint=f"choose one of: {', '.join(SUPPORTED_CODECS)}")
-    if bit_depth not in (16, 24, 32):
-        raise ValidationError(f"bit depth must be 16, 24 or 32, not {bit_depth}", hint="use 16, 24 or 32 (32 is float, WAV only)")
-    if codec == "flac" and bit_depth == 32:
-        raise ValidationError("FLAC stores at most 24 bits", hint="use bit depth 24, or wav for 32-bit float")
-    return parse_bitrate(bitrate or DEFAULT_BITRATE)
-
-
-def parse_bitrate(bitrate: str) -> int:
-    """'128k' -> 128000; MP3 tops out at 320k and below 32k every codec sounds broken."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(k?)(?:bps)?\s*", bitrate, re.IGNORECASE)
-    value = round(float(match[1]) * (1000 if match[2] else 1)) if match else 0
-    if not 32_000 <= value <= 320_000:
-        raise ValidationError(f"invalid bitrate '{bitrate}'", hint="give a bitrate between 32k and 320k, such as 128k or 320k")
-    return value
 
 
 # Vorbis is VBR: a bitrate picks the quality level whose nominal rate it is (stereo, 44.1 kHz).

@@ -18,18 +18,20 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import __version__
-from ..audio import codec
+from ..audio import formats
 from ..errors import AudioProcessingError, SplError, ValidationError
 from ..models.catalog import SAMPLE_RATE, ModelSpec, get_spec
 from ..models.store import ModelManager
 from . import outputs
-from .batcher import ModelBatcher
-from .separator import Separator
+
+if TYPE_CHECKING:  # decoding and the model are imported only when a file misses the cache
+    import numpy as np
+
+    from .batcher import ModelBatcher
+    from .separator import Separator
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ class SeparateOptions:
 
     def cache_fields(self) -> dict[str, object]:
         """The options that change the bytes of the stems (not where they are written)."""
-        bitrate = codec.check_output_options(self.codec, self.bitrate, self.bit_depth)  # None -> the codec's default
+        bitrate = formats.check_output_options(self.codec, self.bitrate, self.bit_depth)  # None -> the codec's default
         return {"codec": self.codec, "bitrate": bitrate, "bit_depth": self.bit_depth, "offset": self.offset, "duration": self.duration, "mwf": self.mwf}
 
 
@@ -100,14 +102,14 @@ class Cancelled(Exception):
 @dataclass
 class _Job:
     source: Path
-    info: codec.AudioInfo
     outputs: dict[str, Path]
+    duration: float = 0.0  # seconds to separate, known once the file is probed
 
 
 def check_options(options: SeparateOptions) -> ModelSpec:
     """Validate options that need neither inputs nor the model."""
     spec = get_spec(options.model)
-    codec.check_output_options(options.codec, options.bitrate, options.bit_depth)
+    formats.check_output_options(options.codec, options.bitrate, options.bit_depth)
     outputs.check_filename_format(options.filename_format)
     if options.offset < 0:
         raise ValidationError(f"--offset must be >= 0, not {options.offset}")
@@ -168,17 +170,25 @@ class SeparationRun:
         return results
 
     def _plan(self, source: Path, destination: Path) -> _Job:
-        info = codec.probe(source)
+        """Cheap checks only; decoding the file is left to the worker, and only on a cache miss."""
+        formats.check_file(source)
+        planned = outputs.plan_outputs(source, destination, self.options.filename_format, self.spec.instruments, self.options.codec)
+        if self.options.existing == "refuse":
+            outputs.refuse_existing(planned, source)
+        return _Job(source, planned)
+
+    def _probe(self, job: _Job) -> None:
+        """Open the file as audio (a bad file fails here, before the model is needed)."""
+        from ..audio import codec
+
+        info = codec.probe(job.source)
         if self.options.offset > 0 and self.options.offset >= info.duration:
             raise AudioProcessingError(
                 f"--offset {self.options.offset:g} s is past the end of the audio ({info.duration:.1f} s long)",
                 hint="use a smaller --offset",
-                path=str(source),
+                path=str(job.source),
             )
-        planned = outputs.plan_outputs(source, destination, self.options.filename_format, self.spec.instruments, self.options.codec)
-        if self.options.existing == "refuse":
-            outputs.refuse_existing(planned, source)
-        return _Job(source, info, planned)
+        job.duration = max(0.0, min(info.duration - self.options.offset, self.options.duration or float("inf")))
 
     def _process(self, job: _Job) -> FileResult:
         if self.cancelled.is_set():
@@ -186,13 +196,17 @@ class SeparationRun:
         started = time.perf_counter()
         outputs.remove_stale_parts(job.outputs.values())
         if self.options.existing == "skip" and all(p.exists() for p in job.outputs.values()):
-            result = FileResult(job.source, self.spec.full_name, status="skipped", outputs=job.outputs, audio_duration=self._expected_duration(job))
+            result = FileResult(job.source, self.spec.full_name, status="skipped", outputs=job.outputs)
             self.listener.file_finished(result)
             return result
         key = self._cache_key(job)
         hit = self.cache.get(key) if key else None
         if hit is not None:
             return self._write_cached(job, hit, started)
+        try:
+            self._probe(job)
+        except SplError as error:
+            return self._failed(job.source, error, started)
         result = self._separate(job, started)
         if key and result.status == "ok":
             files = {name: path.read_bytes() for name, path in job.outputs.items()}
@@ -200,9 +214,6 @@ class SeparationRun:
         if result.status == "failed" and self.fail_fast:
             self.cancelled.set()
         return result
-
-    def _expected_duration(self, job: _Job) -> float:
-        return max(0.0, min(job.info.duration - self.options.offset, self.options.duration or float("inf")))
 
     def _cache_key(self, job: _Job) -> str | None:
         if self.cache is None or self._weights_digest is None:
@@ -225,7 +236,7 @@ class SeparationRun:
         except BaseException:
             outputs.discard(temporaries.values())
             raise
-        duration = float(hit.meta.get("audio_duration", self._expected_duration(job)))
+        duration = float(hit.meta.get("audio_duration", 0.0))
         result = FileResult(job.source, self.spec.full_name, outputs=job.outputs, audio_duration=duration, wall_time=time.perf_counter() - started, cache=hit.tier)
         self.listener.file_finished(result)
         return result
@@ -237,9 +248,12 @@ class SeparationRun:
         return result
 
     def _separate(self, job: _Job, started: float) -> FileResult:
+        from ..audio import codec
+        from .separator import Separator
+
         opts = self.options
         separator = Separator(self._model())
-        self.listener.file_started(job.source, self._expected_duration(job))
+        self.listener.file_started(job.source, job.duration)
         temporaries = {name: outputs.temporary_path(path) for name, path in job.outputs.items()}
         timings = {"decode": 0.0, "separate": 0.0, "encode": 0.0}  # busy time per stage; stages overlap
         samples = 0
@@ -283,11 +297,15 @@ class SeparationRun:
 
     def _blocks(self, job: _Job, size: int) -> Iterator[np.ndarray]:
         """The input's samples at the model's rate, in blocks of ``size``; opened anew per pass."""
+        from ..audio import codec
+
         with codec.AudioReader(job.source, SAMPLE_RATE, self.options.offset, self.options.duration) as reader:
             yield from reader.blocks(size)
 
     def _model(self) -> ModelBatcher:
         """The shared model, loading in the background from the first call on."""
+        from .batcher import ModelBatcher
+
         with self._model_lock:
             if self._batcher is None:
                 checkpoint = self.store.path(self.spec.name) / "model"

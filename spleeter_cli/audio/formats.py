@@ -1,0 +1,49 @@
+"""What can be checked about audio files and output settings without decoding anything.
+
+Kept apart from ``codec`` so that validating options, and runs served from the
+cache, never pay for importing NumPy, PyAV and libsndfile.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..errors import AudioProcessingError, ValidationError
+
+SUPPORTED_CODECS = ("wav", "flac", "mp3", "ogg", "m4a")
+DEFAULT_BITRATE = "192k"
+
+
+def _input_error(path: Path, message: str, hint: str) -> AudioProcessingError:
+    return AudioProcessingError(message, hint=hint, path=str(path))
+
+
+def check_file(path: Path) -> None:
+    """Refuse what cannot be an audio file at all: missing, a folder, empty."""
+    if not path.exists():
+        raise _input_error(path, "no such file", "check the path and its spelling")
+    if path.is_dir():
+        raise _input_error(path, "is a directory, not an audio file", "give a file, or a glob such as 'dir/*.mp3'")
+    if path.stat().st_size == 0:
+        raise _input_error(path, "file is empty", "re-export or re-download it")
+
+
+def check_output_options(codec: str, bitrate: str | None, bit_depth: int) -> int:
+    """Validate what an ``AudioWriter`` would be given, before any work; returns the bitrate in bit/s."""
+    if codec not in SUPPORTED_CODECS:
+        raise ValidationError(f"unknown codec '{codec}'", hint=f"choose one of: {', '.join(SUPPORTED_CODECS)}")
+    if bit_depth not in (16, 24, 32):
+        raise ValidationError(f"bit depth must be 16, 24 or 32, not {bit_depth}", hint="use 16, 24 or 32 (32 is float, WAV only)")
+    if codec == "flac" and bit_depth == 32:
+        raise ValidationError("FLAC stores at most 24 bits", hint="use bit depth 24, or wav for 32-bit float")
+    return parse_bitrate(bitrate or DEFAULT_BITRATE)
+
+
+def parse_bitrate(bitrate: str) -> int:
+    """'128k' -> 128000; MP3 tops out at 320k and below 32k every codec sounds broken."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(k?)(?:bps)?\s*", bitrate, re.IGNORECASE)
+    value = round(float(match[1]) * (1000 if match[2] else 1)) if match else 0
+    if not 32_000 <= value <= 320_000:
+        raise ValidationError(f"invalid bitrate '{bitrate}'", hint="give a bitrate between 32k and 320k, such as 128k or 320k")
+    return value
