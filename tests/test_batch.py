@@ -139,3 +139,24 @@ def test_redis_serves_a_cold_machine_and_its_death_does_not_stop_a_batch(run_spl
     assert third.returncode == 1, third.stderr  # jazz/broken.flac fails; the others complete
     assert third.stderr.count("warning:") == 1 and "redis" in third.stderr.lower()
     assert stems_under(tmp_path / "c") == sorted(f"{n}/{s}.wav" for n in ("c", "d") for s in ("accompaniment", "vocals"))
+
+
+def test_redis_dying_mid_batch_warns_once_and_the_batch_completes(models_dir: Path, tmp_path: Path) -> None:
+    from redis_server import RedisServer
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for seed in range(5):
+        sf.write(inputs / f"song{seed}.wav", song(8.0, seed), RATE)
+    out = tmp_path / "out"
+    with RedisServer(tmp_path / "redis") as server:
+        command = [*spl_command(), "batch", str(inputs), "-o", str(out), "--jobs", "1", "--redis-url", server.url]
+        process = subprocess.Popen(command, env=spl_env(models_dir, tmp_path / "cache"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not list(out.glob("*/vocals.wav")):
+            time.sleep(0.05)
+        server.kill()
+        stdout, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr
+    assert stderr.count("warning:") == 1 and "redis" in stderr.lower(), stderr
+    assert stems_under(out) == sorted(f"song{i}/{stem}.wav" for i in range(5) for stem in ("accompaniment", "vocals"))
