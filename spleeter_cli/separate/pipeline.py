@@ -248,11 +248,12 @@ class SeparationRun:
         return result
 
     def _separate(self, job: _Job, started: float) -> FileResult:
+        model = self._model()  # start loading first: the imports below then overlap TensorFlow's
         from ..audio import codec
         from .separator import Separator
 
         opts = self.options
-        separator = Separator(self._model())
+        separator = Separator(model)
         self.listener.file_started(job.source, job.duration)
         temporaries = {name: outputs.temporary_path(path) for name, path in job.outputs.items()}
         timings = {"decode": 0.0, "separate": 0.0, "encode": 0.0}  # busy time per stage; stages overlap
