@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -26,6 +26,7 @@ from ..errors import AudioProcessingError, SplError, ValidationError
 from ..models.catalog import SAMPLE_RATE, ModelSpec, get_spec
 from ..models.store import ModelManager
 from . import outputs
+from .loader import ModelPool
 
 if TYPE_CHECKING:  # decoding and the model are imported only when a file misses the cache
     import numpy as np
@@ -67,6 +68,11 @@ class FileResult:
     timings: dict[str, float] = field(default_factory=dict)
     cache: str | None = None  # tier that served the stems: "memory" | "disk" | "redis"
     error: SplError | None = None
+
+    @property
+    def output_files(self) -> dict[str, Path]:
+        """The seed API's name for ``outputs``: instrument -> written file."""
+        return self.outputs
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -130,6 +136,7 @@ class SeparationRun:
         cache: Any = None,
         jobs: int = 1,
         fail_fast: bool = False,
+        models: ModelPool | None = None,
     ) -> None:
         self.options = options
         self.output_dir = output_dir
@@ -140,9 +147,9 @@ class SeparationRun:
         self.fail_fast = fail_fast
         self.spec = check_options(options)
         self.cancelled = threading.Event()
-        self._model_lock = threading.Lock()
-        self._loader: ThreadPoolExecutor | None = None
-        self._batcher: ModelBatcher | None = None
+        self._own_models = models is None
+        self.models = models or ModelPool()
+        self.model_loaded = False  # whether this run needed the model at all (all cached or skipped: no)
         self._weights_digest: str | None = None
 
     def run(self, inputs: Sequence[Path], destinations: Sequence[Path] | None = None) -> list[FileResult]:
@@ -166,7 +173,8 @@ class SeparationRun:
                     self.cancelled.set()  # Ctrl-C: files in progress discard their temporaries
                     raise
         finally:
-            self._shutdown_model()
+            if self._own_models:
+                self.models.close()
         return results
 
     def _plan(self, source: Path, destination: Path) -> _Job:
@@ -305,26 +313,8 @@ class SeparationRun:
 
     def _model(self) -> ModelBatcher:
         """The shared model, loading in the background from the first call on."""
-        from .batcher import ModelBatcher
-
-        with self._model_lock:
-            if self._batcher is None:
-                checkpoint = self.store.path(self.spec.name) / "model"
-                self._loader = ThreadPoolExecutor(1, thread_name_prefix="spl-model")
-                loading = _LoadingModel(self.spec, self._loader.submit(_load_model, self.spec, checkpoint))
-                self._batcher = ModelBatcher(self.spec, loading)
-            return self._batcher
-
-    def _shutdown_model(self) -> None:
-        if self._batcher is not None:
-            self._batcher.close()
-        if self._loader is not None:
-            self._loader.shutdown(wait=True)
-
-    @property
-    def model_loaded(self) -> bool:
-        """Whether this run needed the model at all (all cache hits or skips: no)."""
-        return self._batcher is not None
+        self.model_loaded = True
+        return self.models.get(self.spec, self.store.path(self.spec.name) / "model")
 
 
 def _timed(iterator: Iterator[Any], timings: dict[str, float], key: str) -> Iterator[Any]:
@@ -338,24 +328,3 @@ def _timed(iterator: Iterator[Any], timings: dict[str, float], key: str) -> Iter
             return
         timings[key] += time.perf_counter() - tick
         yield item
-
-
-def _load_model(spec: ModelSpec, checkpoint: Path) -> Any:
-    from ..models.unet import load_model  # TensorFlow: only once a file is actually separated
-
-    return load_model(spec, checkpoint)
-
-
-class _LoadingModel:
-    """Stands in for the model while it loads, so decoding overlaps TensorFlow's start-up."""
-
-    def __init__(self, spec: ModelSpec, future: Future[Any]) -> None:
-        self.spec = spec
-        self._future = future
-
-    def masks(self, magnitudes: np.ndarray) -> np.ndarray:
-        return self._future.result().masks(magnitudes)
-
-    def estimates(self, magnitudes: np.ndarray) -> np.ndarray:
-        return self._future.result().estimates(magnitudes)
-

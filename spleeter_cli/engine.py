@@ -1,0 +1,147 @@
+"""The Python API: an asyncio facade over the same pipeline the CLI runs.
+
+    engine = SpleeterEngine(SpleeterConfig())
+    await engine.initialize()
+    result = await engine.separate("song.mp3", "spleeter:4stems", "stems/")
+    result.output_files  # {"vocals": Path(...), ...}
+
+Separation runs on worker threads (``asyncio.to_thread``), so the event loop stays
+responsive; concurrent calls share one loaded copy of each model through the
+engine's ``ModelPool`` and batch their segments together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .models.catalog import CATALOG
+from .models.store import ModelManager, default_models_dir
+from .separate.loader import ModelPool
+from .separate.pipeline import FileResult, SeparateOptions, SeparationRun
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() not in {"0", "false", "no", "off"}
+
+
+@dataclass
+class SpleeterConfig:
+    """Engine settings; ``from_env`` reads the same SPLEETER_* variables as the CLI."""
+
+    models_dir: Path = field(default_factory=default_models_dir)
+    cache_dir: Path | None = None  # None: $SPLEETER_CACHE_DIR or the user cache dir
+    redis_url: str | None = None
+    enable_cache: bool = True
+    auto_download: bool = True
+    jobs: int = 2  # files in flight per batch_separate call
+    default_model: str = "spleeter:2stems"
+
+    @classmethod
+    def from_env(cls) -> SpleeterConfig:
+        return cls(
+            cache_dir=Path(os.environ["SPLEETER_CACHE_DIR"]) if os.environ.get("SPLEETER_CACHE_DIR") else None,
+            redis_url=os.environ.get("SPLEETER_REDIS_URL") or None,
+            auto_download=_env_flag("SPLEETER_AUTO_DOWNLOAD", True),
+        )
+
+
+class _Silent:
+    """Progress events go nowhere: API callers get results, not terminal output."""
+
+    def status(self, message: str) -> None:
+        pass
+
+    def file_started(self, path: Path, duration: float) -> None:
+        pass
+
+    def file_stage(self, path: Path, stage: str) -> None:
+        pass
+
+    def file_progress(self, path: Path, seconds: float) -> None:
+        pass
+
+    def file_finished(self, result: FileResult) -> None:
+        pass
+
+
+class SpleeterEngine:
+    """Separate files from asyncio code; the same engine the `spl` command uses."""
+
+    def __init__(self, config: SpleeterConfig | None = None) -> None:
+        self.config = config or SpleeterConfig.from_env()
+        self.model_manager = ModelManager(self.config.models_dir, auto_download=self.config.auto_download)
+        self.cache_manager: Any = None
+        self._models = ModelPool()
+        self._lock = threading.Lock()
+        self._stats = {"files_ok": 0, "files_failed": 0, "files_cached": 0, "audio_seconds": 0.0, "wall_seconds": 0.0}
+        self._warnings: list[str] = []
+
+    async def initialize(self) -> None:
+        """Open the cache and make sure the default model is installed (may download it)."""
+        if self.config.enable_cache:
+            from .cache.manager import CacheManager
+
+            self.cache_manager = await asyncio.to_thread(
+                CacheManager.from_env, directory=self.config.cache_dir, redis_url=self.config.redis_url, on_warning=self._warnings.append
+            )
+        await asyncio.to_thread(self.model_manager.ensure, self.config.default_model)
+
+    async def separate(self, audio_path: str | Path, model_name: str | None = None, output_dir: str | Path = "separated", **options: Any) -> FileResult:
+        """Separate one file; raises the input's error (e.g. ``AudioProcessingError``) if it fails."""
+        [result] = await self.batch_separate([audio_path], model_name, output_dir, **options)
+        if result.error is not None:
+            raise result.error
+        return result
+
+    async def batch_separate(self, files: Sequence[str | Path], model_name: str | None = None, output_dir: str | Path = "separated", **options: Any) -> list[FileResult]:
+        """Separate many files; failures are reported in each result rather than raised.
+
+        ``options`` are those of ``SeparateOptions`` (codec, bitrate, bit_depth,
+        filename_format, offset, duration, mwf, existing="overwrite"|"skip"|"refuse").
+        """
+        settings = SeparateOptions(model=model_name or self.config.default_model, **{"existing": "overwrite", **options})
+        run = SeparationRun(settings, Path(output_dir), self.model_manager, _Silent(), cache=self.cache_manager, jobs=self.config.jobs, models=self._models)
+        results = await asyncio.to_thread(run.run, [Path(f) for f in files])
+        self._count(results)
+        return results
+
+    def get_available_models(self) -> list[dict[str, Any]]:
+        return [
+            {"name": spec.full_name, "instruments": list(spec.instruments), "installed": self.model_manager.is_installed(spec.name), "loaded": spec.name in self._models.loaded}
+            for spec in CATALOG.values()
+        ]
+
+    def get_processing_stats(self) -> dict[str, Any]:
+        with self._lock:
+            stats = dict(self._stats)
+        stats["x_realtime"] = round(stats["audio_seconds"] / stats["wall_seconds"], 2) if stats["wall_seconds"] else None
+        stats["cache"] = self.cache_manager.get_cache_stats() if self.cache_manager is not None else None
+        stats["warnings"] = list(self._warnings)
+        return stats
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._models.close)
+
+    async def __aenter__(self) -> SpleeterEngine:
+        await self.initialize()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _count(self, results: Sequence[FileResult]) -> None:
+        with self._lock:
+            for result in results:
+                ok = result.status == "ok"
+                self._stats["files_ok" if ok else "files_failed"] += result.status != "skipped"
+                self._stats["files_cached"] += result.cache is not None
+                self._stats["audio_seconds"] += result.audio_duration if ok else 0.0
+                self._stats["wall_seconds"] += result.wall_time
+

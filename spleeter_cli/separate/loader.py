@@ -1,0 +1,70 @@
+"""Loaded models, shared by every run that needs them.
+
+A model loads on a background thread the first time a file needs it, so the
+file's decoding overlaps TensorFlow's start-up; callers get a ``ModelBatcher``
+at once and block only when they first ask for masks. One pool serves one CLI
+run, or every call of a long-lived ``SpleeterEngine``.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..models.catalog import ModelSpec
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .batcher import ModelBatcher
+
+
+class ModelPool:
+    """One batcher per model, created on first use and kept until ``close``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loader = ThreadPoolExecutor(1, thread_name_prefix="spl-model")
+        self._batchers: dict[str, ModelBatcher] = {}
+
+    def get(self, spec: ModelSpec, checkpoint: Path) -> ModelBatcher:
+        from .batcher import ModelBatcher
+
+        with self._lock:
+            if spec.name not in self._batchers:
+                loading = _LoadingModel(spec, self._loader.submit(_load_model, spec, checkpoint))
+                self._batchers[spec.name] = ModelBatcher(spec, loading)
+            return self._batchers[spec.name]
+
+    @property
+    def loaded(self) -> list[str]:
+        return list(self._batchers)
+
+    def close(self) -> None:
+        with self._lock:
+            for batcher in self._batchers.values():
+                batcher.close()
+            self._batchers.clear()
+        self._loader.shutdown(wait=True)
+
+
+def _load_model(spec: ModelSpec, checkpoint: Path) -> Any:
+    from ..models.unet import load_model  # TensorFlow: only once a file is actually separated
+
+    return load_model(spec, checkpoint)
+
+
+class _LoadingModel:
+    """Stands in for the model while it loads; calls wait for the load to finish."""
+
+    def __init__(self, spec: ModelSpec, future: Future[Any]) -> None:
+        self.spec = spec
+        self._future = future
+
+    def masks(self, magnitudes: np.ndarray) -> np.ndarray:
+        return self._future.result().masks(magnitudes)
+
+    def estimates(self, magnitudes: np.ndarray) -> np.ndarray:
+        return self._future.result().estimates(magnitudes)
