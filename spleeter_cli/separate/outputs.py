@@ -13,7 +13,8 @@ import contextlib
 import glob
 import os
 import string
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import OutputError, ValidationError
@@ -83,10 +84,21 @@ def prepare_directories(paths: Iterable[Path], source: Path) -> None:
             ) from None
 
 
-def commit(temporaries: dict[str, Path], finals: dict[str, Path]) -> None:
-    """Rename every finished temporary into place."""
-    for name, temporary in temporaries.items():
-        os.replace(temporary, finals[name])
+@contextmanager
+def staged(finals: dict[str, Path], source: Path) -> Iterator[dict[str, Path]]:
+    """Temporary paths for ``finals``: renamed into place if the block completes, deleted if not."""
+    temporaries = {name: temporary_path(path) for name, path in finals.items()}
+    try:
+        prepare_directories(finals.values(), source)
+        yield temporaries
+        for name, temporary in temporaries.items():
+            os.replace(temporary, finals[name])
+    except OSError as error:
+        discard(temporaries.values())
+        raise OutputError(f"cannot write stems: {error.strerror or error}", hint="check free space and permissions of the output directory", path=str(source)) from None
+    except BaseException:
+        discard(temporaries.values())
+        raise
 
 
 def discard(paths: Iterable[Path]) -> None:

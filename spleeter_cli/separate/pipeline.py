@@ -232,18 +232,12 @@ class SeparationRun:
 
     def _write_cached(self, job: _Job, hit: Any, started: float) -> FileResult:
         self.listener.file_stage(job.source, "cached")
-        temporaries = {name: outputs.temporary_path(path) for name, path in job.outputs.items()}
         try:
-            outputs.prepare_directories(job.outputs.values(), job.source)
-            for name, temporary in temporaries.items():
-                temporary.write_bytes(hit.files[name])
-            outputs.commit(temporaries, job.outputs)
+            with outputs.staged(job.outputs, job.source) as temporaries:
+                for name, temporary in temporaries.items():
+                    temporary.write_bytes(hit.files[name])
         except SplError as error:
-            outputs.discard(temporaries.values())
             return self._failed(job.source, error, started)
-        except BaseException:
-            outputs.discard(temporaries.values())
-            raise
         duration = float(hit.meta.get("audio_duration", 0.0))
         result = FileResult(job.source, self.spec.full_name, outputs=job.outputs, audio_duration=duration, wall_time=time.perf_counter() - started, cache=hit.tier)
         self.listener.file_finished(result)
@@ -263,40 +257,33 @@ class SeparationRun:
         opts = self.options
         separator = Separator(model)
         self.listener.file_started(job.source, job.duration)
-        temporaries = {name: outputs.temporary_path(path) for name, path in job.outputs.items()}
         timings = {"decode": 0.0, "separate": 0.0, "encode": 0.0}  # busy time per stage; stages overlap
         samples = 0
         try:
-            outputs.prepare_directories(job.outputs.values(), job.source)
-            writers = {name: codec.AudioWriter(tmp, SAMPLE_RATE, opts.codec, opts.bitrate, opts.bit_depth) for name, tmp in temporaries.items()}
-            try:
-                self.listener.file_stage(job.source, "separate")
-                open_blocks = lambda: _timed(self._blocks(job, separator.chunk_samples), timings, "decode")  # noqa: E731
-                progress = lambda n: self.listener.file_progress(job.source, n / SAMPLE_RATE)  # noqa: E731
-                stems_stream = separator.stream_wiener(open_blocks, progress) if opts.mwf else separator.stream(open_blocks(), progress)
-                for stems in _timed(stems_stream, timings, "separate"):
-                    if self.cancelled.is_set():
-                        raise Cancelled()
-                    tick = time.perf_counter()
-                    for name, writer in writers.items():
-                        writer.write(stems[name])
-                    timings["encode"] += time.perf_counter() - tick
-                    samples += len(stems[self.spec.instruments[0]])
-            finally:
-                for writer in writers.values():
-                    writer.close()
-            if samples == 0:
-                raise AudioProcessingError("no audio samples in the selected range", hint="check --offset and --duration")
-            outputs.commit(temporaries, job.outputs)
+            with outputs.staged(job.outputs, job.source) as temporaries:
+                writers = {name: codec.AudioWriter(tmp, SAMPLE_RATE, opts.codec, opts.bitrate, opts.bit_depth) for name, tmp in temporaries.items()}
+                try:
+                    self.listener.file_stage(job.source, "separate")
+                    open_blocks = lambda: _timed(self._blocks(job, separator.chunk_samples), timings, "decode")  # noqa: E731
+                    progress = lambda n: self.listener.file_progress(job.source, n / SAMPLE_RATE)  # noqa: E731
+                    stems_stream = separator.stream_wiener(open_blocks, progress) if opts.mwf else separator.stream(open_blocks(), progress)
+                    for stems in _timed(stems_stream, timings, "separate"):
+                        if self.cancelled.is_set():
+                            raise Cancelled()
+                        tick = time.perf_counter()
+                        for name, writer in writers.items():
+                            writer.write(stems[name])
+                        timings["encode"] += time.perf_counter() - tick
+                        samples += len(stems[self.spec.instruments[0]])
+                finally:
+                    for writer in writers.values():
+                        writer.close()
+                if samples == 0:
+                    raise AudioProcessingError("no audio samples in the selected range", hint="check --offset and --duration")
         except SplError as error:
-            outputs.discard(temporaries.values())
             return self._failed(job.source, error, started)
         except Cancelled:
-            outputs.discard(temporaries.values())
             return self._failed(job.source, AudioProcessingError("stopped before it finished: the run was stopped", hint="rerun to resume"), started)
-        except BaseException:
-            outputs.discard(temporaries.values())
-            raise
         result = FileResult(
             job.source, self.spec.full_name, outputs=job.outputs, audio_duration=samples / SAMPLE_RATE,
             wall_time=time.perf_counter() - started, timings=timings,
