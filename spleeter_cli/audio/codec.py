@@ -63,6 +63,9 @@ def _open(path: Path) -> tuple[Any, Any]:
         container.close()
         raise _input_error(path, "not a readable audio file (no audio stream found)", "give a file with an audio track")
     stream = container.streams.audio[0]
+    if stream.codec_context is None:  # FFmpeg has no decoder for the codec id the header names (e.g. a corrupt WAV format tag)
+        container.close()
+        raise _input_error(path, "not a readable audio file (its codec is unknown or unsupported)", "check that it is really audio; convert it to WAV, FLAC or MP3")
     if stream.codec_context.sample_rate <= 0 or stream.codec_context.channels <= 0:  # FFmpeg guessed a format from noise
         container.close()
         raise _input_error(path, "not a readable audio file (no sample rate or channels)", "check that it is really audio; re-export or re-download it")

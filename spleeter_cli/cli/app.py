@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
-from . import batch, cache, models, separate
+from . import batch, cache, info, models, separate, stats
 
 app = typer.Typer(
     name="spl",
@@ -21,6 +21,8 @@ app = typer.Typer(
 )
 app.command("separate", no_args_is_help=True)(separate.separate)
 app.command("batch", no_args_is_help=True)(batch.batch)
+app.command("info", no_args_is_help=True)(info.info)
+app.command("stats")(stats.stats)
 app.add_typer(models.app, name="models")
 app.add_typer(cache.app, name="cache")
 

@@ -45,6 +45,7 @@ def batch(
     json_output: o.Json = False,
     quiet: o.Quiet = False,
     verbose: o.Verbose = False,
+    metrics_port: o.MetricsPort = None,
 ) -> None:
     """Separate whole folders; rerunning the same command resumes where it stopped."""
     from ..inputs import expand_inputs
@@ -64,7 +65,7 @@ def batch(
     run = SeparationRun(options, output, ModelManager(), listener, cache=open_cache(no_cache, listener, cache_dir, redis_url),
                         jobs=jobs or default_jobs(), fail_fast=fail_fast)
     destinations = [output / _inside(item.relative_parent) for item in inputs] if keep_tree else None
-    execute(run, [item.path for item in inputs], listener, destinations, input_errors, report, uniform_exit=False)
+    execute(run, [item.path for item in inputs], listener, destinations, input_errors, report, uniform_exit=False, metrics_port=metrics_port)
 
 
 def _inside(relative: Path) -> Path:

@@ -24,6 +24,8 @@ NoCache = Annotated[bool, typer.Option("--no-cache", help="Neither read nor writ
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object per input on stdout.")]
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="Print errors only.")]
 Verbose = Annotated[bool, typer.Option("-v", "--verbose", help="Also print per-stage timings.")]
+MetricsPort = Annotated[Optional[int], typer.Option("--metrics-port", envvar="SPLEETER_METRICS_PORT", min=1, max=65535, show_default=False,
+                                                    help="Serve Prometheus metrics on 127.0.0.1:PORT while the run lasts.")]
 
 
 def separate_options(stems: int, model: str | None, hq: bool, codec: str, bitrate: str | None, bit_depth: int,

@@ -31,31 +31,55 @@ def choose_listener(json_output: bool, quiet: bool, verbose: bool, live: bool = 
 
 
 def execute(run: Any, inputs: Sequence[Path], listener: PlainListener, destinations: Sequence[Path] | None = None,
-            input_errors: Sequence[SplError] = (), report: Path | None = None, uniform_exit: bool = True) -> None:
-    """Run, print the summary, write the report, and exit with the documented code.
+            input_errors: Sequence[SplError] = (), report: Path | None = None, uniform_exit: bool = True,
+            metrics_port: int | None = None) -> None:
+    """Run, print the summary, write the report, record the history, and exit with the documented code.
 
     With ``uniform_exit`` (spl separate) failures that share a cause exit with its code;
-    otherwise (spl batch) any failed input exits 1.
+    otherwise (spl batch) any failed input exits 1. ``metrics_port`` serves Prometheus
+    metrics during the run; a taken port fails here, before any input is touched.
     """
     from ..separate.pipeline import FileResult
+    from ..telemetry.metrics import start_monitoring
 
-    started = time.time()
-    clock = time.perf_counter()
-    early = [FileResult(Path(str(e.context.get("path", "?"))), run.spec.full_name, status="failed", error=e) for e in input_errors]
-    listener.begin(len(inputs) + len(early))
-    with listener:
-        for result in early:
-            listener.file_finished(result)
-        results = early + run.run(inputs, destinations)
-    summary = summarise(results, time.perf_counter() - clock)
-    summary["model_loaded"] = run.model_loaded
-    listener.summary(summary)
-    if report is not None:
-        write_report(report, results, summary, run, started)
-    failures = [r.error for r in results if r.error is not None]
-    if failures:
-        codes = {int(e.exit_code) for e in failures}
-        raise typer.Exit(codes.pop() if uniform_exit and len(codes) == 1 else int(ExitCode.FAILED))
+    monitor = start_monitoring(listener, metrics_port)
+    run.listener = monitor  # the pipeline's events pass through the monitor on their way to the view
+    try:
+        started = time.time()
+        clock = time.perf_counter()
+        early = [FileResult(Path(str(e.context.get("path", "?"))), run.spec.full_name, status="failed", error=e) for e in input_errors]
+        monitor.begin(len(inputs) + len(early))
+        with monitor:
+            for result in early:
+                monitor.file_finished(result)
+            results = early + run.run(inputs, destinations)
+        summary = summarise(results, time.perf_counter() - clock)
+        summary["model_loaded"] = run.model_loaded
+        summary["alerts"] = monitor.alerts
+        listener.summary(summary)
+        if report is not None:
+            write_report(report, results, summary, run, started)
+        codes = {int(r.error.exit_code) for r in results if r.error is not None}
+        exit_code = (codes.pop() if uniform_exit and len(codes) == 1 else int(ExitCode.FAILED)) if codes else 0
+        record_history(run, results, summary, "separate" if uniform_exit else "batch", started, exit_code, listener)
+    finally:
+        monitor.close()
+    if exit_code:
+        raise typer.Exit(exit_code)
+
+
+def record_history(run: Any, results: Sequence[Any], summary: dict[str, Any], command: str, started: float, exit_code: int, listener: PlainListener) -> None:
+    """Append the run to the history `spl stats` reads, next to the cache in use; a failure only warns."""
+    from ..telemetry import history
+
+    if not history.enabled():
+        return
+    path = history.history_path(getattr(run.cache, "directory", None))
+    try:
+        history.record_run(path, results, summary, command=command,
+                           model=run.spec.full_name, jobs=run.jobs, started_at=started, exit_code=exit_code)
+    except history.HistoryError as error:
+        listener.warning(f"cannot record this run: {error} (SPL_HISTORY=off turns recording off)")
 
 
 def summarise(results: Sequence[Any], wall: float) -> dict[str, Any]:

@@ -32,6 +32,7 @@ def separate(
     json_output: o.Json = False,
     quiet: o.Quiet = False,
     verbose: o.Verbose = False,
+    metrics_port: o.MetricsPort = None,
 ) -> None:
     """Split songs into stems (vocals, drums, bass, piano, other or accompaniment)."""
     from ..models.store import ModelManager
@@ -42,4 +43,4 @@ def separate(
     options = o.separate_options(stems, model, hq, codec, bitrate, bit_depth, filename_format, offset, duration, mwf, "overwrite" if overwrite else "refuse")
     listener = choose_listener(json_output, quiet, verbose)
     run = SeparationRun(options, output, ModelManager(), listener, cache=open_cache(no_cache, listener))
-    execute(run, files, listener)
+    execute(run, files, listener, metrics_port=metrics_port)

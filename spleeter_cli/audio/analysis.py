@@ -1,0 +1,116 @@
+"""Describe an audio file for `spl info`: what its container says, its tags, its loudness and peak.
+
+Container facts come from ``codec.probe``, which already turns every decoding failure into an
+``AudioProcessingError`` naming the file; loudness and peak come from streaming the whole file
+through ``codec.AudioReader`` at the file's own rate, so a truncated or corrupt file fails here
+the same way it would fail `spl separate`, and memory stays bounded whatever the file's length.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import codec
+
+LOUDNESS_SECONDS = 600.0  # BS.1770 gating needs the whole signal in memory: cap it at 10 minutes
+_BLOCK = 1 << 16  # frames per decoded block
+_MIN_LOUDNESS_RATE = 8000  # below this the K-weighting filters' corner frequencies pass Nyquist
+_TAG_KEYS = ("title", "artist", "album", "albumartist", "date", "genre", "tracknumber", "discnumber", "composer", "comment")
+
+
+def describe(path: str | Path) -> dict[str, Any]:
+    """Everything `spl info` shows about one file; raises ``AudioProcessingError`` if it is not readable audio."""
+    path = Path(path)
+    info = codec.probe(path)
+    peak, frames, loudness, loudness_frames = _measure(path, info.sample_rate, info.channels)
+    rate = info.sample_rate
+    return {
+        "path": str(path),
+        "container": info.container,
+        "codec": info.codec,
+        "duration": round(info.duration, 6),
+        "decoded_duration": round(frames / rate, 6),
+        "sample_rate": rate,
+        "channels": info.channels,
+        "bit_depth": info.bit_depth,
+        "bitrate": _bitrate(path),
+        "tags": _tags(path),
+        "loudness_lufs": _finite(loudness, 2),
+        "loudness_seconds": round(loudness_frames / rate, 3),
+        "peak_dbfs": _finite(20 * math.log10(peak) if peak > 0 else -math.inf, 3),
+    }
+
+
+def _measure(path: Path, rate: int, channels: int) -> tuple[float, int, float | None, int]:
+    """(sample peak, frames decoded, integrated loudness or None, frames the loudness covers).
+
+    The reader always yields stereo: a mono file's two columns are identical, so loudness is
+    measured on one of them (duplicating it would read 3 LU too loud); files with more than two
+    channels are measured on the reader's stereo downmix.
+    """
+    limit = int(LOUDNESS_SECONDS * rate)
+    kept: list[np.ndarray] = []
+    held = peak = 0.0
+    frames = 0
+    with codec.AudioReader(path, sample_rate=rate) as reader:
+        for block in reader.blocks(_BLOCK):
+            frames += len(block)
+            if len(block):
+                peak = max(peak, float(np.max(np.abs(block))))
+            if held < limit:
+                piece = block[: int(limit - held)]
+                kept.append(piece[:, :1] if channels == 1 else piece)
+                held += len(piece)
+    signal = np.concatenate(kept) if kept else np.zeros((0, 1 if channels == 1 else 2), np.float32)
+    return peak, frames, _loudness(signal, rate), len(signal)
+
+
+def _loudness(signal: np.ndarray, rate: int) -> float | None:
+    """Integrated loudness (ITU-R BS.1770), or None where it is undefined (shorter than one 400 ms gate)."""
+    import pyloudnorm
+
+    meter = pyloudnorm.Meter(rate)
+    if rate < _MIN_LOUDNESS_RATE or len(signal) < meter.block_size * rate:
+        return None
+    return float(meter.integrated_loudness(signal.astype(np.float64)))
+
+
+def _bitrate(path: Path) -> int | None:
+    """Bits per second as the container or stream declares it; None when neither does."""
+    container, stream = codec._open(path)  # probe succeeded, so this open does too
+    with container:
+        return int(stream.bit_rate or container.bit_rate or 0) or None
+
+
+def _tags(path: Path) -> dict[str, str] | None:
+    """Common tags through mutagen's easy interface; None when mutagen cannot read this format.
+
+    Tags are informational: a file whose audio decodes is described even when its tag block is
+    damaged, so any mutagen parse failure (they surface as many exception types) means no tags.
+    """
+    import mutagen
+
+    try:
+        tagged = mutagen.File(path, easy=True)
+    except Exception:  # noqa: BLE001 (mutagen raises MutagenError, struct.error, ValueError, ... on damaged tags)
+        return None
+    if tagged is None or tagged.tags is None:
+        return None
+    tags: dict[str, str] = {}
+    for key in _TAG_KEYS:
+        try:
+            values = tagged.tags.get(key)
+        except Exception:  # noqa: BLE001 (easy wrappers raise on keys a format cannot map)
+            continue
+        if values:
+            tags[key] = "; ".join(str(value) for value in values) if isinstance(values, list) else str(values)
+    return tags
+
+
+def _finite(value: float | None, digits: int) -> float | None:
+    """Round, mapping -inf (silence) and NaN to None so the JSON stays standard."""
+    return round(value, digits) if value is not None and math.isfinite(value) else None

@@ -1,0 +1,190 @@
+"""Statistics over the run history, and a health check of what runs depend on.
+
+``get_stats_summary()`` is the Python API behind `spl stats`; the CLI's ``--json``
+prints exactly its dict. It reads ``history.db`` (see ``telemetry.history``) and
+never imports NumPy or TensorFlow, so it answers in well under a second.
+
+Definitions, chosen so the figures stay meaningful when a batch is rerun:
+
+- success rate = ok / (ok + failed): skipped inputs (stems already there) are neither;
+- cache hit rate = inputs served from the cache / inputs separated (status ok);
+- throughput = audio seconds separated / wall seconds of the selected runs;
+- stage percentiles are per input, over inputs whose stage ran (cache hits skip all three).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import CacheError, ValidationError
+from .telemetry import history
+
+LOW_DISK_BYTES = 1 << 30  # degraded: a few long 5-stem WAV runs would fill it
+CRITICAL_DISK_BYTES = 100 << 20  # unhealthy: not even one song's stems fit reliably
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_AGE = re.compile(r"\s*(\d+(?:\.\d*)?)\s*([smhdw])\s*", re.IGNORECASE)
+_PERCENTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
+
+
+def parse_since(value: str | float | datetime) -> float:
+    """'7d', '12h', '30m', '2w' (ago) or an ISO date/time ('2026-11-01', local time unless it has
+    an offset) or a Unix time or datetime -> Unix time."""
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, (int, float)):
+        return float(value)
+    match = _AGE.fullmatch(value)
+    if match:
+        return time.time() - float(match[1]) * _UNITS[match[2].lower()]
+    try:
+        return datetime.fromisoformat(value.strip()).timestamp()
+    except ValueError:
+        raise ValidationError(f"invalid --since {value!r}", hint="use an age such as 7d, 12h or 30m, or a date such as 2026-11-01") from None
+
+
+def get_stats_summary(since: str | float | datetime | None = None, last: int | None = None, cache_dir: Path | None = None) -> dict[str, Any]:
+    """Figures over the runs started since ``since`` and/or the ``last`` N of them (default: all).
+
+    Keys: ``selection``, ``processing_stats`` (counts, ``success_rate``, ``cache_hit_rate``,
+    throughput, ``stage_seconds`` percentiles, ``errors_by_kind``), ``cache`` (the live
+    counters of the cache dir, or None) and ``system_health`` (``status`` is "healthy",
+    "degraded" or "unhealthy", with the ``problems`` that made it so).
+    """
+    if last is not None and last < 1:
+        raise ValidationError(f"--last must be at least 1, not {last}")
+    selection = history.Selection(since=None if since is None else parse_since(since), last=last)
+    path = history.history_path(cache_dir)
+    try:
+        runs, inputs = history.load(path, selection)
+    except history.HistoryError as error:
+        raise CacheError(str(error), hint="SPL_HISTORY=off stops recording; delete the file to start afresh") from None
+    return {
+        "selection": {
+            "history": str(path),
+            "recording": history.enabled(),
+            "since": None if selection.since is None else _iso(selection.since),
+            "last": last,
+            "first_run": _iso(runs[0]["started_at"]) if runs else None,
+            "last_run": _iso(runs[-1]["started_at"]) if runs else None,
+        },
+        "processing_stats": processing_stats(runs, inputs),
+        "cache": _live_cache_stats(path.parent),
+        "system_health": system_health(path.parent),
+    }
+
+
+def processing_stats(runs: list[dict[str, Any]], inputs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The history figures of the selected runs (rows as ``history.load`` returns them)."""
+    statuses = Counter(row["status"] for row in inputs)
+    ok, failed = statuses["ok"], statuses["failed"]
+    separated = [row for row in inputs if row["status"] == "ok"]
+    tiers = Counter(row["cache_tier"] for row in separated if row["cache_tier"])
+    audio = sum(run["audio_seconds"] for run in runs)
+    wall = sum(run["wall_time"] for run in runs)
+    return {
+        "runs": len(runs),
+        "inputs": len(inputs),
+        "ok": ok,
+        "skipped": statuses["skipped"],
+        "failed": failed,
+        "success_rate": _ratio(ok, ok + failed),
+        "audio_seconds": round(audio, 3),
+        "audio_hours": round(audio / 3600, 4),
+        "wall_seconds": round(wall, 3),
+        "x_realtime": round(audio / wall, 2) if wall > 0 else None,
+        "cache_hits": sum(tiers.values()),
+        "cache_hit_rate": _ratio(sum(tiers.values()), len(separated)),
+        "cache_hit_rate_by_tier": {tier: _ratio(count, len(separated)) for tier, count in sorted(tiers.items())},
+        "stage_seconds": {stage: _percentiles([row[f"{stage}_s"] for row in separated if row[f"{stage}_s"] is not None])
+                          for stage in ("decode", "separate", "encode")},
+        "errors_by_kind": dict(Counter(row["error_kind"] for row in inputs if row["error_kind"]).most_common()),
+        "exit_codes": {str(code): count for code, count in sorted(Counter(run["exit_code"] for run in runs).items())},
+    }
+
+
+def system_health(cache_dir: Path) -> dict[str, Any]:
+    """Free disk for the cache and models dirs, Redis reachability, GPU presence, and a verdict."""
+    from .models.store import default_models_dir
+    from .telemetry.metrics import nvml_devices
+
+    problems: list[str] = []
+    unhealthy = False
+    disks = {"cache_dir": _disk(cache_dir), "models_dir": _disk(default_models_dir())}
+    for name, disk in disks.items():
+        free = disk["free_bytes"]
+        if free is None:
+            problems.append(f"{name} {disk['path']}: free space unknown")
+        elif free < LOW_DISK_BYTES:
+            unhealthy |= free < CRITICAL_DISK_BYTES
+            problems.append(f"{name} {disk['path']}: only {free / 2**20:.0f} MB free")
+    redis = _redis()
+    if redis is not None and not redis["reachable"]:
+        problems.append(f"Redis cache {redis['url']} unreachable")
+    devices = nvml_devices()
+    status = "unhealthy" if unhealthy else "degraded" if problems else "healthy"
+    return {"status": status, "problems": problems, **disks, "redis": redis, "gpu": devices if devices else "none"}
+
+
+def _disk(path: Path) -> dict[str, Any]:
+    """Free space of the filesystem that holds (or will hold) ``path``: its nearest existing ancestor."""
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        usage = shutil.disk_usage(probe)
+    except OSError:
+        return {"path": str(path), "free_bytes": None, "total_bytes": None}
+    return {"path": str(path), "free_bytes": usage.free, "total_bytes": usage.total}
+
+
+def _redis() -> dict[str, Any] | None:
+    """Ping SPLEETER_REDIS_URL with the cache's own client settings (1 s connect timeout); password redacted."""
+    url = os.environ.get("SPLEETER_REDIS_URL")
+    if not url:
+        return None
+    from .cache.tiers import RedisTier, redact
+
+    return {"url": redact(url), "reachable": RedisTier(url, None, on_warning=lambda _message: None).ping()}
+
+
+def _live_cache_stats(cache_dir: Path) -> dict[str, Any] | None:
+    """The cache's own hit/miss counters (every process, including runs before history existed)."""
+    if not (cache_dir / "stats.db").exists():
+        return None
+    from .cache.manager import CacheManager
+
+    try:
+        return CacheManager(directory=cache_dir, on_warning=lambda _message: None).get_cache_stats()
+    except CacheError:
+        return None
+
+
+def _percentiles(values: list[float]) -> dict[str, Any]:
+    """p50/p90/p99 by linear interpolation between closest ranks (NumPy's default method)."""
+    ordered = sorted(values)
+    figures: dict[str, Any] = {"count": len(ordered)}
+    for name, q in _PERCENTILES.items():
+        if not ordered:
+            figures[name] = None
+            continue
+        position = (len(ordered) - 1) * q
+        low = math.floor(position)
+        high = min(low + 1, len(ordered) - 1)
+        figures[name] = round(ordered[low] + (ordered[high] - ordered[low]) * (position - low), 4)
+    return figures
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp).astimezone().isoformat(timespec="seconds")

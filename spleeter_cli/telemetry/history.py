@@ -1,0 +1,159 @@
+"""The run history: one SQLite file, ``history.db``, next to the stem cache.
+
+Every `spl separate` / `spl batch` appends one ``runs`` row and one ``inputs`` row per
+input, so `spl stats` can answer questions no single report can (success rate over a
+week, throughput trends, which errors recur). The file lives in the cache directory
+because that is already the per-user, per-machine place `spl` writes state to, and
+the same ``--cache-dir``/``SPLEETER_CACHE_DIR`` then selects both.
+
+WAL mode and a busy timeout let several `spl` processes append at once and readers
+never block writers. Recording is best-effort: callers catch ``HistoryError`` and
+warn, because losing a statistic must never fail a separation.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+FILENAME = "history.db"
+_DISABLED = {"off", "0", "false", "no"}
+_BUSY_TIMEOUT_MS = 10_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at REAL NOT NULL,       -- Unix time, UTC
+    command TEXT NOT NULL,          -- separate | batch
+    model TEXT NOT NULL,
+    jobs INTEGER NOT NULL,
+    wall_time REAL NOT NULL,
+    inputs INTEGER NOT NULL,
+    ok INTEGER NOT NULL,
+    skipped INTEGER NOT NULL,
+    failed INTEGER NOT NULL,
+    cached INTEGER NOT NULL,
+    audio_seconds REAL NOT NULL,
+    exit_code INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_started_at ON runs (started_at);
+CREATE TABLE IF NOT EXISTS inputs (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    path TEXT NOT NULL,
+    status TEXT NOT NULL,           -- ok | skipped | failed
+    audio_duration REAL NOT NULL,
+    wall_time REAL NOT NULL,
+    decode_s REAL,                  -- NULL when the stage did not run (cache hit, skip, failure)
+    separate_s REAL,
+    encode_s REAL,
+    cache_tier TEXT,                -- memory | disk | redis, NULL when computed
+    error_kind TEXT,                -- exception class name, e.g. AudioProcessingError
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS inputs_run_id ON inputs (run_id);
+"""
+
+
+class HistoryError(Exception):
+    """The history file cannot be opened, read or written."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which runs a question is about: started at or after ``since`` (Unix time), then the ``last`` N."""
+
+    since: float | None = None
+    last: int | None = None
+
+
+def enabled() -> bool:
+    """``SPL_HISTORY=off`` (or 0/false/no) turns recording off, e.g. on shared CI runners."""
+    return os.environ.get("SPL_HISTORY", "").strip().lower() not in _DISABLED
+
+
+def history_path(cache_dir: Path | None = None) -> Path:
+    """``history.db`` in ``cache_dir``, else in the cache package's directory (same env var, same default)."""
+    if cache_dir is None:
+        from ..cache.manager import default_directory
+
+        configured = os.environ.get("SPLEETER_CACHE_DIR")
+        cache_dir = Path(configured) if configured else default_directory()
+    return Path(cache_dir) / FILENAME
+
+
+@contextmanager
+def _connect(path: Path, create: bool) -> Iterator[sqlite3.Connection]:
+    try:
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)) as connection:
+            connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.executescript(_SCHEMA)
+            connection.row_factory = sqlite3.Row
+            yield connection
+    except (sqlite3.Error, OSError) as error:
+        raise HistoryError(f"run history {path}: {error}") from None
+
+
+def record_run(path: Path, results: Sequence[Any], summary: dict[str, Any], *, command: str, model: str,
+               jobs: int, started_at: float, exit_code: int) -> int:
+    """Append one run and its inputs in one transaction; returns the run's id.
+
+    ``results`` are the pipeline's FileResults and ``summary`` the dict `execute()` prints,
+    so the history holds exactly what the user was shown.
+    """
+    rows = [_input_row(result) for result in results]
+    with _connect(path, create=True) as connection:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            cursor = connection.execute(
+                "INSERT INTO runs (started_at, command, model, jobs, wall_time, inputs, ok, skipped, failed, cached, audio_seconds, exit_code)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (started_at, command, model, jobs, summary["wall_time"], summary["inputs"], summary["ok"], summary["skipped"],
+                 summary["failed"], summary["cached"], summary["audio_seconds"], exit_code),
+            )
+            run_id = int(cursor.lastrowid or 0)
+            connection.executemany(
+                "INSERT INTO inputs (run_id, path, status, audio_duration, wall_time, decode_s, separate_s, encode_s, cache_tier, error_kind, error)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, *row) for row in rows],
+            )
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+    return run_id
+
+
+def _input_row(result: Any) -> tuple[Any, ...]:
+    timings = result.timings or {}
+    error = result.error
+    return (
+        str(result.input), result.status, float(result.audio_duration), float(result.wall_time),
+        timings.get("decode"), timings.get("separate"), timings.get("encode"), result.cache,
+        type(error).__name__ if error is not None else None, str(error) if error is not None else None,
+    )
+
+
+def load(path: Path, selection: Selection = Selection()) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The selected runs (oldest first) and all their inputs; empty when nothing was recorded yet.
+
+    Never creates the file: asking for statistics must not leave state behind.
+    """
+    if not path.exists():
+        return [], []
+    where, parameters = ("WHERE started_at >= ?", [selection.since]) if selection.since is not None else ("", [])
+    limit = f"LIMIT {int(selection.last)}" if selection.last is not None else ""
+    chosen = f"SELECT id FROM runs {where} ORDER BY started_at DESC, id DESC {limit}"
+    with _connect(path, create=False) as connection:
+        connection.execute("BEGIN")  # one snapshot for both queries, even while another spl appends a run
+        runs = [dict(row) for row in connection.execute(f"SELECT * FROM runs WHERE id IN ({chosen}) ORDER BY started_at, id", parameters)]
+        inputs = [dict(row) for row in connection.execute(f"SELECT * FROM inputs WHERE run_id IN ({chosen}) ORDER BY run_id, rowid", parameters)]
+        connection.execute("COMMIT")
+    return runs, inputs

@@ -1,0 +1,246 @@
+"""Live run metrics for Prometheus, and alert thresholds, fed by the run's listener events.
+
+The pipeline already reports every finished input to a listener; ``Monitor`` wraps the
+CLI's listener, forwards every event unchanged and, on ``file_finished``, updates the
+counters and checks the thresholds. So the core needs no hook of its own and the
+figures are, by construction, the ones the report and the summary are built from.
+
+The exporter is the official ``prometheus_client`` on 127.0.0.1 only (a separation
+host should not expose an unauthenticated port), with its own registry so only spl's
+metrics are served. Resource gauges (RSS, GPU memory) are read on each scrape by a
+collector, so they are current even between events.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ValidationError
+
+STAGES = ("decode", "separate", "encode")
+STATUSES = ("ok", "skipped", "failed")
+ERROR_RATE_MIN_INPUTS = 5  # below this a single failure would read as a 20-100% error rate
+_STAGE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+
+
+def _env_number(name: str, low: float, high: float | None = None) -> float | None:
+    """A numeric setting from the environment; a bad value is a usage error, not silently ignored."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value >= low and (high is None or value <= high)):
+        bounds = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+        raise ValidationError(f"invalid {name}={text!r}", hint=f"use a number {bounds}")
+    return value
+
+
+@dataclass(frozen=True)
+class AlertThresholds:
+    """When to warn during a run; each is off unless its environment variable is set."""
+
+    memory_mb: float | None = None  # SPLEETER_ALERT_MEMORY_MB: resident memory of this process
+    error_rate: float | None = None  # SPLEETER_ALERT_ERROR_RATE: failed / finished inputs, 0..1
+    gpu_memory_mb: float | None = None  # SPLEETER_ALERT_GPU_MEMORY_MB: busiest GPU, only with NVML
+
+    @classmethod
+    def from_env(cls) -> AlertThresholds:
+        return cls(
+            memory_mb=_env_number("SPLEETER_ALERT_MEMORY_MB", 0),
+            error_rate=_env_number("SPLEETER_ALERT_ERROR_RATE", 0, 1),
+            gpu_memory_mb=_env_number("SPLEETER_ALERT_GPU_MEMORY_MB", 0),
+        )
+
+
+def nvml_devices() -> list[dict[str, Any]] | None:
+    """Name and memory of each NVIDIA GPU; None when ``pynvml`` is not installed or finds no driver.
+
+    Optional on purpose: NVML is the only vendor-neutral-enough way to read GPU memory
+    without importing TensorFlow, and most machines running spl have no NVIDIA GPU.
+    """
+    try:
+        import pynvml  # type: ignore[import-not-found]
+
+        pynvml.nvmlInit()
+    except Exception:  # ImportError, or NVMLError when there is no driver
+        return None
+    try:
+        devices = []
+        for index in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
+            name = pynvml.nvmlDeviceGetName(handle)
+            devices.append({
+                "index": index, "name": name.decode() if isinstance(name, bytes) else str(name),
+                "memory_used_bytes": int(memory.used), "memory_total_bytes": int(memory.total),
+            })
+        return devices
+    except pynvml.NVMLError:
+        return None
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def rss_bytes() -> int:
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
+
+
+class _ResourceCollector:
+    """Reads RSS and GPU memory at scrape time; the GPU gauge is absent without NVML."""
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        yield GaugeMetricFamily("spl_rss_bytes", "Resident memory of the spl process.", value=rss_bytes())
+        devices = nvml_devices()
+        if devices:
+            gpu = GaugeMetricFamily("spl_gpu_memory_bytes", "GPU memory in use (whole device, per NVML).", labels=["gpu"])
+            for device in devices:
+                gpu.add_metric([str(device["index"])], device["memory_used_bytes"])
+            yield gpu
+
+
+class RunMetrics:
+    """The counters and histograms of one run, and the HTTP server that exposes them."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.registry = CollectorRegistry()
+        self.files = Counter("spl_files_processed", "Inputs finished, by outcome.", ["status"], registry=self.registry)
+        self.failures = Counter("spl_failures", "Failed inputs, by error class.", ["kind"], registry=self.registry)
+        self.audio = Counter("spl_audio_seconds", "Seconds of audio separated (computed or served from the cache).", registry=self.registry)
+        self.cache_hits = Counter("spl_cache_hits", "Inputs served from the stem cache, by tier.", ["tier"], registry=self.registry)
+        self.stages = Histogram("spl_stage_seconds", "Busy time per input in each pipeline stage.", ["stage"],
+                                buckets=_STAGE_BUCKETS, registry=self.registry)
+        for status in STATUSES:  # export zeros from the start, so rate() sees the first increment
+            self.files.labels(status=status)
+        for stage in STAGES:
+            self.stages.labels(stage=stage)
+        self.registry.register(_ResourceCollector())
+        self._server: Any = None
+
+    def observe(self, result: Any) -> None:
+        """Count one finished input the way ``summarise()`` does (audio seconds: separated inputs only)."""
+        self.files.labels(status=result.status).inc()
+        if result.error is not None:
+            self.failures.labels(kind=type(result.error).__name__).inc()
+        if result.status == "ok":
+            self.audio.inc(result.audio_duration)
+            if result.cache:
+                self.cache_hits.labels(tier=result.cache).inc()
+        for stage in STAGES:
+            if stage in result.timings:
+                self.stages.labels(stage=stage).observe(result.timings[stage])
+
+    def serve(self, port: int) -> None:
+        """Listen on 127.0.0.1:``port``; a taken port is the user's to fix, so a usage error."""
+        from prometheus_client import start_http_server
+
+        try:
+            self._server, _ = start_http_server(port, addr="127.0.0.1", registry=self.registry)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise ValidationError(f"--metrics-port {port}: 127.0.0.1:{port} is already in use", hint="choose a free port") from None
+            raise ValidationError(f"--metrics-port {port}: cannot listen on 127.0.0.1:{port}: {error.strerror or error}") from None
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+class Monitor:
+    """Wraps a listener: forwards every event, feeds ``RunMetrics`` and raises each alert once.
+
+    Alerts go through the wrapped listener's ``warning()`` so they appear wherever the run's
+    other warnings do (live view, plain logs), and are kept in ``alerts`` for the report.
+    """
+
+    def __init__(self, listener: Any, metrics: RunMetrics | None, thresholds: AlertThresholds, linger: float = 0.0) -> None:
+        self._listener = listener
+        self.metrics = metrics
+        self.thresholds = thresholds
+        self.linger = linger
+        self.alerts: list[str] = []
+        self._raised: set[str] = set()
+        self._finished = 0
+        self._failed = 0
+        self._lock = threading.Lock()  # events come from the pipeline's worker threads
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._listener, name)
+
+    def __enter__(self) -> Monitor:
+        self._listener.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._listener.__exit__(*exc)
+
+    def file_started(self, path: Any, duration: float) -> None:
+        self._listener.file_started(path, duration)
+        self._check_resources()
+
+    def file_finished(self, result: Any) -> None:
+        if self.metrics is not None:
+            self.metrics.observe(result)
+        self._listener.file_finished(result)
+        with self._lock:
+            self._finished += 1
+            self._failed += result.status == "failed"
+            finished, failed = self._finished, self._failed
+        limit = self.thresholds.error_rate
+        if limit is not None and finished >= ERROR_RATE_MIN_INPUTS and failed / finished > limit:
+            self._alert("error_rate", f"error rate {failed / finished:.0%} ({failed} of {finished} inputs failed) is above SPLEETER_ALERT_ERROR_RATE={limit:g}")
+        self._check_resources()
+
+    def _check_resources(self) -> None:
+        if self.thresholds.memory_mb is not None and "memory" not in self._raised:
+            used = rss_bytes() / 2**20
+            if used > self.thresholds.memory_mb:
+                self._alert("memory", f"memory use {used:.0f} MB is above SPLEETER_ALERT_MEMORY_MB={self.thresholds.memory_mb:g}")
+        if self.thresholds.gpu_memory_mb is not None and "gpu" not in self._raised:
+            devices = nvml_devices() or []
+            used = max((d["memory_used_bytes"] for d in devices), default=0) / 2**20
+            if used > self.thresholds.gpu_memory_mb:
+                self._alert("gpu", f"GPU memory use {used:.0f} MB is above SPLEETER_ALERT_GPU_MEMORY_MB={self.thresholds.gpu_memory_mb:g}")
+
+    def _alert(self, kind: str, message: str) -> None:
+        with self._lock:
+            if kind in self._raised:
+                return
+            self._raised.add(kind)
+            self.alerts.append(message)
+        self._listener.warning(message)
+
+    def close(self) -> None:
+        """Stop the exporter, after ``linger`` seconds so a scraper can read the final figures."""
+        if self.metrics is not None:
+            if self.linger > 0:
+                time.sleep(self.linger)
+            self.metrics.close()
+
+
+def start_monitoring(listener: Any, port: int | None) -> Monitor:
+    """Read the thresholds and start the exporter (if a port is given) before any input is touched,
+    so a bad setting or a taken port fails the command at once."""
+    thresholds = AlertThresholds.from_env()
+    linger = _env_number("SPLEETER_METRICS_LINGER", 0) or 0.0
+    metrics = None
+    if port is not None:
+        metrics = RunMetrics()
+        metrics.serve(port)
+    return Monitor(listener, metrics, thresholds, linger)

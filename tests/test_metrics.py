@@ -1,0 +1,144 @@
+"""The Prometheus exporter and alerts of a real `spl batch`, scraped over loopback while it runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import spl_command, spl_env
+from spleeter_cli.audio.codec import encode
+from test_batch import RATE, song
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float] | None:
+    """Every sample of one scrape, keyed by (sample name, sorted labels); None if nothing answered."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            text = response.read().decode()
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def counters(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> dict[str, dict[str, float]]:
+    """The run's counters by label value: files by status, failures by kind, cache hits by tier, audio seconds."""
+    wanted = {"spl_files_processed_total": "status", "spl_failures_total": "kind", "spl_cache_hits_total": "tier"}
+    found: dict[str, dict[str, float]] = {name: {} for name in wanted}
+    for (name, labels), value in samples.items():
+        if name in wanted and value:
+            found[name][dict(labels)[wanted[name]]] = value
+    found["spl_audio_seconds_total"] = {"": samples.get(("spl_audio_seconds_total", ()), 0.0)}
+    return found
+
+
+def expected_from(report: dict) -> dict[str, dict[str, float]]:
+    """The same figures from the report; its only failure kind here is the corrupt input's (exit code 3)."""
+    inputs = report["inputs"]
+    assert all(r["exit_code"] == 3 for r in inputs if r["status"] == "failed")
+    count = lambda key: {v: float(sum(r.get(key) == v for r in inputs)) for v in {r.get(key) for r in inputs} if v}  # noqa: E731
+    failed = float(sum(r["status"] == "failed" for r in inputs))
+    return {
+        "spl_files_processed_total": count("status"),
+        "spl_failures_total": {"AudioProcessingError": failed} if failed else {},
+        "spl_cache_hits_total": count("cache"),
+        "spl_audio_seconds_total": {"": report["summary"]["audio_seconds"]},
+    }
+
+
+def test_metrics_scraped_during_a_batch_match_the_report(models_dir: Path, tmp_path: Path) -> None:
+    songs, out, cache = tmp_path / "songs", tmp_path / "out", tmp_path / "cache"
+    songs.mkdir()
+    for seed in range(6):
+        encode(songs / f"s{seed}.wav", song(6.0, seed), RATE, "wav")
+    (songs / "broken.flac").write_bytes(b"fLaC\x00\x00\x00\x22" + b"\x00" * 200)
+    env = spl_env(models_dir, cache, SPLEETER_METRICS_LINGER="3")
+    # s0 done (skipped next time), s1 in the disk cache but its stems removed (a cache hit next time).
+    first = subprocess.run([*spl_command(), "batch", str(songs / "s0.wav"), str(songs / "s1.wav"), "-o", str(out)], env=env, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    shutil.rmtree(out / "s1")
+
+    port, report = free_port(), tmp_path / "report.json"
+    process = subprocess.Popen([*spl_command(), "batch", str(songs), "-o", str(out), "--jobs", "1", "--metrics-port", str(port), "--report", str(report)],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    during, after = [], None  # scrapes while files were in flight; the last one taken after the report was written
+    while process.poll() is None:
+        report_written = report.exists()
+        samples = scrape(port)
+        if samples is not None and process.poll() is None:
+            if report_written:
+                after = samples
+            else:
+                during.append(samples)
+        time.sleep(0.1)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1, stderr  # broken.flac failed, the others completed
+    document = json.loads(report.read_text())
+    assert {r["status"] for r in document["inputs"]} == {"ok", "skipped", "failed"}
+    expected = expected_from(document)
+    assert expected["spl_cache_hits_total"] == {"disk": 1.0}
+
+    assert len(during) >= 3, "the run should have been scraped several times while it ran"
+    for samples in during:
+        seen = counters(samples)
+        for name, values in seen.items():
+            for label, value in values.items():
+                assert value <= expected[name].get(label, 0.0) + 0.01, (name, label, value)
+        assert samples[("spl_rss_bytes", ())] > 0
+    assert any(counters(s)["spl_files_processed_total"].get("ok", 0) < expected["spl_files_processed_total"]["ok"] for s in during)
+
+    assert after is not None, "no scrape between the report and the end of the linger"
+    final = counters(after)
+    assert final["spl_audio_seconds_total"][""] == pytest.approx(expected["spl_audio_seconds_total"][""], abs=0.01)
+    final.pop("spl_audio_seconds_total"), expected.pop("spl_audio_seconds_total")
+    assert final == expected
+    assert after[("spl_stage_seconds_count", (("stage", "separate"),))] == 4  # s2..s5: s0 was skipped, s1 came from the cache
+    if importlib.util.find_spec("pynvml") is None:
+        assert not any(name == "spl_gpu_memory_bytes" for name, _ in after)  # no NVML: the gauge is absent, not zero
+
+
+def test_busy_port_fails_before_any_work(run_spl, tmp_path: Path) -> None:
+    encode(tmp_path / "a.wav", song(2.0, 1), RATE, "wav")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_spl("batch", tmp_path / "a.wav", "-o", tmp_path / "out", "--metrics-port", port)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("spl: error:") and "already in use" in done.stderr and len(done.stderr.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+    assert run_spl("separate", tmp_path / "a.wav", "--metrics-port", "0").returncode == 2  # out of range: a usage error too
+
+
+def test_alerts_warn_once_and_land_in_the_report(run_spl, tmp_path: Path) -> None:
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    for seed in range(4):
+        encode(songs / f"s{seed}.wav", song(2.0, seed), RATE, "wav")
+    (songs / "broken.flac").write_bytes(b"fLaC\x00\x00\x00\x22" + b"\x00" * 200)
+    report = tmp_path / "report.json"
+    done = run_spl("batch", songs, "-o", tmp_path / "out", "--jobs", "2", "--report", report,
+                   env={"SPLEETER_ALERT_MEMORY_MB": "1", "SPLEETER_ALERT_ERROR_RATE": "0.1"})
+    assert done.returncode == 1, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("spl: warning:")]
+    assert len([w for w in warnings if "SPLEETER_ALERT_MEMORY_MB=1" in w]) == 1, done.stderr
+    assert len([w for w in warnings if "SPLEETER_ALERT_ERROR_RATE=0.1" in w]) == 1, done.stderr  # 1 of 5 failed
+    alerts = json.loads(report.read_text())["summary"]["alerts"]
+    assert len(alerts) == 2 and any("memory use" in a for a in alerts) and any("error rate 20%" in a for a in alerts)
+    bad = run_spl("batch", songs, "-o", tmp_path / "out2", env={"SPLEETER_ALERT_ERROR_RATE": "2"})
+    assert bad.returncode == 2 and "SPLEETER_ALERT_ERROR_RATE" in bad.stderr

@@ -1,0 +1,109 @@
+"""Run history and `spl stats`: real `spl batch` runs recorded, then read back by the CLI and the API."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import spl_command, spl_env
+from spleeter_cli.audio.codec import encode
+from test_batch import RATE, song
+
+
+@pytest.fixture(scope="module")
+def history(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two real batches over 3 good songs and a corrupt one: the second (--force) is served by the disk cache."""
+    root = tmp_path_factory.mktemp("stats")
+    songs = root / "songs"
+    songs.mkdir()
+    for seed in range(3):
+        encode(songs / f"s{seed}.wav", song(2.5, seed), RATE, "wav")
+    (songs / "broken.flac").write_bytes(b"fLaC\x00\x00\x00\x22" + b"\x00" * 200)
+    cache = root / "cache"
+    env = spl_env(models_dir, cache)
+    for index, extra in enumerate(([], ["--force"]), 1):
+        done = subprocess.run([*spl_command(), "batch", str(songs), "-o", str(root / "out"), "--jobs", "2", "--report", str(root / f"r{index}.json"), *extra],
+                              env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 1, done.stderr  # the corrupt input fails, the others complete
+    return {"root": root, "cache": cache, "r1": root / "r1.json", "r2": root / "r2.json"}
+
+
+def spl_stats(models_dir: Path, cache: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*spl_command(), "stats", *args], env=spl_env(models_dir, cache), capture_output=True, text=True, timeout=60)
+
+
+def test_stats_over_two_runs(history: dict[str, Path], models_dir: Path) -> None:
+    done = spl_stats(models_dir, history["cache"], "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    figures = summary["processing_stats"]
+    assert figures["runs"] == 2 and figures["inputs"] == 8
+    assert (figures["ok"], figures["skipped"], figures["failed"]) == (6, 0, 2)
+    assert figures["success_rate"] == pytest.approx(0.75)
+    assert figures["cache_hit_rate"] == pytest.approx(0.5)  # run 1 computes the 3 good songs, run 2 reads them from disk
+    assert figures["cache_hit_rate_by_tier"] == {"disk": pytest.approx(0.5)}
+    reports = [json.loads(history[name].read_text()) for name in ("r1", "r2")]
+    broken = next(r for r in reports[0]["inputs"] if r["status"] == "failed")
+    assert broken["exit_code"] == 3
+    assert figures["errors_by_kind"] == {"AudioProcessingError": 2}
+    assert figures["audio_seconds"] == pytest.approx(sum(r["summary"]["audio_seconds"] for r in reports), abs=0.01)
+    assert figures["audio_hours"] == pytest.approx(figures["audio_seconds"] / 3600, abs=1e-4)
+    assert figures["x_realtime"] > 0
+    for stage in ("decode", "separate", "encode"):
+        row = figures["stage_seconds"][stage]
+        assert row["count"] == 3  # only the computed inputs ran the stages
+        assert 0 <= row["p50"] <= row["p90"] <= row["p99"]
+    health = summary["system_health"]
+    assert health["status"] in ("healthy", "degraded", "unhealthy")
+    assert {"cache_dir", "models_dir", "redis", "gpu", "problems"} <= health.keys()
+    assert health["redis"] is None and health["cache_dir"]["free_bytes"] > 0
+    assert summary["cache"]["total"]["hits"] == 3
+    text = spl_stats(models_dir, history["cache"])
+    assert text.returncode == 0 and "success rate 75.0%" in text.stdout and "AudioProcessingError 2" in text.stdout
+
+
+def test_selection_and_errors(history: dict[str, Path], models_dir: Path) -> None:
+    last = json.loads(spl_stats(models_dir, history["cache"], "--json", "--last", "1").stdout)["processing_stats"]
+    assert last["runs"] == 1 and last["inputs"] == 4 and last["cache_hit_rate"] == 1.0
+    recent = json.loads(spl_stats(models_dir, history["cache"], "--json", "--since", "1h").stdout)["processing_stats"]
+    assert recent["runs"] == 2
+    future = json.loads(spl_stats(models_dir, history["cache"], "--json", "--since", "2999-01-01").stdout)["processing_stats"]
+    assert future["runs"] == 0 and future["success_rate"] is None
+    for bad in (["--since", "yesterday"], ["--since", "7x"], ["--last", "0"]):
+        done = spl_stats(models_dir, history["cache"], *bad)
+        assert done.returncode == 2 and done.stderr.startswith("spl: error:") and len(done.stderr.splitlines()) == 1, done.stderr
+
+
+def test_api_reads_the_same_history(history: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    from spleeter_cli.monitoring import get_stats_summary
+
+    monkeypatch.setenv("SPLEETER_CACHE_DIR", str(history["cache"]))
+    summary = get_stats_summary()
+    assert summary["processing_stats"]["success_rate"] == pytest.approx(0.75)
+    assert summary["processing_stats"]["cache_hit_rate"] == pytest.approx(0.5)
+    assert summary["system_health"]["status"] in ("healthy", "degraded", "unhealthy")
+    assert get_stats_summary(last=1)["processing_stats"]["runs"] == 1
+
+
+def test_history_can_be_turned_off(run_spl, tmp_path: Path) -> None:
+    encode(tmp_path / "a.wav", song(2.0, 5), RATE, "wav")
+    done = run_spl("batch", tmp_path / "a.wav", "-o", tmp_path / "out", "--cache-dir", tmp_path / "c", env={"SPL_HISTORY": "off"})
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "c" / "history.db").exists()
+
+
+def test_stats_does_not_import_numpy_or_tensorflow(tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.argv = ['spl', 'stats', '--json']\n"
+        "from spleeter_cli.cli.app import app\n"
+        "try:\n    app()\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+        "heavy = [m for m in ('tensorflow', 'keras', 'numpy', 'scipy', 'av', 'prometheus_client') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"SPLEETER_CACHE_DIR": str(tmp_path), "PATH": ""})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["processing_stats"]["runs"] == 0
