@@ -569,6 +569,12 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("SPLEETER_GITHUB_HOST", "Host of a mirror of the official model release. Default: https://github.com."),
     ("SPLEETER_GITHUB_REPOSITORY", "Repository of the model release. Default: deezer/spleeter."),
     ("SPLEETER_GITHUB_RELEASE", "Release tag of the model archives. Default: v1.4.0."),
+    ("SPL_HISTORY", "off stops recording run history (history.db in the cache folder). Default: on."),
+    ("SPLEETER_METRICS_PORT", "Serve Prometheus metrics on 127.0.0.1 at this port during a run, like --metrics-port. Default: unset."),
+    ("SPLEETER_METRICS_LINGER", "Seconds the metrics endpoint stays up after the run. Default: 0."),
+    ("SPLEETER_ALERT_MEMORY_MB", "Warn once when the process RSS exceeds this many MB. Default: unset."),
+    ("SPLEETER_ALERT_ERROR_RATE", "Warn once when failed / finished inputs exceeds this (0..1, from 5 inputs). Default: unset."),
+    ("SPLEETER_ALERT_GPU_MEMORY_MB", "Warn once when GPU memory use exceeds this many MB (needs pynvml). Default: unset."),
     ("SPL_DEBUG", "1 shows the traceback of an internal error. Default: unset."),
 )
 
