@@ -23,7 +23,7 @@ from songs import write_song  # noqa: E402
 
 
 def spl(song: Path, out: Path) -> list[str]:
-    return [str(Path(sys.executable).with_name("spl")), "separate", str(song), "-o", str(out), "--overwrite", "-q"]
+    return [str(Path(sys.executable).with_name("spl")), "separate", str(song), "-o", str(out), "--overwrite", "--no-cache", "-q"]
 
 
 def main() -> None:

@@ -7,19 +7,19 @@ _spl_spec() {
     subcommands="" options="" value_options="" argument=none
     case "$1" in
         "")
-            subcommands="separate batch info stats models cache"
+            subcommands="separate batch info stats models cache config"
             options="--version -h --help"
             value_options=""
             argument=none ;;
         "separate")
             subcommands=""
-            options="-o --output -s --stems -m --model --hq -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --mwf --overwrite --no-cache --json -q --quiet -v --verbose --metrics-port -h --help"
-            value_options="-o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --metrics-port"
+            options="-o --output -s --stems -m --model --hq -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --mwf --overwrite --no-cache --json -q --quiet -v --verbose --metrics-port --config -h --help"
+            value_options="-o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --metrics-port --config"
             argument=file ;;
         "batch")
             subcommands=""
-            options="-o --output -s --stems -m --model --hq -c --codec --bitrate --bit-depth -f --filename-format --keep-tree --offset --duration --mwf -j --jobs --force --fail-fast --no-cache --cache-dir --redis-url --report --json -q --quiet -v --verbose --metrics-port -h --help"
-            value_options="-o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration -j --jobs --cache-dir --redis-url --report --metrics-port"
+            options="-o --output -s --stems -m --model --hq -c --codec --bitrate --bit-depth -f --filename-format --keep-tree --offset --duration --mwf -j --jobs --force --fail-fast --no-cache --cache-dir --redis-url --report --json -q --quiet -v --verbose --metrics-port --config -h --help"
+            value_options="-o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration -j --jobs --cache-dir --redis-url --report --metrics-port --config"
             argument=file ;;
         "info")
             subcommands=""
@@ -91,6 +91,21 @@ _spl_spec() {
             options="--json --redis-url --cache-dir -h --help"
             value_options="--redis-url --cache-dir"
             argument=none ;;
+        "config")
+            subcommands="show path"
+            options="-h --help"
+            value_options=""
+            argument=none ;;
+        "config show")
+            subcommands=""
+            options="--config --json -h --help"
+            value_options="--config"
+            argument=none ;;
+        "config path")
+            subcommands=""
+            options="--config -h --help"
+            value_options="--config"
+            argument=none ;;
     esac
 }
 
@@ -123,6 +138,8 @@ _spl_value() {
             COMPREPLY=() ;;
         "separate|--metrics-port")
             COMPREPLY=() ;;
+        "separate|--config")
+            _spl_paths -f ;;
         "batch|-o"|"batch|--output")
             _spl_paths -d ;;
         "batch|-s"|"batch|--stems")
@@ -151,6 +168,8 @@ _spl_value() {
             _spl_paths -f ;;
         "batch|--metrics-port")
             COMPREPLY=() ;;
+        "batch|--config")
+            _spl_paths -f ;;
         "stats|--since")
             COMPREPLY=() ;;
         "stats|--last")
@@ -181,6 +200,10 @@ _spl_value() {
             COMPREPLY=() ;;
         "cache info|--cache-dir")
             _spl_paths -d ;;
+        "config show|--config")
+            _spl_paths -f ;;
+        "config path|--config")
+            _spl_paths -f ;;
         *) COMPREPLY=() ;;
     esac
 }

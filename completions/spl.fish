@@ -5,11 +5,13 @@
 function __spl_subcommands
     switch $argv[1]
         case ''
-            printf '%s\n' separate batch info stats models cache
+            printf '%s\n' separate batch info stats models cache config
         case 'models'
             printf '%s\n' list info download import verify remove
         case 'cache'
             printf '%s\n' stats clear prune info
+        case 'config'
+            printf '%s\n' show path
     end
 end
 
@@ -17,9 +19,9 @@ end
 function __spl_value_options
     switch $argv[1]
         case 'separate'
-            printf '%s\n' -o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --metrics-port
+            printf '%s\n' -o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --metrics-port --config
         case 'batch'
-            printf '%s\n' -o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration -j --jobs --cache-dir --redis-url --report --metrics-port
+            printf '%s\n' -o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration -j --jobs --cache-dir --redis-url --report --metrics-port --config
         case 'stats'
             printf '%s\n' --since --last --cache-dir
         case 'models import'
@@ -32,6 +34,10 @@ function __spl_value_options
             printf '%s\n' --max-size --older-than --redis-url --cache-dir
         case 'cache info'
             printf '%s\n' --redis-url --cache-dir
+        case 'config show'
+            printf '%s\n' --config
+        case 'config path'
+            printf '%s\n' --config
     end
 end
 
@@ -73,19 +79,20 @@ complete -c spl -n "__spl_at ''" -a info -d 'Show each file\'s format, duration,
 complete -c spl -n "__spl_at ''" -a stats -d 'Success rate, throughput, stage times, cache hits, errors and system health over past runs.'
 complete -c spl -n "__spl_at ''" -a models -d 'List, download, verify, inspect and import models.'
 complete -c spl -n "__spl_at ''" -a cache -d 'Show, clear and prune the cache of separated stems.'
+complete -c spl -n "__spl_at ''" -a config -d 'Show the effective configuration and where it comes from.'
 complete -c spl -n "__spl_at ''" -l version -d 'Print the version and exit.'
 complete -c spl -n "__spl_at ''" -s h -l help -d 'Show this message and exit.'
 
 # spl separate
 complete -c spl -n "__spl_at 'separate'" -F
-complete -c spl -n "__spl_at 'separate'" -s o -l output -x -a '(__fish_complete_directories)' -d 'Output directory.'
-complete -c spl -n "__spl_at 'separate'" -s s -l stems -x -a '2 4 5' -d '2 (vocals/accompaniment), 4 (+drums, bass, other) or 5 (+piano).'
+complete -c spl -n "__spl_at 'separate'" -s o -l output -x -a '(__fish_complete_directories)' -d 'Output directory [default: separated, or audio.output_dir].'
+complete -c spl -n "__spl_at 'separate'" -s s -l stems -x -a '2 4 5' -d '2 (vocals/accompaniment), 4 (+drums, bass, other) or 5 (+piano) [default: models.default, spleeter:2stems].'
 complete -c spl -n "__spl_at 'separate'" -s m -l model -x -a 'spleeter:2stems spleeter:2stems-16kHz spleeter:4stems spleeter:4stems-16kHz spleeter:5stems spleeter:5stems-16kHz' -d 'Model name, e.g. spleeter:4stems-16kHz; overrides --stems/--hq.'
 complete -c spl -n "__spl_at 'separate'" -l hq -d 'Use the -16kHz model (sees up to 16 kHz instead of 11 kHz).'
-complete -c spl -n "__spl_at 'separate'" -s c -l codec -x -a 'wav flac mp3 ogg m4a' -d 'Output codec: wav, flac, mp3, ogg, m4a.'
+complete -c spl -n "__spl_at 'separate'" -s c -l codec -x -a 'wav flac mp3 ogg m4a' -d 'Output codec: wav, flac, mp3, ogg, m4a [default: wav].'
 complete -c spl -n "__spl_at 'separate'" -l bitrate -x -d 'Bitrate of lossy codecs, e.g. 192k.'
-complete -c spl -n "__spl_at 'separate'" -l bit-depth -x -a '16 24 32' -d 'WAV/FLAC sample size: 16, 24, or 32 (float, WAV only).'
-complete -c spl -n "__spl_at 'separate'" -s f -l filename-format -x -d 'Output path template inside the output directory; fields {filename}, {foldername}, {instrument}, {codec}.'
+complete -c spl -n "__spl_at 'separate'" -l bit-depth -x -a '16 24 32' -d 'WAV/FLAC sample size: 16, 24, or 32 (float, WAV only) [default: 16].'
+complete -c spl -n "__spl_at 'separate'" -s f -l filename-format -x -d 'Output path template inside the output directory; fields {filename}, {foldername}, {instrument}, {codec} [default: {filename}/{instrument}.{codec}].'
 complete -c spl -n "__spl_at 'separate'" -l offset -x -d 'Start this many seconds into each input.'
 complete -c spl -n "__spl_at 'separate'" -l duration -x -d 'Separate at most this many seconds.'
 complete -c spl -n "__spl_at 'separate'" -l mwf -d 'Refine stems with multichannel Wiener filtering (slower).'
@@ -95,18 +102,19 @@ complete -c spl -n "__spl_at 'separate'" -l json -d 'Print one JSON object per i
 complete -c spl -n "__spl_at 'separate'" -s q -l quiet -d 'Print errors only.'
 complete -c spl -n "__spl_at 'separate'" -s v -l verbose -d 'Also print per-stage timings.'
 complete -c spl -n "__spl_at 'separate'" -l metrics-port -x -d 'Serve Prometheus metrics on 127.0.0.1:PORT while the run lasts.'
+complete -c spl -n "__spl_at 'separate'" -l config -r -F -d 'Config file (default: $SPLEETER_CONFIG, else the user config file).'
 complete -c spl -n "__spl_at 'separate'" -s h -l help -d 'Show this message and exit.'
 
 # spl batch
 complete -c spl -n "__spl_at 'batch'" -F
-complete -c spl -n "__spl_at 'batch'" -s o -l output -x -a '(__fish_complete_directories)' -d 'Output directory.'
-complete -c spl -n "__spl_at 'batch'" -s s -l stems -x -a '2 4 5' -d '2 (vocals/accompaniment), 4 (+drums, bass, other) or 5 (+piano).'
+complete -c spl -n "__spl_at 'batch'" -s o -l output -x -a '(__fish_complete_directories)' -d 'Output directory [default: separated, or audio.output_dir].'
+complete -c spl -n "__spl_at 'batch'" -s s -l stems -x -a '2 4 5' -d '2 (vocals/accompaniment), 4 (+drums, bass, other) or 5 (+piano) [default: models.default, spleeter:2stems].'
 complete -c spl -n "__spl_at 'batch'" -s m -l model -x -a 'spleeter:2stems spleeter:2stems-16kHz spleeter:4stems spleeter:4stems-16kHz spleeter:5stems spleeter:5stems-16kHz' -d 'Model name, e.g. spleeter:4stems-16kHz; overrides --stems/--hq.'
 complete -c spl -n "__spl_at 'batch'" -l hq -d 'Use the -16kHz model (sees up to 16 kHz instead of 11 kHz).'
-complete -c spl -n "__spl_at 'batch'" -s c -l codec -x -a 'wav flac mp3 ogg m4a' -d 'Output codec: wav, flac, mp3, ogg, m4a.'
+complete -c spl -n "__spl_at 'batch'" -s c -l codec -x -a 'wav flac mp3 ogg m4a' -d 'Output codec: wav, flac, mp3, ogg, m4a [default: wav].'
 complete -c spl -n "__spl_at 'batch'" -l bitrate -x -d 'Bitrate of lossy codecs, e.g. 192k.'
-complete -c spl -n "__spl_at 'batch'" -l bit-depth -x -a '16 24 32' -d 'WAV/FLAC sample size: 16, 24, or 32 (float, WAV only).'
-complete -c spl -n "__spl_at 'batch'" -s f -l filename-format -x -d 'Output path template inside the output directory; fields {filename}, {foldername}, {instrument}, {codec}.'
+complete -c spl -n "__spl_at 'batch'" -l bit-depth -x -a '16 24 32' -d 'WAV/FLAC sample size: 16, 24, or 32 (float, WAV only) [default: 16].'
+complete -c spl -n "__spl_at 'batch'" -s f -l filename-format -x -d 'Output path template inside the output directory; fields {filename}, {foldername}, {instrument}, {codec} [default: {filename}/{instrument}.{codec}].'
 complete -c spl -n "__spl_at 'batch'" -l keep-tree -d 'Mirror the input folders\' structure under the output directory.'
 complete -c spl -n "__spl_at 'batch'" -l offset -x -d 'Start this many seconds into each input.'
 complete -c spl -n "__spl_at 'batch'" -l duration -x -d 'Separate at most this many seconds.'
@@ -122,6 +130,7 @@ complete -c spl -n "__spl_at 'batch'" -l json -d 'Print one JSON object per inpu
 complete -c spl -n "__spl_at 'batch'" -s q -l quiet -d 'Print errors only.'
 complete -c spl -n "__spl_at 'batch'" -s v -l verbose -d 'Also print per-stage timings.'
 complete -c spl -n "__spl_at 'batch'" -l metrics-port -x -d 'Serve Prometheus metrics on 127.0.0.1:PORT while the run lasts.'
+complete -c spl -n "__spl_at 'batch'" -l config -r -F -d 'Config file (default: $SPLEETER_CONFIG, else the user config file).'
 complete -c spl -n "__spl_at 'batch'" -s h -l help -d 'Show this message and exit.'
 
 # spl info
@@ -209,3 +218,17 @@ complete -c spl -n "__spl_at 'cache info'" -l json -d 'Print JSON on stdout.'
 complete -c spl -n "__spl_at 'cache info'" -l redis-url -x -d 'Shared Redis cache, e.g. redis://host:6379/0 (default: $SPLEETER_REDIS_URL).'
 complete -c spl -n "__spl_at 'cache info'" -l cache-dir -x -a '(__fish_complete_directories)' -d 'Disk cache folder (default: $SPLEETER_CACHE_DIR, else the user cache dir).'
 complete -c spl -n "__spl_at 'cache info'" -s h -l help -d 'Show this message and exit.'
+
+# spl config
+complete -c spl -n "__spl_at 'config'" -a show -d 'Print every effective setting, its value and its source (default, file, env or flag).'
+complete -c spl -n "__spl_at 'config'" -a path -d 'Print the config file that would be read, or \'none\'.'
+complete -c spl -n "__spl_at 'config'" -s h -l help -d 'Show this message and exit.'
+
+# spl config show
+complete -c spl -n "__spl_at 'config show'" -l config -r -F -d 'Config file to read (default: $SPLEETER_CONFIG, else the user config file if present).'
+complete -c spl -n "__spl_at 'config show'" -l json -d 'Print JSON on stdout.'
+complete -c spl -n "__spl_at 'config show'" -s h -l help -d 'Show this message and exit.'
+
+# spl config path
+complete -c spl -n "__spl_at 'config path'" -l config -r -F -d 'Config file to read (default: $SPLEETER_CONFIG, else the user config file if present).'
+complete -c spl -n "__spl_at 'config path'" -s h -l help -d 'Show this message and exit.'

@@ -101,11 +101,11 @@ def test_bad_inputs_fail_cleanly(run_spl, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "code", "words"),
     [
-        (("-m", "spleeter:3stems"), 2, "unknown model"),
+        (("-m", "spleeter:3stems"), 2, "known model name"),
         (("--offset", "999"), 3, "past the end"),
         (("-f", "../{instrument}.{codec}"), 2, "outside the output directory"),
         (("-f", "{filename}.{codec}"), 2, "{instrument}"),
-        (("-c", "aiff"), 2, "unknown codec"),
+        (("-c", "aiff"), 2, "--codec must be one of"),
         (("--stems", "3"), 2, "--stems"),
     ],
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
-from . import batch, cache, info, models, separate, stats
+from . import batch, cache, config, info, models, separate, stats
 
 app = typer.Typer(
     name="spl",
@@ -25,6 +25,7 @@ app.command("info", no_args_is_help=True)(info.info)
 app.command("stats")(stats.stats)
 app.add_typer(models.app, name="models")
 app.add_typer(cache.app, name="cache")
+app.add_typer(config.app, name="config")
 
 
 def _version(value: bool) -> None:

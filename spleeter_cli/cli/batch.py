@@ -23,14 +23,14 @@ def default_jobs() -> int:
 @handles_errors
 def batch(
     patterns: Annotated[list[str], typer.Argument(help="Files, folders, quoted globs ('lib/**/*.{mp3,flac}'), @list.txt, or - for paths on stdin.", show_default=False, metavar="PATTERN_OR_PATH...")],
-    output: o.Output = Path("separated"),
-    stems: o.Stems = 2,
+    output: o.Output = None,
+    stems: o.Stems = None,
     model: o.Model = None,
     hq: o.HighQuality = False,
-    codec: o.Codec = "wav",
+    codec: o.Codec = None,
     bitrate: o.Bitrate = None,
-    bit_depth: o.BitDepth = 16,
-    filename_format: o.FilenameFormat = o.DEFAULT_FORMAT,
+    bit_depth: o.BitDepth = None,
+    filename_format: o.FilenameFormat = None,
     keep_tree: Annotated[bool, typer.Option("--keep-tree", help="Mirror the input folders' structure under the output directory.")] = False,
     offset: o.Offset = 0.0,
     duration: o.Duration = None,
@@ -46,26 +46,29 @@ def batch(
     quiet: o.Quiet = False,
     verbose: o.Verbose = False,
     metrics_port: o.MetricsPort = None,
+    config_file: o.ConfigFile = None,
 ) -> None:
     """Separate whole folders; rerunning the same command resumes where it stopped."""
     from ..inputs import expand_inputs
-    from ..models.store import ModelManager
     from ..separate.pipeline import SeparationRun
 
     if quiet and verbose:
         raise ValidationError("--quiet and --verbose cannot be combined")
-    if jobs is not None and jobs < 1:
-        raise ValidationError(f"--jobs must be at least 1, not {jobs}")
-    options = o.separate_options(stems, model, hq, codec, bitrate, bit_depth, filename_format, offset, duration, mwf, "overwrite" if force else "skip")
+    settings = o.load_settings(config_file, output=output, codec=codec, bitrate=bitrate, bit_depth=bit_depth, filename_format=filename_format,
+                               model=model, metrics_port=metrics_port, jobs=jobs, cache_dir=cache_dir, redis_url=redis_url,
+                               cache=False if no_cache else None)
+    options = o.separate_options(settings, stems, model, hq, offset, duration, mwf, "overwrite" if force else "skip")
     inputs, input_errors = expand_inputs(patterns, stdin=sys.stdin if "-" in patterns else None)
     if not inputs:
         first = input_errors[0] if input_errors else None
         raise ValidationError(f"no audio files to separate{f': {first}' if first else ''}", hint="check the paths and quote glob patterns")
     listener = choose_listener(json_output, quiet, verbose, live=True)
-    run = SeparationRun(options, output, ModelManager(), listener, cache=open_cache(no_cache, listener, cache_dir, redis_url),
-                        jobs=jobs or default_jobs(), fail_fast=fail_fast)
-    destinations = [output / _inside(item.relative_parent) for item in inputs] if keep_tree else None
-    execute(run, [item.path for item in inputs], listener, destinations, input_errors, report, uniform_exit=False, metrics_port=metrics_port)
+    run = SeparationRun(options, settings.audio.output_dir, o.model_store(settings), listener, cache=open_cache(settings, listener),
+                        jobs=settings.performance.jobs or default_jobs(), fail_fast=fail_fast)
+    output_dir = settings.audio.output_dir
+    destinations = [output_dir / _inside(item.relative_parent) for item in inputs] if keep_tree else None
+    execute(run, [item.path for item in inputs], listener, destinations, input_errors, report, uniform_exit=False,
+            metrics_port=settings.monitoring.metrics_port)
 
 
 def _inside(relative: Path) -> Path:

@@ -7,16 +7,15 @@ from typing import Annotated, Optional
 
 import typer
 
-DEFAULT_FORMAT = "{filename}/{instrument}.{codec}"
-
-Output = Annotated[Path, typer.Option("-o", "--output", help="Output directory.")]
-Stems = Annotated[int, typer.Option("-s", "--stems", help="2 (vocals/accompaniment), 4 (+drums, bass, other) or 5 (+piano).")]
+ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="Config file (default: $SPLEETER_CONFIG, else the user config file).", show_default=False)]
+Output = Annotated[Optional[Path], typer.Option("-o", "--output", help="Output directory [default: separated, or audio.output_dir].", show_default=False)]
+Stems = Annotated[Optional[int], typer.Option("-s", "--stems", help="2 (vocals/accompaniment), 4 (+drums, bass, other) or 5 (+piano) [default: models.default, spleeter:2stems].", show_default=False)]
 Model = Annotated[Optional[str], typer.Option("-m", "--model", help="Model name, e.g. spleeter:4stems-16kHz; overrides --stems/--hq.", show_default=False)]
 HighQuality = Annotated[bool, typer.Option("--hq", help="Use the -16kHz model (sees up to 16 kHz instead of 11 kHz).")]
-Codec = Annotated[str, typer.Option("-c", "--codec", help="Output codec: wav, flac, mp3, ogg, m4a.")]
+Codec = Annotated[Optional[str], typer.Option("-c", "--codec", help="Output codec: wav, flac, mp3, ogg, m4a [default: wav].", show_default=False)]
 Bitrate = Annotated[Optional[str], typer.Option("--bitrate", help="Bitrate of lossy codecs, e.g. 192k.", show_default=False)]
-BitDepth = Annotated[int, typer.Option("--bit-depth", help="WAV/FLAC sample size: 16, 24, or 32 (float, WAV only).")]
-FilenameFormat = Annotated[str, typer.Option("-f", "--filename-format", help="Output path template inside the output directory; fields {filename}, {foldername}, {instrument}, {codec}.")]
+BitDepth = Annotated[Optional[int], typer.Option("--bit-depth", help="WAV/FLAC sample size: 16, 24, or 32 (float, WAV only) [default: 16].", show_default=False)]
+FilenameFormat = Annotated[Optional[str], typer.Option("-f", "--filename-format", help="Output path template inside the output directory; fields {filename}, {foldername}, {instrument}, {codec} [default: {filename}/{instrument}.{codec}].", show_default=False)]
 Offset = Annotated[float, typer.Option("--offset", help="Start this many seconds into each input.")]
 Duration = Annotated[Optional[float], typer.Option("--duration", help="Separate at most this many seconds.", show_default=False)]
 Wiener = Annotated[bool, typer.Option("--mwf", help="Refine stems with multichannel Wiener filtering (slower).")]
@@ -24,17 +23,32 @@ NoCache = Annotated[bool, typer.Option("--no-cache", help="Neither read nor writ
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object per input on stdout.")]
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="Print errors only.")]
 Verbose = Annotated[bool, typer.Option("-v", "--verbose", help="Also print per-stage timings.")]
-MetricsPort = Annotated[Optional[int], typer.Option("--metrics-port", envvar="SPLEETER_METRICS_PORT", min=1, max=65535, show_default=False,
+MetricsPort = Annotated[Optional[int], typer.Option("--metrics-port", min=1, max=65535, show_default=False,
                                                     help="Serve Prometheus metrics on 127.0.0.1:PORT while the run lasts.")]
 
 
-def separate_options(stems: int, model: str | None, hq: bool, codec: str, bitrate: str | None, bit_depth: int,
-                     filename_format: str, offset: float, duration: float | None, mwf: bool, existing: str):  # type: ignore[no-untyped-def]
-    """Turn the shared flags into the core's SeparateOptions (imports the core lazily)."""
+def load_settings(config_file: Path | None, **flags: object):  # type: ignore[no-untyped-def]
+    """Defaults < config file < environment < these flags (None = flag not given)."""
+    from ..config import load_config
+
+    return load_config(config_file).with_overrides(**flags)
+
+
+def separate_options(settings, stems: int | None, model: str | None, hq: bool, offset: float,  # type: ignore[no-untyped-def]
+                     duration: float | None, mwf: bool, existing: str):
+    """The core's SeparateOptions from settings and the flags that only exist on the command line."""
     from ..models.catalog import model_for
     from ..separate.pipeline import SeparateOptions
 
+    audio = settings.audio
+    chosen = settings.models.default if model is not None or (stems is None and not hq) else model_for(stems or 2, hq).full_name
     return SeparateOptions(
-        model=model or model_for(stems, hq).full_name, codec=codec.lower(), bitrate=bitrate, bit_depth=bit_depth,
-        filename_format=filename_format, offset=offset, duration=duration, mwf=mwf, existing=existing,
+        model=chosen, codec=audio.codec.lower(), bitrate=audio.bitrate, bit_depth=audio.bit_depth,
+        filename_format=audio.filename_format, offset=offset, duration=duration, mwf=mwf, existing=existing,
     )
+
+
+def model_store(settings):  # type: ignore[no-untyped-def]
+    from ..models.store import ModelManager
+
+    return ModelManager(settings.models.dir, auto_download=settings.models.auto_download)

@@ -117,14 +117,16 @@ def write_report(path: Path, results: Sequence[Any], summary: dict[str, Any], ru
         print(f"spl: error: cannot write report {path}: {error.strerror or error}", file=sys.stderr)
 
 
-def open_cache(disabled: bool, listener: PlainListener, directory: Path | None = None, redis_url: str | None = None) -> Any:
-    """The stem cache (memory, disk, optional Redis), or None with --no-cache."""
-    if disabled:
+def open_cache(settings: Any, listener: PlainListener) -> Any:
+    """The stem cache (memory, disk, optional Redis) as configured, or None when disabled."""
+    if not settings.cache.enabled:
         return None
     from ..cache.manager import CacheManager
 
+    cache = settings.cache
     try:
-        return CacheManager.from_env(directory=directory, redis_url=redis_url, on_warning=listener.warning)
+        return CacheManager.from_env(directory=cache.dir, redis_url=cache.redis_url, memory_mb=cache.memory_mb, disk_mb=cache.disk_mb,
+                                     redis_ttl=cache.redis_ttl_seconds, on_warning=listener.warning)
     except CacheError as error:
         listener.warning(f"{error}; continuing without the cache")
         return None

@@ -16,14 +16,14 @@ from .ui import handles_errors
 @handles_errors
 def separate(
     files: Annotated[list[Path], typer.Argument(help="Audio files to separate.", show_default=False, metavar="FILE...")],
-    output: o.Output = Path("separated"),
-    stems: o.Stems = 2,
+    output: o.Output = None,
+    stems: o.Stems = None,
     model: o.Model = None,
     hq: o.HighQuality = False,
-    codec: o.Codec = "wav",
+    codec: o.Codec = None,
     bitrate: o.Bitrate = None,
-    bit_depth: o.BitDepth = 16,
-    filename_format: o.FilenameFormat = o.DEFAULT_FORMAT,
+    bit_depth: o.BitDepth = None,
+    filename_format: o.FilenameFormat = None,
     offset: o.Offset = 0.0,
     duration: o.Duration = None,
     mwf: o.Wiener = False,
@@ -33,14 +33,16 @@ def separate(
     quiet: o.Quiet = False,
     verbose: o.Verbose = False,
     metrics_port: o.MetricsPort = None,
+    config_file: o.ConfigFile = None,
 ) -> None:
     """Split songs into stems (vocals, drums, bass, piano, other or accompaniment)."""
-    from ..models.store import ModelManager
     from ..separate.pipeline import SeparationRun
 
     if quiet and verbose:
         raise ValidationError("--quiet and --verbose cannot be combined")
-    options = o.separate_options(stems, model, hq, codec, bitrate, bit_depth, filename_format, offset, duration, mwf, "overwrite" if overwrite else "refuse")
+    settings = o.load_settings(config_file, output=output, codec=codec, bitrate=bitrate, bit_depth=bit_depth, filename_format=filename_format,
+                               model=model, metrics_port=metrics_port, cache=False if no_cache else None)
+    options = o.separate_options(settings, stems, model, hq, offset, duration, mwf, "overwrite" if overwrite else "refuse")
     listener = choose_listener(json_output, quiet, verbose)
-    run = SeparationRun(options, output, ModelManager(), listener, cache=open_cache(no_cache, listener))
-    execute(run, files, listener, metrics_port=metrics_port)
+    run = SeparationRun(options, settings.audio.output_dir, o.model_store(settings), listener, cache=open_cache(settings, listener))
+    execute(run, files, listener, metrics_port=settings.monitoring.metrics_port)

@@ -1,0 +1,381 @@
+"""Effective settings of `spl`: built-in defaults < config file < environment < flags.
+
+One table (``FIELDS``) describes every key once: its default, how a value is
+checked, the environment variable and the flag that may set it. Loading, error
+messages, ``spl config show`` and the documented example all derive from it, so
+they cannot drift apart. Every value remembers where it came from, because "why
+is it using *that* cache folder?" is the question a config layer must answer.
+
+Importing this module is cheap (PyYAML and platformdirs only): `spl config show`
+must answer at once, without NumPy or TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ValidationError
+
+CONFIG_ENV = "SPLEETER_CONFIG"
+TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+FALSE_WORDS = frozenset({"false", "0", "no", "off"})
+CODECS = ("wav", "flac", "mp3", "ogg", "m4a")
+BIT_DEPTHS = (16, 24, 32)
+
+
+class _Invalid(Exception):
+    """A value failed its check; carries the phrase after "must be", e.g. "a positive integer"."""
+
+    def __init__(self, expected: str) -> None:
+        super().__init__(expected)
+        self.expected = expected
+
+
+# --- checks: each turns a raw value (YAML scalar or env string) into the typed value ---------
+
+def _bool(value: Any) -> bool:
+    """YAML gives real booleans; the environment gives words, accepted in the usual spellings."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in TRUE_WORDS | FALSE_WORDS:
+        return value.strip().lower() in TRUE_WORDS
+    raise _Invalid("true or false (also yes/no, on/off, 1/0)")
+
+
+def _int(value: Any, expected: str) -> int:
+    """An integer from YAML or from an env string; booleans are not integers here."""
+    if isinstance(value, bool):
+        raise _Invalid(expected)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise _Invalid(expected)
+
+
+def _positive_int(value: Any) -> int:
+    number = _int(value, "a positive integer")
+    if number < 1:
+        raise _Invalid("a positive integer")
+    return number
+
+
+def _port(value: Any) -> int:
+    number = _int(value, "a port number (1-65535)")
+    if not 1 <= number <= 65535:
+        raise _Invalid("a port number (1-65535)")
+    return number
+
+
+def _number(value: Any, expected: str, low: float, high: float | None) -> float:
+    if isinstance(value, bool):
+        raise _Invalid(expected)
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise _Invalid(expected) from None
+    if not isinstance(value, (int, float)) or value != value or value < low or (high is not None and value > high):
+        raise _Invalid(expected)
+    return float(value)
+
+
+def _megabytes(value: Any) -> float:
+    return _number(value, "a non-negative number of megabytes", 0, None)
+
+
+def _fraction(value: Any) -> float:
+    return _number(value, "a number between 0 and 1", 0, 1)
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _Invalid("a non-empty string")
+    return value
+
+
+def _path(value: Any) -> Path:
+    """``~`` is expanded; relative paths stay relative to the working directory, like flags."""
+    return Path(value if isinstance(value, Path) else _text(value)).expanduser()
+
+
+def _codec(value: Any) -> str:
+    if not isinstance(value, str) or value.lower() not in CODECS:
+        raise _Invalid("one of " + ", ".join(CODECS))
+    return value.lower()
+
+
+def _bit_depth(value: Any) -> int:
+    depth = _int(value, "16, 24 or 32")
+    if depth not in BIT_DEPTHS:
+        raise _Invalid("16, 24 or 32")
+    return depth
+
+
+def _model(value: Any) -> str:
+    """Checked against the catalog (a light module) so a typo fails before any work starts."""
+    from .models.catalog import get_spec
+
+    name = _text(value)
+    try:
+        return get_spec(name).full_name
+    except ValidationError:
+        raise _Invalid("a known model name, e.g. spleeter:2stems or spleeter:4stems-16kHz") from None
+
+
+def _redis_url(value: Any) -> str:
+    url = _text(value)
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise _Invalid("a redis://, rediss:// or unix:// URL")
+    return url
+
+
+@dataclass(frozen=True)
+class Field:
+    """One setting: where it lives, its default, its check, and the env var / flag that can set it."""
+
+    key: str  # dotted, e.g. "cache.disk_mb"
+    default: Any
+    check: Callable[[Any], Any]
+    nullable: bool = False  # null in the file means "use the built-in behaviour"
+    env: str | None = None
+    flag: str | None = None  # e.g. "--cache-dir"; with_overrides(cache_dir=...) sets it
+    help: str = ""
+
+    @property
+    def flag_kwarg(self) -> str | None:
+        return self.flag.lstrip("-").replace("-", "_") if self.flag else None
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("performance.jobs", None, _positive_int, nullable=True, flag="--jobs", help="files processed at once; null: one per core, at least 2"),
+    Field("performance.enable_gpu", True, _bool, env="SPLEETER_ENABLE_GPU", help="use a GPU when TensorFlow sees one"),
+    Field("models.dir", None, _path, nullable=True, env="SPLEETER_MODELS_DIR", help="where models are installed; null: ~/.cache/spl/models"),
+    Field("models.auto_download", True, _bool, env="SPLEETER_AUTO_DOWNLOAD", help="false: a missing model is an error instead of a download"),
+    Field("models.default", "spleeter:2stems", _model, flag="--model", help="model used when neither --model nor --stems is given"),
+    Field("cache.enabled", True, _bool, flag="--cache", help="false: never read or write the stem cache (like --no-cache)"),
+    Field("cache.dir", None, _path, nullable=True, env="SPLEETER_CACHE_DIR", flag="--cache-dir", help="disk cache folder; null: ~/.cache/spl/cache"),
+    Field("cache.memory_mb", 512, _positive_int, help="in-memory cache limit, MB"),
+    Field("cache.disk_mb", 10240, _positive_int, help="disk cache limit, MB"),
+    Field("cache.redis_url", None, _redis_url, nullable=True, env="SPLEETER_REDIS_URL", flag="--redis-url", help="shared Redis cache; null: none"),
+    Field("cache.redis_ttl_seconds", 604800, _positive_int, help="lifetime of Redis entries, seconds"),
+    Field("audio.codec", "wav", _codec, flag="--codec", help="output codec: wav, flac, mp3, ogg, m4a"),
+    Field("audio.bitrate", None, _text, nullable=True, flag="--bitrate", help="bitrate of lossy codecs, e.g. 192k; null: the codec's default"),
+    Field("audio.bit_depth", 16, _bit_depth, flag="--bit-depth", help="WAV/FLAC sample size: 16, 24 or 32 (float, WAV only)"),
+    Field("audio.filename_format", "{filename}/{instrument}.{codec}", _text, flag="--filename-format", help="output path template"),
+    Field("audio.output_dir", Path("separated"), _path, flag="--output", help="output directory"),
+    Field("monitoring.enabled", False, _bool, env="SPLEETER_ENABLE_MONITORING", help="collect run metrics and check alerts"),
+    Field("monitoring.metrics_port", None, _port, nullable=True, env="SPLEETER_METRICS_PORT", flag="--metrics-port", help="serve Prometheus metrics on 127.0.0.1:PORT; null: off"),
+    Field("monitoring.history", True, _bool, env="SPL_HISTORY", help="record run history (spl stats)"),
+    Field("monitoring.alerts.memory_usage", None, _megabytes, nullable=True, env="SPLEETER_ALERT_MEMORY_MB", help="alert above this resident memory, MB; null: off"),
+    Field("monitoring.alerts.gpu_usage", None, _megabytes, nullable=True, env="SPLEETER_ALERT_GPU_MEMORY_MB", help="alert above this GPU memory, MB; null: off"),
+    Field("monitoring.alerts.error_rate", None, _fraction, nullable=True, env="SPLEETER_ALERT_ERROR_RATE", help="alert above this failed/finished ratio, 0..1; null: off"),
+)
+BY_KEY: dict[str, Field] = {f.key: f for f in FIELDS}
+BY_FLAG: dict[str, Field] = {f.flag_kwarg: f for f in FIELDS if f.flag_kwarg}
+
+
+def _children(prefix: str) -> list[str]:
+    """Names directly under ``prefix`` ("" for the top level), in table order: the allowed keys of a section."""
+    names: list[str] = []
+    for key in BY_KEY:
+        if prefix and not key.startswith(prefix + "."):
+            continue
+        name = key[len(prefix) + 1 if prefix else 0:].split(".")[0]
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _show(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _convert(field: Field, value: Any, where: str, null_allowed: bool = False) -> Any:
+    """Check one raw value; ``where`` names the source (``file: key``, the env var or the flag).
+
+    Only the file can spell null, so only its messages mention it.
+    """
+    if value is None and field.nullable:
+        return None
+    try:
+        return field.check(value)
+    except _Invalid as error:
+        also = " or null" if null_allowed and field.nullable else ""
+        raise ValidationError(f"{where} must be {error.expected}{also}, not {_show(value)}") from None
+
+
+class Section:
+    """Attribute access to one section of the settings: ``settings.cache.disk_mb``."""
+
+    def __init__(self, settings: Settings, prefix: str) -> None:
+        self._settings = settings
+        self._prefix = prefix
+
+    def __getattr__(self, name: str) -> Any:
+        key = f"{self._prefix}.{name}"
+        if key in BY_KEY:
+            return self._settings[key]
+        if any(k.startswith(key + ".") for k in BY_KEY):
+            return Section(self._settings, key)
+        raise AttributeError(f"no setting {key!r}")
+
+    def __repr__(self) -> str:
+        return f"<settings {self._prefix}>"
+
+
+class Settings:
+    """The effective value of every key and where it came from; immutable, derive with ``with_overrides``."""
+
+    def __init__(self, values: Mapping[str, Any], sources: Mapping[str, str], file: Path | None) -> None:
+        self._values = dict(values)
+        self._sources = dict(sources)
+        self.file = file  # the config file that was read, or None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in _children(""):
+            raise AttributeError(name)
+        return Section(self, name)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def source(self, key: str) -> str:
+        """'default', the config file's path, 'env SPLEETER_X' or 'flag --x'."""
+        if key not in self._sources:
+            raise KeyError(key)
+        return self._sources[key]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Nested plain values (paths as strings), shaped like the config file; JSON- and YAML-ready."""
+        tree: dict[str, Any] = {}
+        for key, value in self._values.items():
+            *parents, leaf = key.split(".")
+            node = tree
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = str(value) if isinstance(value, Path) else value
+        return tree
+
+    def with_overrides(self, **flags: Any) -> Settings:
+        """Apply command-line flags (None = not given) on top; keyword names as in ``BY_FLAG``.
+
+        Commands call this with their option values, so a flag wins over file and
+        environment and ``source()`` reports ``flag --x``. Dotted keys are also
+        accepted via ``**{"cache.disk_mb": 100}``.
+        """
+        values, sources = dict(self._values), dict(self._sources)
+        for name, value in flags.items():
+            if value is None:
+                continue
+            field = BY_FLAG.get(name) or BY_KEY.get(name)
+            if field is None:
+                raise TypeError(f"with_overrides() got an unknown setting {name!r}")
+            label = field.flag or field.key
+            values[field.key] = _convert(field, value, label)
+            sources[field.key] = f"flag {label}"
+        return Settings(values, sources, self.file)
+
+    def __repr__(self) -> str:
+        return f"Settings({self._values!r})"
+
+
+def defaults() -> dict[str, Any]:
+    """Every key's built-in default, by dotted key."""
+    return {f.key: f.default for f in FIELDS}
+
+
+def default_config_path() -> Path:
+    """Where `spl` looks when neither --config nor SPLEETER_CONFIG names a file."""
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("spl")) / "config.yaml"
+
+
+def find_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> Path | None:
+    """The file to read: ``--config``, else $SPLEETER_CONFIG, else the user file if it exists.
+
+    A file named explicitly (flag or variable) must exist: silently ignoring a typo
+    would run with settings the user believes are overridden.
+    """
+    env = os.environ if env is None else env
+    if path is not None:
+        chosen, origin = Path(path).expanduser(), "--config"
+    elif env.get(CONFIG_ENV):
+        chosen, origin = Path(env[CONFIG_ENV]).expanduser(), CONFIG_ENV
+    else:
+        fallback = default_config_path()
+        return fallback if fallback.is_file() else None
+    if not chosen.is_file():
+        raise ValidationError(f"config file {chosen} (from {origin}) does not exist", hint="create it from config.example.yaml or fix the path")
+    return chosen
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    """The file's values by dotted key, checked; every error names the file (and line or key)."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValidationError(f"{path}: cannot read config file: {error}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "somewhere"
+        problem = getattr(error, "problem", None) or str(error)
+        raise ValidationError(f"{path}: invalid YAML at {where}: {problem}") from None
+    if data is None:
+        return {}
+    found: dict[str, Any] = {}
+    _walk(path, "", data, found)
+    return found
+
+
+def _walk(path: Path, prefix: str, node: Any, found: dict[str, Any]) -> None:
+    """Flatten a section, rejecting unknown keys with the list of allowed ones."""
+    allowed = _children(prefix)
+    section = prefix or "the top level"
+    if not isinstance(node, dict):
+        raise ValidationError(f"{path}: {section} must be a mapping of keys ({', '.join(allowed)}), not {_show(node)}")
+    for name, value in node.items():
+        key = f"{prefix}.{name}" if prefix else str(name)
+        if name not in allowed:
+            raise ValidationError(f"{path}: unknown key '{key}' (allowed in {section}: {', '.join(allowed)})")
+        if key in BY_KEY:
+            found[key] = _convert(BY_KEY[key], value, f"{path}: {key}", null_allowed=True)
+        else:
+            _walk(path, key, value, found)
+
+
+def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Defaults, then the config file (see ``find_config``), then the environment.
+
+    Flags come last and are applied by the commands with ``Settings.with_overrides``.
+    An empty environment variable counts as unset, as elsewhere in `spl`.
+    """
+    env = os.environ if env is None else env
+    values = defaults()
+    sources = {key: "default" for key in values}
+    file = find_config(path, env)
+    if file is not None:
+        for key, value in _read_file(file).items():
+            values[key], sources[key] = value, str(file)
+    for field in FIELDS:
+        raw = env.get(field.env) if field.env else None
+        if raw is None or not raw.strip():
+            continue
+        values[field.key] = _convert(field, raw, field.env or field.key)
+        sources[field.key] = f"env {field.env}"
+    return Settings(values, sources, file)
