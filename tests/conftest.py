@@ -21,6 +21,29 @@ def read_reference(name: str, stem: str) -> np.ndarray:
     return samples * 2
 
 
+RATE = 44100
+BROKEN_FLAC = b"fLaC\x00\x00\x00\x22" + b"\x00" * 200  # a FLAC header and nothing decodable
+
+
+def song(seconds: float, seed: int) -> np.ndarray:
+    """A slice of the real test song, different per seed, so stems are non-trivial."""
+    mixture, _ = sf.read(DATA / "song3" / "mixture.flac", dtype="float32")
+    start = (seed * 3 * RATE) % (len(mixture) - int(seconds * RATE))
+    return mixture[start : start + int(seconds * RATE)]
+
+
+def write_songs(folder: Path, count: int, seconds: float, name: str = "song{}.wav", broken: bool = False) -> list[Path]:
+    """``count`` WAV song slices in ``folder`` (created), plus a corrupt ``broken.flac`` if asked."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for seed in range(count):
+        paths.append(folder / name.format(seed))
+        sf.write(paths[-1], song(seconds, seed), RATE)
+    if broken:
+        (folder / "broken.flac").write_bytes(BROKEN_FLAC)
+    return paths
+
+
 def sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
     """10 log10(|s|^2 / |s - s_hat|^2), the figure DESIGN.md quotes."""
     return float(10 * np.log10(np.sum(reference.astype(np.float64) ** 2) / np.sum((reference.astype(np.float64) - estimate) ** 2)))

@@ -9,21 +9,12 @@ import subprocess
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import DATA, spl_command, spl_env
+from conftest import RATE, song, spl_command, spl_env, write_songs
 from spleeter_cli.audio.codec import encode
 
-RATE = 44100
-
-
-def song(seconds: float, seed: int) -> np.ndarray:
-    """A slice of the real test song, different per seed, so stems are non-trivial."""
-    mixture, _ = sf.read(DATA / "song3" / "mixture.flac", dtype="float32")
-    start = (seed * 3 * RATE) % (len(mixture) - int(seconds * RATE))
-    return mixture[start : start + int(seconds * RATE)]
 
 
 @pytest.fixture
@@ -77,9 +68,7 @@ def test_inputs_from_a_list_and_stdin_and_usage_errors(run_spl, tree: Path, tmp_
 def test_sigkill_midway_then_resume(models_dir: Path, tmp_path: Path) -> None:
     """kill -9 during a batch leaves no trusted half-written stem; the rerun skips finished inputs."""
     inputs = tmp_path / "in"
-    inputs.mkdir()
-    for seed in range(6):
-        sf.write(inputs / f"song{seed}.wav", song(12.0, seed), RATE)
+    write_songs(inputs, 6, 12.0)
     out, cache = tmp_path / "out", tmp_path / "cache"
     command = [*spl_command(), "batch", str(inputs), "-o", str(out), "--no-cache", "--jobs", "1", "--report", str(tmp_path / "r1.json")]
     process = subprocess.Popen(command, env=spl_env(models_dir, cache), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -145,9 +134,7 @@ def test_redis_dying_mid_batch_warns_once_and_the_batch_completes(models_dir: Pa
     from redis_server import RedisServer
 
     inputs = tmp_path / "in"
-    inputs.mkdir()
-    for seed in range(5):
-        sf.write(inputs / f"song{seed}.wav", song(8.0, seed), RATE)
+    write_songs(inputs, 5, 8.0)
     out = tmp_path / "out"
     with RedisServer(tmp_path / "redis") as server:
         command = [*spl_command(), "batch", str(inputs), "-o", str(out), "--jobs", "1", "--redis-url", server.url]

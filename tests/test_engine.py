@@ -9,24 +9,13 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from conftest import DATA
-
-
-def _songs(folder: Path, count: int, seconds: float = 6.0) -> list[Path]:
-    folder.mkdir()
-    mixture, rate = sf.read(DATA / "song3" / "mixture.flac", dtype="float32")
-    paths = []
-    for i in range(count):
-        path = folder / f"song{i}.wav"
-        sf.write(path, mixture[i * rate : i * rate + int(seconds * rate)], rate)
-        paths.append(path)
-    return paths
+from conftest import write_songs
 
 
 def test_concurrent_separations_keep_the_event_loop_responsive(models_dir: Path, tmp_path: Path) -> None:
     from spleeter_cli import AudioProcessingError, SpleeterConfig, SpleeterEngine
 
-    songs = _songs(tmp_path / "in", 3)
+    songs = write_songs(tmp_path / "in", 3, 6.0)
     config = SpleeterConfig(models_dir=models_dir, cache_dir=tmp_path / "cache", auto_download=False)
 
     async def main() -> tuple[list, list[float], dict, list]:
@@ -64,7 +53,7 @@ def test_concurrent_separations_keep_the_event_loop_responsive(models_dir: Path,
 def test_batch_separate_reports_failures_instead_of_raising(models_dir: Path, tmp_path: Path) -> None:
     from spleeter_cli import SpleeterConfig, SpleeterEngine
 
-    [good] = _songs(tmp_path / "in", 1, seconds=3.0)
+    [good] = write_songs(tmp_path / "in", 1, 3.0)
     bad = tmp_path / "in" / "bad.wav"
     bad.write_bytes(b"RIFF not really")
     config = SpleeterConfig(models_dir=models_dir, enable_cache=False, auto_download=False)

@@ -9,19 +9,10 @@ import subprocess
 import time
 from pathlib import Path
 
-import soundfile as sf
 
-from conftest import DATA, spl_command, spl_env
+from conftest import spl_command, spl_env, write_songs
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
-
-
-def _inputs(folder: Path, count: int = 3, seconds: float = 14.0) -> Path:
-    folder.mkdir()
-    mixture, rate = sf.read(DATA / "song3" / "mixture.flac", dtype="float32")
-    for i in range(count):
-        sf.write(folder / f"track{i}.wav", mixture[i * rate : i * rate + int(seconds * rate)], rate)
-    return folder
 
 
 def run_in_terminal(command: list[str], env: dict[str, str], timeout: float = 300) -> tuple[int, str]:
@@ -48,7 +39,8 @@ def run_in_terminal(command: list[str], env: dict[str, str], timeout: float = 30
 
 
 def test_live_view_renders_progress_and_resources(models_dir: Path, tmp_path: Path) -> None:
-    folder = _inputs(tmp_path / "in")
+    folder = tmp_path / "in"
+    write_songs(folder, 3, 14.0, name="track{}.wav")
     code, screen = run_in_terminal([*spl_command(), "batch", str(folder), "-o", str(tmp_path / "out"), "--jobs", "2"], spl_env(models_dir, tmp_path / "cache"))
     assert code == 0, screen
     for text in ("files", "realtime", "cache hits", "resources", "CPU", "RSS", "GPU"):
@@ -59,7 +51,8 @@ def test_live_view_renders_progress_and_resources(models_dir: Path, tmp_path: Pa
 
 
 def test_plain_output_without_a_terminal(run_spl, tmp_path: Path) -> None:
-    folder = _inputs(tmp_path / "in", count=2, seconds=3.0)
+    folder = tmp_path / "in"
+    write_songs(folder, 2, 3.0, name="track{}.wav")
     done = run_spl("batch", folder, "-o", tmp_path / "out")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()

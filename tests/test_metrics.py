@@ -15,9 +15,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import spl_command, spl_env
-from spleeter_cli.audio.codec import encode
-from test_batch import RATE, song
+from conftest import spl_command, spl_env, write_songs
 
 
 def free_port() -> int:
@@ -63,10 +61,7 @@ def expected_from(report: dict) -> dict[str, dict[str, float]]:
 
 def test_metrics_scraped_during_a_batch_match_the_report(models_dir: Path, tmp_path: Path) -> None:
     songs, out, cache = tmp_path / "songs", tmp_path / "out", tmp_path / "cache"
-    songs.mkdir()
-    for seed in range(6):
-        encode(songs / f"s{seed}.wav", song(6.0, seed), RATE, "wav")
-    (songs / "broken.flac").write_bytes(b"fLaC\x00\x00\x00\x22" + b"\x00" * 200)
+    write_songs(songs, 6, 6.0, name="s{}.wav", broken=True)
     env = spl_env(models_dir, cache, SPLEETER_METRICS_LINGER="3")
     # s0 done (skipped next time), s1 in the disk cache but its stems removed (a cache hit next time).
     first = subprocess.run([*spl_command(), "batch", str(songs / "s0.wav"), str(songs / "s1.wav"), "-o", str(out)], env=env, capture_output=True, text=True, timeout=600)
@@ -113,7 +108,7 @@ def test_metrics_scraped_during_a_batch_match_the_report(models_dir: Path, tmp_p
 
 
 def test_busy_port_fails_before_any_work(run_spl, tmp_path: Path) -> None:
-    encode(tmp_path / "a.wav", song(2.0, 1), RATE, "wav")
+    write_songs(tmp_path, 1, 2.0, name="a.wav")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -127,10 +122,7 @@ def test_busy_port_fails_before_any_work(run_spl, tmp_path: Path) -> None:
 
 def test_alerts_warn_once_and_land_in_the_report(run_spl, tmp_path: Path) -> None:
     songs = tmp_path / "songs"
-    songs.mkdir()
-    for seed in range(4):
-        encode(songs / f"s{seed}.wav", song(2.0, seed), RATE, "wav")
-    (songs / "broken.flac").write_bytes(b"fLaC\x00\x00\x00\x22" + b"\x00" * 200)
+    write_songs(songs, 4, 2.0, name="s{}.wav", broken=True)
     report = tmp_path / "report.json"
     done = run_spl("batch", songs, "-o", tmp_path / "out", "--jobs", "2", "--report", report,
                    env={"SPLEETER_ALERT_MEMORY_MB": "1", "SPLEETER_ALERT_ERROR_RATE": "0.1"})

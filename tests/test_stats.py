@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import spl_command, spl_env
-from spleeter_cli.audio.codec import encode
-from test_batch import RATE, song
+from conftest import spl_command, spl_env, write_songs
 
 
 @pytest.fixture(scope="module")
@@ -19,10 +17,7 @@ def history(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     """Two real batches over 3 good songs and a corrupt one: the second (--force) is served by the disk cache."""
     root = tmp_path_factory.mktemp("stats")
     songs = root / "songs"
-    songs.mkdir()
-    for seed in range(3):
-        encode(songs / f"s{seed}.wav", song(2.5, seed), RATE, "wav")
-    (songs / "broken.flac").write_bytes(b"fLaC\x00\x00\x00\x22" + b"\x00" * 200)
+    write_songs(songs, 3, 2.5, name="s{}.wav", broken=True)
     cache = root / "cache"
     env = spl_env(models_dir, cache)
     for index, extra in enumerate(([], ["--force"]), 1):
@@ -90,7 +85,7 @@ def test_api_reads_the_same_history(history: dict[str, Path], monkeypatch: pytes
 
 
 def test_history_can_be_turned_off(run_spl, tmp_path: Path) -> None:
-    encode(tmp_path / "a.wav", song(2.0, 5), RATE, "wav")
+    write_songs(tmp_path, 1, 2.0, name="a.wav")
     done = run_spl("batch", tmp_path / "a.wav", "-o", tmp_path / "out", "--cache-dir", tmp_path / "c", env={"SPL_HISTORY": "off"})
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "c" / "history.db").exists()

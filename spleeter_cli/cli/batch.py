@@ -52,8 +52,6 @@ def batch(
     from ..inputs import expand_inputs
     from ..separate.pipeline import SeparationRun
 
-    if quiet and verbose:
-        raise ValidationError("--quiet and --verbose cannot be combined")
     settings = o.load_settings(config_file, output=output, codec=codec, bitrate=bitrate, bit_depth=bit_depth, filename_format=filename_format,
                                model=model, metrics_port=metrics_port, jobs=jobs, cache_dir=cache_dir, redis_url=redis_url,
                                cache=False if no_cache else None)

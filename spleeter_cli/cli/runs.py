@@ -13,12 +13,14 @@ from typing import Any
 import typer
 
 from .. import __version__
-from ..errors import CacheError, ExitCode, SplError
+from ..errors import CacheError, ExitCode, SplError, ValidationError
 from .ui import JsonListener, PlainListener, RichListener
 
 
 def choose_listener(json_output: bool, quiet: bool, verbose: bool, live: bool = False) -> PlainListener:
     """JSON for scripts, Rich on a terminal, plain lines otherwise (CI logs, pipes)."""
+    if quiet and verbose:
+        raise ValidationError("--quiet and --verbose cannot be combined")
     if json_output:
         return JsonListener()
     if sys.stdout.isatty() and not quiet:

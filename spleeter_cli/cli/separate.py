@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from ..errors import ValidationError
 from . import options as o
 from .runs import choose_listener, execute, open_cache
 from .ui import handles_errors
@@ -38,8 +37,6 @@ def separate(
     """Split songs into stems (vocals, drums, bass, piano, other or accompaniment)."""
     from ..separate.pipeline import SeparationRun
 
-    if quiet and verbose:
-        raise ValidationError("--quiet and --verbose cannot be combined")
     settings = o.load_settings(config_file, output=output, codec=codec, bitrate=bitrate, bit_depth=bit_depth, filename_format=filename_format,
                                model=model, metrics_port=metrics_port, cache=False if no_cache else None)
     options = o.separate_options(settings, stems, model, hq, offset, duration, mwf, "overwrite" if overwrite else "refuse")

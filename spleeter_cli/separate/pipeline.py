@@ -32,7 +32,6 @@ if TYPE_CHECKING:  # decoding and the model are imported only when a file misses
     import numpy as np
 
     from .batcher import ModelBatcher
-    from .separator import Separator
 
 
 @dataclass(frozen=True)
