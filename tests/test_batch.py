@@ -147,3 +147,13 @@ def test_redis_dying_mid_batch_warns_once_and_the_batch_completes(models_dir: Pa
     assert process.returncode == 0, stderr
     assert stderr.count("warning:") == 1 and "redis" in stderr.lower(), stderr
     assert stems_under(out) == sorted(f"song{i}/{stem}.wav" for i in range(5) for stem in ("accompaniment", "vocals"))
+
+
+def test_report_that_cannot_be_written_exits_5_before_any_work(run_spl, tree: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the report's folder should be")
+    for report in (blocker / "report.json", tmp_path):
+        done = run_spl("batch", tree / "rock", "-o", tmp_path / "out", "--report", report)
+        assert done.returncode == 5, done.stderr
+        assert f"cannot write report {report}" in done.stderr and "writable --report" in done.stderr
+        assert "Traceback" not in done.stderr and not (tmp_path / "out").exists()

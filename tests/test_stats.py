@@ -102,3 +102,16 @@ def test_stats_does_not_import_numpy_or_tensorflow(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"SPLEETER_CACHE_DIR": str(tmp_path), "PATH": ""})
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["processing_stats"]["runs"] == 0
+
+
+def test_history_switch_and_alerts_come_from_the_config_file(run_spl, tmp_path: Path) -> None:
+    """monitoring.history and monitoring.alerts in a config file act like their environment variables."""
+    write_songs(tmp_path, 1, 2.0, name="a.wav")
+    config = tmp_path / "spl.yaml"
+    config.write_text("monitoring:\n  history: false\n  alerts:\n    memory_usage: 1\n")
+    done = run_spl("batch", tmp_path / "a.wav", "-o", tmp_path / "out", "--cache-dir", tmp_path / "c", "--config", config,
+                   "--report", tmp_path / "report.json")
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "c" / "history.db").exists()
+    assert "above monitoring.alerts.memory_usage=1" in done.stderr, done.stderr
+    assert any("memory use" in alert for alert in json.loads((tmp_path / "report.json").read_text())["summary"]["alerts"])

@@ -66,7 +66,7 @@ def batch(
     output_dir = settings.audio.output_dir
     destinations = [output_dir / _inside(item.relative_parent) for item in inputs] if keep_tree else None
     execute(run, [item.path for item in inputs], listener, destinations, input_errors, report, uniform_exit=False,
-            metrics_port=settings.monitoring.metrics_port)
+            settings=settings)
 
 
 def _inside(relative: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -13,7 +14,7 @@ from typing import Any
 import typer
 
 from .. import __version__
-from ..errors import CacheError, ExitCode, SplError, ValidationError
+from ..errors import CacheError, ExitCode, OutputError, SplError, ValidationError
 from .ui import JsonListener, PlainListener, RichListener
 
 
@@ -34,17 +35,25 @@ def choose_listener(json_output: bool, quiet: bool, verbose: bool, live: bool = 
 
 def execute(run: Any, inputs: Sequence[Path], listener: PlainListener, destinations: Sequence[Path] | None = None,
             input_errors: Sequence[SplError] = (), report: Path | None = None, uniform_exit: bool = True,
-            metrics_port: int | None = None) -> None:
+            settings: Any = None) -> None:
     """Run, print the summary, write the report, record the history, and exit with the documented code.
 
     With ``uniform_exit`` (spl separate) failures that share a cause exit with its code;
-    otherwise (spl batch) any failed input exits 1. ``metrics_port`` serves Prometheus
-    metrics during the run; a taken port fails here, before any input is touched.
+    otherwise (spl batch) any failed input exits 1. ``settings`` (the effective
+    configuration) give the alert thresholds, the Prometheus port (a taken port fails
+    here, before any input is touched) and whether the run is recorded in the history.
+    A report that cannot be written exits 5 (output error) even when every input succeeded.
     """
     from ..separate.pipeline import FileResult
     from ..telemetry.metrics import start_monitoring
 
-    monitor = start_monitoring(listener, metrics_port)
+    if settings is None:
+        from ..config import load_config
+
+        settings = load_config()
+    if report is not None:
+        check_report_path(report)
+    monitor = start_monitoring(listener, settings)
     run.listener = monitor  # the pipeline's events pass through the monitor on their way to the view
     try:
         started = time.time()
@@ -59,11 +68,12 @@ def execute(run: Any, inputs: Sequence[Path], listener: PlainListener, destinati
         summary["model_loaded"] = run.model_loaded
         summary["alerts"] = monitor.alerts
         listener.summary(summary)
-        if report is not None:
-            write_report(report, results, summary, run, started)
         codes = {int(r.error.exit_code) for r in results if r.error is not None}
         exit_code = (codes.pop() if uniform_exit and len(codes) == 1 else int(ExitCode.FAILED)) if codes else 0
-        record_history(run, results, summary, "separate" if uniform_exit else "batch", started, exit_code, listener)
+        if report is not None and not write_report(report, results, summary, run, started):
+            exit_code = exit_code or int(ExitCode.OUTPUT)
+        if settings.monitoring.history:
+            record_history(run, results, summary, "separate" if uniform_exit else "batch", started, exit_code, listener)
     finally:
         monitor.close()
     if exit_code:
@@ -74,8 +84,6 @@ def record_history(run: Any, results: Sequence[Any], summary: dict[str, Any], co
     """Append the run to the history `spl stats` reads, next to the cache in use; a failure only warns."""
     from ..telemetry import history
 
-    if not history.enabled():
-        return
     path = history.history_path(getattr(run.cache, "directory", None))
     try:
         history.record_run(path, results, summary, command=command,
@@ -99,8 +107,24 @@ def summarise(results: Sequence[Any], wall: float) -> dict[str, Any]:
     }
 
 
-def write_report(path: Path, results: Sequence[Any], summary: dict[str, Any], run: Any, started: float) -> None:
-    """The machine-readable record of the run, written atomically."""
+def check_report_path(path: Path) -> None:
+    """Refuse a report that could not be written before any input is separated, not after."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    problem = None
+    if path.is_dir():
+        problem = "it is a folder"
+    elif not folder.is_dir():
+        problem = f"{folder} is not a folder"
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        problem = f"{folder} is not writable"
+    if problem:
+        raise OutputError(f"cannot write report {path}: {problem}", hint="choose a writable --report path")
+
+
+def write_report(path: Path, results: Sequence[Any], summary: dict[str, Any], run: Any, started: float) -> bool:
+    """The machine-readable record of the run, written atomically; False (after saying why) if it cannot be."""
     document = {
         "spl_version": __version__,
         "model": run.spec.full_name,
@@ -115,8 +139,11 @@ def write_report(path: Path, results: Sequence[Any], summary: dict[str, Any], ru
         temporary.write_text(json.dumps(document, indent=2))
         os.replace(temporary, path)
     except OSError as error:
-        temporary.unlink(missing_ok=True)
-        print(f"spl: error: cannot write report {path}: {error.strerror or error}", file=sys.stderr)
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        print(f"spl: error: cannot write report {path}: {error.strerror or error} (choose a writable --report path)", file=sys.stderr)
+        return False
+    return True
 
 
 def open_cache(settings: Any, listener: PlainListener) -> Any:

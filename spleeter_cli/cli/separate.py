@@ -42,4 +42,4 @@ def separate(
     options = o.separate_options(settings, stems, model, hq, offset, duration, mwf, "overwrite" if overwrite else "refuse")
     listener = choose_listener(json_output, quiet, verbose)
     run = SeparationRun(options, settings.audio.output_dir, o.model_store(settings), listener, cache=open_cache(settings, listener))
-    execute(run, files, listener, metrics_port=settings.monitoring.metrics_port)
+    execute(run, files, listener, settings=settings)

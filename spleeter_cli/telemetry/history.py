@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 FILENAME = "history.db"
-_DISABLED = {"off", "0", "false", "no"}
 _BUSY_TIMEOUT_MS = 10_000
 
 _SCHEMA = """
@@ -72,8 +71,10 @@ class Selection:
 
 
 def enabled() -> bool:
-    """``SPL_HISTORY=off`` (or 0/false/no) turns recording off, e.g. on shared CI runners."""
-    return os.environ.get("SPL_HISTORY", "").strip().lower() not in _DISABLED
+    """Whether runs are recorded: ``monitoring.history`` in the settings (``SPL_HISTORY=off`` on shared CI runners)."""
+    from ..config import load_config
+
+    return bool(load_config().monitoring.history)
 
 
 def history_path(cache_dir: Path | None = None) -> Path:

@@ -18,7 +18,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ValidationError
@@ -46,19 +46,32 @@ def _env_number(name: str, low: float, high: float | None = None) -> float | Non
 
 @dataclass(frozen=True)
 class AlertThresholds:
-    """When to warn during a run; each is off unless its environment variable is set."""
+    """When to warn during a run (``monitoring.alerts`` in the settings); each is off while None.
 
-    memory_mb: float | None = None  # SPLEETER_ALERT_MEMORY_MB: resident memory of this process
-    error_rate: float | None = None  # SPLEETER_ALERT_ERROR_RATE: failed / finished inputs, 0..1
-    gpu_memory_mb: float | None = None  # SPLEETER_ALERT_GPU_MEMORY_MB: busiest GPU, only with NVML
+    ``labels`` name where each threshold came from (the env variable or the config key), so a
+    warning tells the reader what to change.
+    """
+
+    memory_mb: float | None = None  # resident memory of this process
+    error_rate: float | None = None  # failed / finished inputs, 0..1
+    gpu_memory_mb: float | None = None  # busiest GPU, only with NVML
+    labels: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls) -> AlertThresholds:
-        return cls(
-            memory_mb=_env_number("SPLEETER_ALERT_MEMORY_MB", 0),
-            error_rate=_env_number("SPLEETER_ALERT_ERROR_RATE", 0, 1),
-            gpu_memory_mb=_env_number("SPLEETER_ALERT_GPU_MEMORY_MB", 0),
-        )
+    def from_settings(cls, settings: Any) -> AlertThresholds:
+        keys = {"memory_mb": "monitoring.alerts.memory_usage", "error_rate": "monitoring.alerts.error_rate",
+                "gpu_memory_mb": "monitoring.alerts.gpu_usage"}
+        labels = {name: _label(settings.source(key), key) for name, key in keys.items()}
+        return cls(**{name: settings[key] for name, key in keys.items()}, labels=labels)
+
+    def describe(self, name: str) -> str:
+        """``SPLEETER_ALERT_MEMORY_MB=1`` or ``monitoring.alerts.memory_usage=1``."""
+        return f"{self.labels.get(name, name)}={getattr(self, name):g}"
+
+
+def _label(source: str, key: str) -> str:
+    """The env variable when the value came from the environment, else the config key."""
+    return source.removeprefix("env ") if source.startswith("env ") else key
 
 
 def nvml_devices() -> list[dict[str, Any]] | None:
@@ -204,19 +217,19 @@ class Monitor:
             finished, failed = self._finished, self._failed
         limit = self.thresholds.error_rate
         if limit is not None and finished >= ERROR_RATE_MIN_INPUTS and failed / finished > limit:
-            self._alert("error_rate", f"error rate {failed / finished:.0%} ({failed} of {finished} inputs failed) is above SPLEETER_ALERT_ERROR_RATE={limit:g}")
+            self._alert("error_rate", f"error rate {failed / finished:.0%} ({failed} of {finished} inputs failed) is above {self.thresholds.describe('error_rate')}")
         self._check_resources()
 
     def _check_resources(self) -> None:
         if self.thresholds.memory_mb is not None and "memory" not in self._raised:
             used = rss_bytes() / 2**20
             if used > self.thresholds.memory_mb:
-                self._alert("memory", f"memory use {used:.0f} MB is above SPLEETER_ALERT_MEMORY_MB={self.thresholds.memory_mb:g}")
+                self._alert("memory", f"memory use {used:.0f} MB is above {self.thresholds.describe('memory_mb')}")
         if self.thresholds.gpu_memory_mb is not None and "gpu" not in self._raised:
             devices = nvml_devices() or []
             used = max((d["memory_used_bytes"] for d in devices), default=0) / 2**20
             if used > self.thresholds.gpu_memory_mb:
-                self._alert("gpu", f"GPU memory use {used:.0f} MB is above SPLEETER_ALERT_GPU_MEMORY_MB={self.thresholds.gpu_memory_mb:g}")
+                self._alert("gpu", f"GPU memory use {used:.0f} MB is above {self.thresholds.describe('gpu_memory_mb')}")
 
     def _alert(self, kind: str, message: str) -> None:
         with self._lock:
@@ -234,10 +247,11 @@ class Monitor:
             self.metrics.close()
 
 
-def start_monitoring(listener: Any, port: int | None) -> Monitor:
-    """Read the thresholds and start the exporter (if a port is given) before any input is touched,
-    so a bad setting or a taken port fails the command at once."""
-    thresholds = AlertThresholds.from_env()
+def start_monitoring(listener: Any, settings: Any) -> Monitor:
+    """Take the thresholds from the settings and start the exporter (if a port is set) before any
+    input is touched, so a taken port fails the command at once."""
+    thresholds = AlertThresholds.from_settings(settings)
+    port = settings.monitoring.metrics_port
     linger = _env_number("SPLEETER_METRICS_LINGER", 0) or 0.0
     metrics = None
     if port is not None:
