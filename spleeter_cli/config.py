@@ -106,6 +106,25 @@ def _path(value: Any) -> Path:
     return Path(value if isinstance(value, Path) else _text(value)).expanduser()
 
 
+def _seconds(value: Any) -> float:
+    number = _number(value, "a positive number of seconds", 0, None)
+    if number <= 0:
+        raise _Invalid("a positive number of seconds")
+    return number
+
+
+def _paths(value: Any) -> tuple[Path, ...]:
+    """A YAML list of folders, or one env string of them separated like PATH (``:`` on POSIX)."""
+    if isinstance(value, str):
+        value = [part for part in value.split(os.pathsep) if part.strip()]
+    if not isinstance(value, (list, tuple)) or not value:
+        raise _Invalid(f"a non-empty list of folders (in the environment: separated by '{os.pathsep}')")
+    try:
+        return tuple(_path(item) for item in value)
+    except _Invalid:
+        raise _Invalid("a list of folder paths") from None
+
+
 def _codec(value: Any) -> str:
     if not isinstance(value, str) or value.lower() not in CODECS:
         raise _Invalid("one of " + ", ".join(CODECS))
@@ -171,6 +190,10 @@ FIELDS: tuple[Field, ...] = (
     Field("audio.bit_depth", 16, _bit_depth, flag="--bit-depth", help="WAV/FLAC sample size: 16, 24 or 32 (float, WAV only)"),
     Field("audio.filename_format", "{filename}/{instrument}.{codec}", _text, flag="--filename-format", help="output path template"),
     Field("audio.output_dir", Path("separated"), _path, flag="--output", help="output directory"),
+    Field("limits.max_file_mb", None, _megabytes, nullable=True, env="SPLEETER_MAX_FILE_MB", help="refuse inputs larger than this, MB; null: no limit"),
+    Field("limits.max_duration_seconds", None, _seconds, nullable=True, env="SPLEETER_MAX_DURATION", help="refuse inputs longer than this, seconds; null: no limit"),
+    Field("limits.allowed_roots", None, _paths, nullable=True, env="SPLEETER_ALLOWED_ROOTS",
+          help="inputs (after following symlinks) must lie inside one of these folders; null: anywhere"),
     Field("monitoring.enabled", False, _bool, env="SPLEETER_ENABLE_MONITORING", help="collect run metrics and check alerts"),
     Field("monitoring.metrics_port", None, _port, nullable=True, env="SPLEETER_METRICS_PORT", flag="--metrics-port", help="serve Prometheus metrics on 127.0.0.1:PORT; null: off"),
     Field("monitoring.history", True, _bool, env="SPL_HISTORY", help="record run history (spl stats)"),
@@ -264,7 +287,7 @@ class Settings:
             node = tree
             for part in parents:
                 node = node.setdefault(part, {})
-            node[leaf] = str(value) if isinstance(value, Path) else value
+            node[leaf] = plain(value)
         return tree
 
     def with_overrides(self, **flags: Any) -> Settings:
@@ -288,6 +311,15 @@ class Settings:
 
     def __repr__(self) -> str:
         return f"Settings({self._values!r})"
+
+
+def plain(value: Any) -> Any:
+    """Paths (also inside lists) as strings, for JSON and YAML."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return [plain(item) for item in value]
+    return value
 
 
 def defaults() -> dict[str, Any]:

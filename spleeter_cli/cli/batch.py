@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import ValidationError
+from ..limits import InputLimits
 from . import options as o
 from .runs import choose_listener, execute, open_cache
 from .ui import handles_errors
@@ -62,6 +63,7 @@ def batch(
         raise ValidationError(f"no audio files to separate{f': {first}' if first else ''}", hint="check the paths and quote glob patterns")
     listener = choose_listener(json_output, quiet, verbose, live=True)
     run = SeparationRun(options, settings.audio.output_dir, o.model_store(settings), listener, cache=open_cache(settings, listener),
+                        limits=InputLimits.from_settings(settings),
                         jobs=settings.performance.jobs or default_jobs(), fail_fast=fail_fast)
     output_dir = settings.audio.output_dir
     destinations = [output_dir / _inside(item.relative_parent) for item in inputs] if keep_tree else None

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..config import FIELDS, Settings, find_config, load_config
+from ..config import FIELDS, Settings, plain, find_config, load_config
 from .ui import handles_errors
 
 app = typer.Typer(help="Show the effective configuration and where it comes from.", no_args_is_help=True)
@@ -30,7 +30,7 @@ def _display(key: str, value: Any) -> Any:
         from ..cache.tiers import redact
 
         return redact(str(value))
-    return str(value) if isinstance(value, Path) else value
+    return plain(value)
 
 
 def rows(settings: Settings) -> list[dict[str, Any]]:

@@ -575,6 +575,9 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("SPLEETER_ALERT_MEMORY_MB", "Warn once when the process RSS exceeds this many MB. Default: unset."),
     ("SPLEETER_ALERT_ERROR_RATE", "Warn once when failed / finished inputs exceeds this (0..1, from 5 inputs). Default: unset."),
     ("SPLEETER_ALERT_GPU_MEMORY_MB", "Warn once when GPU memory use exceeds this many MB (needs pynvml). Default: unset."),
+    ("SPLEETER_MAX_FILE_MB", "Refuse inputs larger than this many MB (exit 3). Default: unset."),
+    ("SPLEETER_MAX_DURATION", "Refuse inputs whose separated length exceeds this many seconds (exit 3). Default: unset."),
+    ("SPLEETER_ALLOWED_ROOTS", "Colon-separated folders; inputs (after following symlinks) outside them are refused (exit 3). Default: unset."),
     ("SPL_DEBUG", "1 shows the traceback of an internal error. Default: unset."),
 )
 
@@ -583,9 +586,10 @@ EXIT_STATUS: tuple[tuple[str, str], ...] = (
     ("1", "spl batch: one or more inputs failed (the others completed); spl separate: inputs failed for "
           "different reasons; or an internal error."),
     ("2", "Usage error: invalid option, unknown model, bad --filename-format (e.g. one that leaves the output directory)."),
-    ("3", "Input error: missing, a directory, empty, not audio, truncated or corrupt, --offset past the end."),
+    ("3", "Input error: missing, a directory, empty, not audio, truncated or corrupt, --offset past the end, "
+          "or beyond a configured limit (size, duration, allowed folders)."),
     ("4", "Model error: cannot be downloaded or imported, or is damaged."),
-    ("5", "Output error: output directory not writable, or stems exist without --overwrite."),
+    ("5", "Output error: output directory or --report not writable, or stems exist without --overwrite."),
     ("130", "Interrupted (Ctrl-C); unfinished outputs are removed."),
 )
 

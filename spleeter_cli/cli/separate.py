@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from ..limits import InputLimits
 from . import options as o
 from .runs import choose_listener, execute, open_cache
 from .ui import handles_errors
@@ -41,5 +42,6 @@ def separate(
                                model=model, metrics_port=metrics_port, cache=False if no_cache else None)
     options = o.separate_options(settings, stems, model, hq, offset, duration, mwf, "overwrite" if overwrite else "refuse")
     listener = choose_listener(json_output, quiet, verbose)
-    run = SeparationRun(options, settings.audio.output_dir, o.model_store(settings), listener, cache=open_cache(settings, listener))
+    run = SeparationRun(options, settings.audio.output_dir, o.model_store(settings), listener, cache=open_cache(settings, listener),
+                        limits=InputLimits.from_settings(settings))
     execute(run, files, listener, settings=settings)

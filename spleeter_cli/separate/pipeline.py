@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .. import __version__
 from ..audio import formats
 from ..errors import AudioProcessingError, SplError, ValidationError
+from ..limits import InputLimits
 from ..models.catalog import SAMPLE_RATE, ModelSpec, get_spec
 from ..models.store import ModelManager
 from . import outputs
@@ -136,6 +137,7 @@ class SeparationRun:
         jobs: int = 1,
         fail_fast: bool = False,
         models: ModelPool | None = None,
+        limits: InputLimits | None = None,
     ) -> None:
         self.options = options
         self.output_dir = output_dir
@@ -144,6 +146,7 @@ class SeparationRun:
         self.cache = cache  # a CacheManager, or None for --no-cache
         self.jobs = max(1, jobs)
         self.fail_fast = fail_fast
+        self.limits = limits or InputLimits()
         self.spec = check_options(options)
         self.cancelled = threading.Event()
         self._own_models = models is None
@@ -179,6 +182,7 @@ class SeparationRun:
     def _plan(self, source: Path, destination: Path) -> _Job:
         """Cheap checks only; decoding the file is left to the worker, and only on a cache miss."""
         formats.check_file(source)
+        self.limits.check_file(source)
         planned = outputs.plan_outputs(source, destination, self.options.filename_format, self.spec.instruments, self.options.codec)
         if self.options.existing == "refuse":
             outputs.refuse_existing(planned, source)
@@ -196,6 +200,7 @@ class SeparationRun:
                 path=str(job.source),
             )
         job.duration = max(0.0, min(info.duration - self.options.offset, self.options.duration or float("inf")))
+        self.limits.check_duration(job.source, job.duration)
 
     def _process(self, job: _Job) -> FileResult:
         if self.cancelled.is_set():
@@ -232,6 +237,7 @@ class SeparationRun:
     def _write_cached(self, job: _Job, hit: Any, started: float) -> FileResult:
         self.listener.file_stage(job.source, "cached")
         try:
+            self.limits.check_duration(job.source, float(hit.meta.get("audio_duration", 0.0)))
             with outputs.staged(job.outputs, job.source) as temporaries:
                 for name, temporary in temporaries.items():
                     temporary.write_bytes(hit.files[name])
