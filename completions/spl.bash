@@ -13,13 +13,13 @@ _spl_spec() {
             argument=none ;;
         "separate")
             subcommands=""
-            options="-o --output -s --stems -m --model --hq -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --mwf --overwrite --no-cache --json -q --quiet -v --verbose --metrics-port --config -h --help"
-            value_options="-o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --metrics-port --config"
+            options="-o --output -s --stems -m --model --hq -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --mwf --no-tags --silence-threshold --skip-silent --overwrite --no-cache --json -q --quiet -v --verbose --metrics-port --config -h --help"
+            value_options="-o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --metrics-port --config"
             argument=file ;;
         "batch")
             subcommands=""
-            options="-o --output -s --stems -m --model --hq -c --codec --bitrate --bit-depth -f --filename-format --keep-tree --offset --duration --mwf -j --jobs --force --fail-fast --no-cache --cache-dir --redis-url --report --json -q --quiet -v --verbose --metrics-port --config -h --help"
-            value_options="-o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration -j --jobs --cache-dir --redis-url --report --metrics-port --config"
+            options="-o --output -s --stems -m --model --hq -c --codec --bitrate --bit-depth -f --filename-format --keep-tree --offset --duration --mwf --no-tags --silence-threshold --skip-silent -j --jobs --force --fail-fast --no-cache --cache-dir --redis-url --report --json -q --quiet -v --verbose --metrics-port --config -h --help"
+            value_options="-o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold -j --jobs --cache-dir --redis-url --report --metrics-port --config"
             argument=file ;;
         "info")
             subcommands=""
@@ -136,6 +136,8 @@ _spl_value() {
             COMPREPLY=() ;;
         "separate|--duration")
             COMPREPLY=() ;;
+        "separate|--silence-threshold")
+            COMPREPLY=() ;;
         "separate|--metrics-port")
             COMPREPLY=() ;;
         "separate|--config")
@@ -157,6 +159,8 @@ _spl_value() {
         "batch|--offset")
             COMPREPLY=() ;;
         "batch|--duration")
+            COMPREPLY=() ;;
+        "batch|--silence-threshold")
             COMPREPLY=() ;;
         "batch|-j"|"batch|--jobs")
             COMPREPLY=() ;;

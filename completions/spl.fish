@@ -19,9 +19,9 @@ end
 function __spl_value_options
     switch $argv[1]
         case 'separate'
-            printf '%s\n' -o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --metrics-port --config
+            printf '%s\n' -o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --metrics-port --config
         case 'batch'
-            printf '%s\n' -o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration -j --jobs --cache-dir --redis-url --report --metrics-port --config
+            printf '%s\n' -o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold -j --jobs --cache-dir --redis-url --report --metrics-port --config
         case 'stats'
             printf '%s\n' --since --last --cache-dir
         case 'models import'
@@ -96,6 +96,9 @@ complete -c spl -n "__spl_at 'separate'" -s f -l filename-format -x -d 'Output p
 complete -c spl -n "__spl_at 'separate'" -l offset -x -d 'Start this many seconds into each input.'
 complete -c spl -n "__spl_at 'separate'" -l duration -x -d 'Separate at most this many seconds.'
 complete -c spl -n "__spl_at 'separate'" -l mwf -d 'Refine stems with multichannel Wiener filtering (slower).'
+complete -c spl -n "__spl_at 'separate'" -l no-tags -d 'Do not copy the input\'s tags (title, artist, album, ...) to the stems.'
+complete -c spl -n "__spl_at 'separate'" -l silence-threshold -x -d 'Report a stem as silent when its peak stays below this level.'
+complete -c spl -n "__spl_at 'separate'" -l skip-silent -d 'Do not write silent stems (see --silence-threshold).'
 complete -c spl -n "__spl_at 'separate'" -l overwrite -d 'Replace existing output files.'
 complete -c spl -n "__spl_at 'separate'" -l no-cache -d 'Neither read nor write the stem cache.'
 complete -c spl -n "__spl_at 'separate'" -l json -d 'Print one JSON object per input on stdout.'
@@ -119,6 +122,9 @@ complete -c spl -n "__spl_at 'batch'" -l keep-tree -d 'Mirror the input folders\
 complete -c spl -n "__spl_at 'batch'" -l offset -x -d 'Start this many seconds into each input.'
 complete -c spl -n "__spl_at 'batch'" -l duration -x -d 'Separate at most this many seconds.'
 complete -c spl -n "__spl_at 'batch'" -l mwf -d 'Refine stems with multichannel Wiener filtering (slower).'
+complete -c spl -n "__spl_at 'batch'" -l no-tags -d 'Do not copy the input\'s tags (title, artist, album, ...) to the stems.'
+complete -c spl -n "__spl_at 'batch'" -l silence-threshold -x -d 'Report a stem as silent when its peak stays below this level.'
+complete -c spl -n "__spl_at 'batch'" -l skip-silent -d 'Do not write silent stems (see --silence-threshold).'
 complete -c spl -n "__spl_at 'batch'" -s j -l jobs -x -d 'Files processed at once (default: one per core, at least 2).'
 complete -c spl -n "__spl_at 'batch'" -l force -d 'Redo inputs whose stems already exist.'
 complete -c spl -n "__spl_at 'batch'" -l fail-fast -d 'Stop at the first failed input.'

@@ -36,6 +36,9 @@ def batch(
     offset: o.Offset = 0.0,
     duration: o.Duration = None,
     mwf: o.Wiener = False,
+    no_tags: o.NoTags = False,
+    silence_threshold: o.SilenceThreshold = -60.0,
+    skip_silent: o.SkipSilent = False,
     jobs: Annotated[Optional[int], typer.Option("-j", "--jobs", help="Files processed at once (default: one per core, at least 2).", show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="Redo inputs whose stems already exist.")] = False,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failed input.")] = False,
@@ -56,7 +59,8 @@ def batch(
     settings = o.load_settings(config_file, output=output, codec=codec, bitrate=bitrate, bit_depth=bit_depth, filename_format=filename_format,
                                model=model, metrics_port=metrics_port, jobs=jobs, cache_dir=cache_dir, redis_url=redis_url,
                                cache=False if no_cache else None)
-    options = o.separate_options(settings, stems, model, hq, offset, duration, mwf, "overwrite" if force else "skip")
+    options = o.separate_options(settings, stems, model, hq, offset, duration, mwf, "overwrite" if force else "skip",
+                                 tags=not no_tags, silence_threshold=silence_threshold, skip_silent=skip_silent)
     inputs, input_errors = expand_inputs(patterns, stdin=sys.stdin if "-" in patterns else None)
     if not inputs:
         first = input_errors[0] if input_errors else None

@@ -23,6 +23,10 @@ NoCache = Annotated[bool, typer.Option("--no-cache", help="Neither read nor writ
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object per input on stdout.")]
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="Print errors only.")]
 Verbose = Annotated[bool, typer.Option("-v", "--verbose", help="Also print per-stage timings.")]
+NoTags = Annotated[bool, typer.Option("--no-tags", help="Do not copy the input's tags (title, artist, album, ...) to the stems.")]
+SilenceThreshold = Annotated[float, typer.Option("--silence-threshold", metavar="DBFS", max=0,
+                                                 help="Report a stem as silent when its peak stays below this level.")]
+SkipSilent = Annotated[bool, typer.Option("--skip-silent", help="Do not write silent stems (see --silence-threshold).")]
 MetricsPort = Annotated[Optional[int], typer.Option("--metrics-port", min=1, max=65535, show_default=False,
                                                     help="Serve Prometheus metrics on 127.0.0.1:PORT while the run lasts.")]
 
@@ -35,8 +39,11 @@ def load_settings(config_file: Path | None, **flags: object):  # type: ignore[no
 
 
 def separate_options(settings, stems: int | None, model: str | None, hq: bool, offset: float,  # type: ignore[no-untyped-def]
-                     duration: float | None, mwf: bool, existing: str):
-    """The core's SeparateOptions from settings and the flags that only exist on the command line."""
+                     duration: float | None, mwf: bool, existing: str, **processing: object):
+    """The core's SeparateOptions from settings and the flags that only exist on the command line.
+
+    ``processing`` passes the pre- and post-processing flags (tags, silence, ...) through unchanged.
+    """
     from ..models.catalog import model_for
     from ..separate.pipeline import SeparateOptions
 
@@ -45,6 +52,7 @@ def separate_options(settings, stems: int | None, model: str | None, hq: bool, o
     return SeparateOptions(
         model=chosen, codec=audio.codec.lower(), bitrate=audio.bitrate, bit_depth=audio.bit_depth,
         filename_format=audio.filename_format, offset=offset, duration=duration, mwf=mwf, existing=existing,
+        **processing,
     )
 
 

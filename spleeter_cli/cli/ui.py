@@ -53,14 +53,20 @@ def handles_errors(command: F) -> F:
 
 
 def outcome(result: Any) -> str:
-    """How a finished input was produced, in a few words."""
+    """How a finished input was produced, in a few words, and which stems came out silent."""
     if result.status == "skipped":
         return "already done, skipped"
     if result.cache:
-        return f"from the {result.cache} cache in {result.wall_time:.2f} s"
-    if not result.wall_time:
+        text = f"from the {result.cache} cache in {result.wall_time:.2f} s"
+    elif not result.wall_time:
         return ""
-    return f"{result.audio_duration:.1f} s of audio in {result.wall_time:.1f} s, {result.audio_duration / result.wall_time:.1f}x realtime"
+    else:
+        text = f"{result.audio_duration:.1f} s of audio in {result.wall_time:.1f} s, {result.audio_duration / result.wall_time:.1f}x realtime"
+    silent = getattr(result, "silent", [])
+    if silent:
+        kept = [name for name in silent if name in result.outputs]
+        text += f"; silent: {', '.join(silent)}" + ("" if kept else " (not written)")
+    return text
 
 
 def summary_line(summary: dict[str, Any]) -> str:
@@ -188,4 +194,6 @@ class RichListener(PlainListener):
 
 def _common_folder(paths: Any) -> str:
     parents = {str(Path(p).parent) for p in paths}
+    if not parents:
+        return "(no stems written)"
     return parents.pop() if len(parents) == 1 else ", ".join(sorted(parents))

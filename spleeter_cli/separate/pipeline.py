@@ -12,6 +12,7 @@ failing file is cleaned up and reported without stopping the others.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -35,6 +36,9 @@ if TYPE_CHECKING:  # decoding and the model are imported only when a file misses
     from .batcher import ModelBatcher
 
 
+DEFAULT_SILENCE_DBFS = -60.0
+
+
 @dataclass(frozen=True)
 class SeparateOptions:
     """Everything that changes what gets written, and how existing outputs are treated."""
@@ -48,11 +52,15 @@ class SeparateOptions:
     duration: float | None = None
     mwf: bool = False
     existing: str = "refuse"  # "refuse" (spl separate), "skip" (spl batch: resume), "overwrite"
+    tags: bool = True  # copy the input's tags to the stems
+    silence_threshold: float = DEFAULT_SILENCE_DBFS  # a stem whose peak stays below this is reported silent
+    skip_silent: bool = False  # and then not written
 
     def cache_fields(self) -> dict[str, object]:
-        """The options that change the bytes of the stems (not where they are written)."""
+        """The options that change the bytes of the stems (not where they are written, nor which are kept)."""
         bitrate = formats.check_output_options(self.codec, self.bitrate, self.bit_depth)  # None -> the codec's default
-        return {"codec": self.codec, "bitrate": bitrate, "bit_depth": self.bit_depth, "offset": self.offset, "duration": self.duration, "mwf": self.mwf}
+        return {"codec": self.codec, "bitrate": bitrate, "bit_depth": self.bit_depth, "offset": self.offset, "duration": self.duration,
+                "mwf": self.mwf, "tags": self.tags}
 
 
 @dataclass
@@ -68,6 +76,8 @@ class FileResult:
     timings: dict[str, float] = field(default_factory=dict)
     cache: str | None = None  # tier that served the stems: "memory" | "disk" | "redis"
     error: SplError | None = None
+    peaks: dict[str, float] = field(default_factory=dict)  # instrument -> sample peak, linear
+    silent: list[str] = field(default_factory=list)  # instruments whose peak is below the silence threshold
 
     @property
     def output_files(self) -> dict[str, Path]:
@@ -84,6 +94,8 @@ class FileResult:
             "wall_time": round(self.wall_time, 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "cache": self.cache,
+            "silent": self.silent,
+            "peak_dbfs": {name: _dbfs(peak) for name, peak in self.peaks.items()},
         }
         if self.error is not None:
             data["error"] = str(self.error)
@@ -214,18 +226,35 @@ class SeparationRun:
         key = self._cache_key(job)
         hit = self.cache.get(key) if key else None
         if hit is not None:
-            return self._write_cached(job, hit, started)
-        try:
-            self._probe(job)
-        except SplError as error:
-            return self._failed(job.source, error, started)
-        result = self._separate(job, started)
-        if key and result.status == "ok":
-            files = {name: path.read_bytes() for name, path in job.outputs.items()}
-            self.cache.set(key, files, {"model": self.spec.full_name, "audio_duration": result.audio_duration})
-        if result.status == "failed" and self.fail_fast:
-            self.cancelled.set()
+            result = self._write_cached(job, hit, started)
+        else:
+            try:
+                self._probe(job)
+            except SplError as error:
+                return self._failed(job.source, error, started)
+            result = self._separate(job, started)
+            if key and result.status == "ok":
+                files = {name: path.read_bytes() for name, path in job.outputs.items()}
+                self.cache.set(key, files, {"model": self.spec.full_name, "audio_duration": result.audio_duration, "peaks": result.peaks})
+        if result.status == "failed":
+            if self.fail_fast:
+                self.cancelled.set()
+            return result
+        self._mark_silent(result)
+        self.listener.file_finished(result)
         return result
+
+    def _mark_silent(self, result: FileResult) -> None:
+        """Name the stems that stayed below the threshold; with ``skip_silent`` remove their files.
+
+        They are removed after the fact rather than never written, so the cache keeps every
+        stem and a later run with another threshold is still a cache hit.
+        """
+        limit = 10 ** (self.options.silence_threshold / 20)
+        result.silent = [name for name, peak in result.peaks.items() if peak < limit]
+        if self.options.skip_silent:
+            for name in result.silent:
+                result.outputs.pop(name).unlink(missing_ok=True)
 
     def _cache_key(self, job: _Job) -> str | None:
         if self.cache is None or self._weights_digest is None:
@@ -244,9 +273,9 @@ class SeparationRun:
         except SplError as error:
             return self._failed(job.source, error, started)
         duration = float(hit.meta.get("audio_duration", 0.0))
-        result = FileResult(job.source, self.spec.full_name, outputs=job.outputs, audio_duration=duration, wall_time=time.perf_counter() - started, cache=hit.tier)
-        self.listener.file_finished(result)
-        return result
+        peaks = {str(name): float(peak) for name, peak in dict(hit.meta.get("peaks") or {}).items()}  # older entries: unknown
+        return FileResult(job.source, self.spec.full_name, outputs=dict(job.outputs), audio_duration=duration,
+                          wall_time=time.perf_counter() - started, cache=hit.tier, peaks=peaks)
 
     def _failed(self, source: Path, error: SplError, started: float) -> FileResult:
         error.context.setdefault("path", str(source))
@@ -256,6 +285,8 @@ class SeparationRun:
 
     def _separate(self, job: _Job, started: float) -> FileResult:
         model = self._model()  # start loading first: the imports below then overlap TensorFlow's
+        import numpy as np
+
         from ..audio import codec
         from .separator import Separator
 
@@ -263,6 +294,7 @@ class SeparationRun:
         separator = Separator(model)
         self.listener.file_started(job.source, job.duration)
         timings = {"decode": 0.0, "separate": 0.0, "encode": 0.0}  # busy time per stage; stages overlap
+        peaks = dict.fromkeys(self.spec.instruments, 0.0)
         samples = 0
         try:
             with outputs.staged(job.outputs, job.source) as temporaries:
@@ -278,6 +310,8 @@ class SeparationRun:
                         tick = time.perf_counter()
                         for name, writer in writers.items():
                             writer.write(stems[name])
+                            if len(stems[name]):
+                                peaks[name] = max(peaks[name], float(np.max(np.abs(stems[name]))))
                         timings["encode"] += time.perf_counter() - tick
                         samples += len(stems[self.spec.instruments[0]])
                 finally:
@@ -285,16 +319,16 @@ class SeparationRun:
                         writer.close()
                 if samples == 0:
                     raise AudioProcessingError("no audio samples in the selected range", hint="check --offset and --duration")
+                if opts.tags:
+                    _copy_tags(job.source, temporaries, opts.codec)
         except SplError as error:
             return self._failed(job.source, error, started)
         except Cancelled:
             return self._failed(job.source, AudioProcessingError("stopped before it finished: the run was stopped", hint="rerun to resume"), started)
-        result = FileResult(
-            job.source, self.spec.full_name, outputs=job.outputs, audio_duration=samples / SAMPLE_RATE,
-            wall_time=time.perf_counter() - started, timings=timings,
+        return FileResult(
+            job.source, self.spec.full_name, outputs=dict(job.outputs), audio_duration=samples / SAMPLE_RATE,
+            wall_time=time.perf_counter() - started, timings=timings, peaks=peaks,
         )
-        self.listener.file_finished(result)
-        return result
 
     def _blocks(self, job: _Job, size: int) -> Iterator[np.ndarray]:
         """The input's samples at the model's rate, in blocks of ``size``; opened anew per pass."""
@@ -307,6 +341,20 @@ class SeparationRun:
         """The shared model, loading in the background from the first call on."""
         self.model_loaded = True
         return self.models.get(self.spec, self.store.path(self.spec.name) / "model")
+
+
+def _copy_tags(source: Path, stems: dict[str, Path], codec: str) -> None:
+    """The input's tags onto each stem, its title naming the instrument."""
+    from ..audio import tags
+
+    found = tags.read_tags(source)
+    for name, path in stems.items():
+        tags.write_tags(path, codec, tags.stem_tags(found, name))
+
+
+def _dbfs(peak: float) -> float | None:
+    """A linear peak in dBFS, rounded; None for digital silence (JSON has no -inf)."""
+    return round(20 * math.log10(peak), 2) if peak > 0 else None
 
 
 def _timed(iterator: Iterator[Any], timings: dict[str, float], key: str) -> Iterator[Any]:
