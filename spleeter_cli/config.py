@@ -194,7 +194,7 @@ FIELDS: tuple[Field, ...] = (
     Field("limits.max_duration_seconds", None, _seconds, nullable=True, env="SPLEETER_MAX_DURATION", help="refuse inputs longer than this, seconds; null: no limit"),
     Field("limits.allowed_roots", None, _paths, nullable=True, env="SPLEETER_ALLOWED_ROOTS",
           help="inputs (after following symlinks) must lie inside one of these folders; null: anywhere"),
-    Field("monitoring.enabled", False, _bool, env="SPLEETER_ENABLE_MONITORING", help="collect run metrics and check alerts"),
+    Field("monitoring.enabled", False, _bool, env="SPLEETER_ENABLE_MONITORING", help="add the run's resource use (peak RSS, CPU, GPU memory) to the summary and report"),
     Field("monitoring.metrics_port", None, _port, nullable=True, env="SPLEETER_METRICS_PORT", flag="--metrics-port", help="serve Prometheus metrics on 127.0.0.1:PORT; null: off"),
     Field("monitoring.history", True, _bool, env="SPL_HISTORY", help="record run history (spl stats)"),
     Field("monitoring.alerts.memory_usage", None, _megabytes, nullable=True, env="SPLEETER_ALERT_MEMORY_MB", help="alert above this resident memory, MB; null: off"),

@@ -13,7 +13,6 @@ engine's ``ModelPool`` and batch their segments together.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,14 +25,9 @@ from .separate.loader import ModelPool
 from .separate.pipeline import FileResult, SeparateOptions, SeparationRun
 
 
-def _env_flag(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    return default if value is None else value.strip().lower() not in {"0", "false", "no", "off"}
-
-
 @dataclass
 class SpleeterConfig:
-    """Engine settings; ``from_env`` reads the same SPLEETER_* variables as the CLI."""
+    """Engine settings; ``from_env`` reads the same config file and SPLEETER_* variables as the CLI."""
 
     models_dir: Path = field(default_factory=default_models_dir)
     cache_dir: Path | None = None  # None: $SPLEETER_CACHE_DIR or the user cache dir
@@ -42,13 +36,23 @@ class SpleeterConfig:
     auto_download: bool = True
     jobs: int = 2  # files in flight per batch_separate call
     default_model: str = "spleeter:2stems"
+    enable_gpu: bool = True
 
     @classmethod
-    def from_env(cls) -> SpleeterConfig:
+    def from_env(cls, config_file: Path | None = None) -> SpleeterConfig:
+        """The CLI's effective settings (defaults < config file < environment), so the API and `spl` agree."""
+        from .config import load_config
+
+        settings = load_config(config_file)
         return cls(
-            cache_dir=Path(os.environ["SPLEETER_CACHE_DIR"]) if os.environ.get("SPLEETER_CACHE_DIR") else None,
-            redis_url=os.environ.get("SPLEETER_REDIS_URL") or None,
-            auto_download=_env_flag("SPLEETER_AUTO_DOWNLOAD", True),
+            models_dir=settings.models.dir or default_models_dir(),
+            cache_dir=settings.cache.dir,
+            redis_url=settings.cache.redis_url,
+            enable_cache=settings.cache.enabled,
+            auto_download=settings.models.auto_download,
+            jobs=settings.performance.jobs or 2,
+            default_model=settings.models.default,
+            enable_gpu=settings.performance.enable_gpu,
         )
 
 
@@ -78,7 +82,7 @@ class SpleeterEngine:
         self.config = config or SpleeterConfig.from_env()
         self.model_manager = ModelManager(self.config.models_dir, auto_download=self.config.auto_download)
         self.cache_manager: Any = None
-        self._models = ModelPool()
+        self._models = ModelPool(self.config.enable_gpu)
         self._lock = threading.Lock()
         self._stats = {"files_ok": 0, "files_failed": 0, "files_cached": 0, "audio_seconds": 0.0, "wall_seconds": 0.0}
         self._warnings: list[str] = []

@@ -65,3 +65,16 @@ def test_batch_separate_reports_failures_instead_of_raising(models_dir: Path, tm
     ok, failed = asyncio.run(main())
     assert ok.status == "ok" and ok.output_files["vocals"].suffix == ".flac"
     assert failed.status == "failed" and failed.error is not None and failed.error.exit_code == 3
+
+
+def test_config_from_env_reads_the_same_settings_as_the_cli(tmp_path: Path, monkeypatch) -> None:
+    from spleeter_cli import SpleeterConfig
+
+    config_file = tmp_path / "spl.yaml"
+    config_file.write_text("performance:\n  jobs: 3\n  enable_gpu: false\nmodels:\n  default: spleeter:4stems\ncache:\n  enabled: false\n")
+    monkeypatch.setenv("SPLEETER_CONFIG", str(config_file))
+    monkeypatch.setenv("SPLEETER_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("SPLEETER_AUTO_DOWNLOAD", "no")
+    config = SpleeterConfig.from_env()
+    assert (config.jobs, config.enable_gpu, config.default_model, config.enable_cache) == (3, False, "spleeter:4stems", False)
+    assert config.models_dir == tmp_path / "models" and config.auto_download is False

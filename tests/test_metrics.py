@@ -134,3 +134,17 @@ def test_alerts_warn_once_and_land_in_the_report(run_spl, tmp_path: Path) -> Non
     assert len(alerts) == 2 and any("memory use" in a for a in alerts) and any("error rate 20%" in a for a in alerts)
     bad = run_spl("batch", songs, "-o", tmp_path / "out2", env={"SPLEETER_ALERT_ERROR_RATE": "2"})
     assert bad.returncode == 2 and "SPLEETER_ALERT_ERROR_RATE" in bad.stderr
+
+
+def test_monitoring_enabled_adds_the_runs_resource_use_to_the_summary(run_spl, tmp_path: Path) -> None:
+    songs = tmp_path / "songs"
+    write_songs(songs, 2, 2.0, name="s{}.wav")
+    on = run_spl("batch", songs, "-o", tmp_path / "on", "--report", tmp_path / "on.json", "--no-cache", env={"SPLEETER_ENABLE_MONITORING": "true"})
+    assert on.returncode == 0, on.stderr
+    resources = json.loads((tmp_path / "on.json").read_text())["summary"]["resources"]
+    assert resources["peak_rss_mb"] > 300  # TensorFlow and the model were loaded in this process
+    assert resources["cpu_seconds"] > 1 and resources["cpu_percent"] > 0
+    assert "peak RSS" in on.stderr
+    off = run_spl("batch", songs, "-o", tmp_path / "off", "--report", tmp_path / "off.json", "--no-cache")
+    assert off.returncode == 0, off.stderr
+    assert "resources" not in json.loads((tmp_path / "off.json").read_text())["summary"] and "peak RSS" not in off.stderr

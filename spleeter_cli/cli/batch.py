@@ -67,7 +67,7 @@ def batch(
         raise ValidationError(f"no audio files to separate{f': {first}' if first else ''}", hint="check the paths and quote glob patterns")
     listener = choose_listener(json_output, quiet, verbose, live=True)
     run = SeparationRun(options, settings.audio.output_dir, o.model_store(settings), listener, cache=open_cache(settings, listener),
-                        limits=InputLimits.from_settings(settings),
+                        limits=InputLimits.from_settings(settings), enable_gpu=settings.performance.enable_gpu,
                         jobs=settings.performance.jobs or default_jobs(), fail_fast=fail_fast)
     output_dir = settings.audio.output_dir
     destinations = [output_dir / _inside(item.relative_parent) for item in inputs] if keep_tree else None

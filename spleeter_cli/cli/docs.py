@@ -569,6 +569,8 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("SPLEETER_GITHUB_HOST", "Host of a mirror of the official model release. Default: https://github.com."),
     ("SPLEETER_GITHUB_REPOSITORY", "Repository of the model release. Default: deezer/spleeter."),
     ("SPLEETER_GITHUB_RELEASE", "Release tag of the model archives. Default: v1.4.0."),
+    ("SPLEETER_ENABLE_GPU", "false keeps the model on the CPU even when TensorFlow sees a GPU. Default: true."),
+    ("SPLEETER_ENABLE_MONITORING", "true adds the run's peak RSS, CPU time and GPU memory to the summary and the report. Default: false."),
     ("SPL_HISTORY", "off stops recording run history (history.db in the cache folder). Default: on."),
     ("SPLEETER_METRICS_PORT", "Serve Prometheus metrics on 127.0.0.1 at this port during a run, like --metrics-port. Default: unset."),
     ("SPLEETER_METRICS_LINGER", "Seconds the metrics endpoint stays up after the run. Default: 0."),

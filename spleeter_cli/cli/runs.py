@@ -67,6 +67,10 @@ def execute(run: Any, inputs: Sequence[Path], listener: PlainListener, destinati
         summary = summarise(results, time.perf_counter() - clock)
         summary["model_loaded"] = run.model_loaded
         summary["alerts"] = monitor.alerts
+        if settings.monitoring.enabled:
+            from ..telemetry.metrics import resource_usage
+
+            summary["resources"] = resource_usage(summary["wall_time"])
         listener.summary(summary)
         codes = {int(r.error.exit_code) for r in results if r.error is not None}
         exit_code = (codes.pop() if uniform_exit and len(codes) == 1 else int(ExitCode.FAILED)) if codes else 0

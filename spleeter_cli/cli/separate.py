@@ -47,5 +47,5 @@ def separate(
                                  tags=not no_tags, silence_threshold=silence_threshold, skip_silent=skip_silent)
     listener = choose_listener(json_output, quiet, verbose)
     run = SeparationRun(options, settings.audio.output_dir, o.model_store(settings), listener, cache=open_cache(settings, listener),
-                        limits=InputLimits.from_settings(settings))
+                        limits=InputLimits.from_settings(settings), enable_gpu=settings.performance.enable_gpu)
     execute(run, files, listener, settings=settings)

@@ -76,7 +76,9 @@ def summary_line(summary: dict[str, Any]) -> str:
     if summary["failed"]:
         parts.append(f"{summary['failed']} failed")
     speed = f", {summary['x_realtime']}x realtime" if summary["x_realtime"] else ""
-    return f"{summary['inputs']} inputs: " + ", ".join(parts) + f" in {summary['wall_time']:.1f} s{speed}"
+    resources = summary.get("resources")
+    used = f"; peak RSS {resources['peak_rss_mb']:.0f} MB, CPU {resources['cpu_seconds']:.1f} s" if resources else ""
+    return f"{summary['inputs']} inputs: " + ", ".join(parts) + f" in {summary['wall_time']:.1f} s{speed}{used}"
 
 
 class PlainListener:

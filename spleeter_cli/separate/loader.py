@@ -8,6 +8,8 @@ run, or every call of a long-lived ``SpleeterEngine``.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -22,9 +24,14 @@ if TYPE_CHECKING:
 
 
 class ModelPool:
-    """One batcher per model, created on first use and kept until ``close``."""
+    """One batcher per model, created on first use and kept until ``close``.
 
-    def __init__(self) -> None:
+    ``enable_gpu=False`` (``performance.enable_gpu``) hides GPUs from TensorFlow, for a machine
+    whose GPU is busy with other work or too small for the model.
+    """
+
+    def __init__(self, enable_gpu: bool = True) -> None:
+        self.enable_gpu = enable_gpu
         self._lock = threading.Lock()
         self._loader = ThreadPoolExecutor(1, thread_name_prefix="spl-model")
         self._batchers: dict[str, ModelBatcher] = {}
@@ -34,7 +41,7 @@ class ModelPool:
 
         with self._lock:
             if spec.name not in self._batchers:
-                loading = _LoadingModel(spec, self._loader.submit(_load_model, spec, checkpoint))
+                loading = _LoadingModel(spec, self._loader.submit(_load_model, spec, checkpoint, self.enable_gpu))
                 self._batchers[spec.name] = ModelBatcher(spec, loading)
             return self._batchers[spec.name]
 
@@ -50,10 +57,25 @@ class ModelPool:
         self._loader.shutdown(wait=True)
 
 
-def _load_model(spec: ModelSpec, checkpoint: Path) -> Any:
+def _load_model(spec: ModelSpec, checkpoint: Path, enable_gpu: bool) -> Any:
+    if not enable_gpu:
+        hide_gpus()
     from ..models.unet import load_model  # TensorFlow: only once a file is actually separated
 
     return load_model(spec, checkpoint)
+
+
+def hide_gpus() -> None:
+    """Keep TensorFlow on the CPU: through CUDA's variable before its import, its own API after."""
+    if "tensorflow" not in sys.modules:
+        os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+        return
+    import tensorflow as tf
+
+    try:
+        tf.config.set_visible_devices([], "GPU")
+    except RuntimeError:  # devices were already initialised by an earlier model in this process
+        pass
 
 
 class _LoadingModel:

@@ -150,6 +150,7 @@ class SeparationRun:
         fail_fast: bool = False,
         models: ModelPool | None = None,
         limits: InputLimits | None = None,
+        enable_gpu: bool = True,
     ) -> None:
         self.options = options
         self.output_dir = output_dir
@@ -162,7 +163,7 @@ class SeparationRun:
         self.spec = check_options(options)
         self.cancelled = threading.Event()
         self._own_models = models is None
-        self.models = models or ModelPool()
+        self.models = models or ModelPool(enable_gpu)
         self.model_loaded = False  # whether this run needed the model at all (all cached or skipped: no)
         self._weights_digest: str | None = None
 

@@ -109,6 +109,24 @@ def rss_bytes() -> int:
     return int(psutil.Process().memory_info().rss)
 
 
+def resource_usage(wall_seconds: float) -> dict[str, Any]:
+    """What the run cost this process, for the summary when ``monitoring.enabled`` is on.
+
+    The kernel keeps the peak RSS and CPU times, so nothing has to be sampled during the run.
+    """
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime
+    devices = nvml_devices()
+    return {
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # Linux reports kilobytes
+        "cpu_seconds": round(cpu, 2),
+        "cpu_percent": round(100 * cpu / wall_seconds, 1) if wall_seconds > 0 else None,
+        "gpu_memory_mb": None if not devices else round(max(d["memory_used_bytes"] for d in devices) / 2**20, 1),
+    }
+
+
 class _ResourceCollector:
     """Reads RSS and GPU memory at scrape time; the GPU gauge is absent without NVML."""
 
