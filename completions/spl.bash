@@ -13,13 +13,13 @@ _spl_spec() {
             argument=none ;;
         "separate")
             subcommands=""
-            options="-o --output -s --stems -m --model --hq -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --mwf --no-tags --silence-threshold --skip-silent --overwrite --no-cache --json -q --quiet -v --verbose --metrics-port --config -h --help"
-            value_options="-o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --metrics-port --config"
+            options="-o --output -s --stems -m --model --hq -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --mwf --no-tags --silence-threshold --skip-silent --normalize --normalize-stems --highpass --denoise --denoise-strength --overwrite --no-cache --json -q --quiet -v --verbose --metrics-port --config -h --help"
+            value_options="-o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength --metrics-port --config"
             argument=file ;;
         "batch")
             subcommands=""
-            options="-o --output -s --stems -m --model --hq -c --codec --bitrate --bit-depth -f --filename-format --keep-tree --offset --duration --mwf --no-tags --silence-threshold --skip-silent -j --jobs --force --fail-fast --no-cache --cache-dir --redis-url --report --json -q --quiet -v --verbose --metrics-port --config -h --help"
-            value_options="-o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold -j --jobs --cache-dir --redis-url --report --metrics-port --config"
+            options="-o --output -s --stems -m --model --hq -c --codec --bitrate --bit-depth -f --filename-format --keep-tree --offset --duration --mwf --no-tags --silence-threshold --skip-silent --normalize --normalize-stems --highpass --denoise --denoise-strength -j --jobs --force --fail-fast --no-cache --cache-dir --redis-url --report --json -q --quiet -v --verbose --metrics-port --config -h --help"
+            value_options="-o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength -j --jobs --cache-dir --redis-url --report --metrics-port --config"
             argument=file ;;
         "info")
             subcommands=""
@@ -138,6 +138,14 @@ _spl_value() {
             COMPREPLY=() ;;
         "separate|--silence-threshold")
             COMPREPLY=() ;;
+        "separate|--normalize")
+            COMPREPLY=() ;;
+        "separate|--normalize-stems")
+            COMPREPLY=() ;;
+        "separate|--highpass")
+            COMPREPLY=() ;;
+        "separate|--denoise-strength")
+            COMPREPLY=() ;;
         "separate|--metrics-port")
             COMPREPLY=() ;;
         "separate|--config")
@@ -161,6 +169,14 @@ _spl_value() {
         "batch|--duration")
             COMPREPLY=() ;;
         "batch|--silence-threshold")
+            COMPREPLY=() ;;
+        "batch|--normalize")
+            COMPREPLY=() ;;
+        "batch|--normalize-stems")
+            COMPREPLY=() ;;
+        "batch|--highpass")
+            COMPREPLY=() ;;
+        "batch|--denoise-strength")
             COMPREPLY=() ;;
         "batch|-j"|"batch|--jobs")
             COMPREPLY=() ;;

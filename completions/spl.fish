@@ -19,9 +19,9 @@ end
 function __spl_value_options
     switch $argv[1]
         case 'separate'
-            printf '%s\n' -o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --metrics-port --config
+            printf '%s\n' -o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength --metrics-port --config
         case 'batch'
-            printf '%s\n' -o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold -j --jobs --cache-dir --redis-url --report --metrics-port --config
+            printf '%s\n' -o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength -j --jobs --cache-dir --redis-url --report --metrics-port --config
         case 'stats'
             printf '%s\n' --since --last --cache-dir
         case 'models import'
@@ -99,6 +99,11 @@ complete -c spl -n "__spl_at 'separate'" -l mwf -d 'Refine stems with multichann
 complete -c spl -n "__spl_at 'separate'" -l no-tags -d 'Do not copy the input\'s tags (title, artist, album, ...) to the stems.'
 complete -c spl -n "__spl_at 'separate'" -l silence-threshold -x -d 'Report a stem as silent when its peak stays below this level.'
 complete -c spl -n "__spl_at 'separate'" -l skip-silent -d 'Do not write silent stems (see --silence-threshold).'
+complete -c spl -n "__spl_at 'separate'" -l normalize -x -d 'Bring the input to this integrated loudness (EBU R128) before separating, e.g. -14.'
+complete -c spl -n "__spl_at 'separate'" -l normalize-stems -x -d 'Bring each written stem to this integrated loudness, e.g. -14.'
+complete -c spl -n "__spl_at 'separate'" -l highpass -x -d 'Remove rumble below this frequency from the input (4th-order Butterworth).'
+complete -c spl -n "__spl_at 'separate'" -l denoise -d 'Reduce background noise in the input (spectral gating) before separating.'
+complete -c spl -n "__spl_at 'separate'" -l denoise-strength -x -d 'How much noise --denoise removes (implies --denoise) [default: 0.75].'
 complete -c spl -n "__spl_at 'separate'" -l overwrite -d 'Replace existing output files.'
 complete -c spl -n "__spl_at 'separate'" -l no-cache -d 'Neither read nor write the stem cache.'
 complete -c spl -n "__spl_at 'separate'" -l json -d 'Print one JSON object per input on stdout.'
@@ -125,6 +130,11 @@ complete -c spl -n "__spl_at 'batch'" -l mwf -d 'Refine stems with multichannel 
 complete -c spl -n "__spl_at 'batch'" -l no-tags -d 'Do not copy the input\'s tags (title, artist, album, ...) to the stems.'
 complete -c spl -n "__spl_at 'batch'" -l silence-threshold -x -d 'Report a stem as silent when its peak stays below this level.'
 complete -c spl -n "__spl_at 'batch'" -l skip-silent -d 'Do not write silent stems (see --silence-threshold).'
+complete -c spl -n "__spl_at 'batch'" -l normalize -x -d 'Bring the input to this integrated loudness (EBU R128) before separating, e.g. -14.'
+complete -c spl -n "__spl_at 'batch'" -l normalize-stems -x -d 'Bring each written stem to this integrated loudness, e.g. -14.'
+complete -c spl -n "__spl_at 'batch'" -l highpass -x -d 'Remove rumble below this frequency from the input (4th-order Butterworth).'
+complete -c spl -n "__spl_at 'batch'" -l denoise -d 'Reduce background noise in the input (spectral gating) before separating.'
+complete -c spl -n "__spl_at 'batch'" -l denoise-strength -x -d 'How much noise --denoise removes (implies --denoise) [default: 0.75].'
 complete -c spl -n "__spl_at 'batch'" -s j -l jobs -x -d 'Files processed at once (default: one per core, at least 2).'
 complete -c spl -n "__spl_at 'batch'" -l force -d 'Redo inputs whose stems already exist.'
 complete -c spl -n "__spl_at 'batch'" -l fail-fast -d 'Stop at the first failed input.'

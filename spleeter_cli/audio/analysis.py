@@ -3,7 +3,9 @@
 Container facts come from ``codec.probe``, which already turns every decoding failure into an
 ``AudioProcessingError`` naming the file; loudness and peak come from streaming the whole file
 through ``codec.AudioReader`` at the file's own rate, so a truncated or corrupt file fails here
-the same way it would fail `spl separate`, and memory stays bounded whatever the file's length.
+the same way it would fail `spl separate`. Loudness uses the streaming BS.1770 meter of
+``loudness``, which keeps one float per 100 ms, so the whole file is measured, whatever its
+length, in bounded memory.
 """
 
 from __future__ import annotations
@@ -15,10 +17,9 @@ from typing import Any
 import numpy as np
 
 from . import codec
+from .loudness import MIN_RATE, LoudnessMeter
 
-LOUDNESS_SECONDS = 600.0  # BS.1770 gating needs the whole signal in memory: cap it at 10 minutes
 _BLOCK = 1 << 16  # frames per decoded block
-_MIN_LOUDNESS_RATE = 8000  # below this the K-weighting filters' corner frequencies pass Nyquist
 _TAG_KEYS = ("title", "artist", "album", "albumartist", "date", "genre", "tracknumber", "discnumber", "composer", "comment")
 
 
@@ -50,33 +51,20 @@ def _measure(path: Path, rate: int, channels: int) -> tuple[float, int, float | 
 
     The reader always yields stereo: a mono file's two columns are identical, so loudness is
     measured on one of them (duplicating it would read 3 LU too loud); files with more than two
-    channels are measured on the reader's stereo downmix.
+    channels are measured on the reader's stereo downmix. Below ``MIN_RATE`` the K-weighting
+    curve is undefined, so loudness is None. The meter sees every frame, so it covers them all.
     """
-    limit = int(LOUDNESS_SECONDS * rate)
-    kept: list[np.ndarray] = []
-    held = peak = 0.0
+    meter = LoudnessMeter(rate, 1 if channels == 1 else 2) if rate >= MIN_RATE else None
+    peak = 0.0
     frames = 0
     with codec.AudioReader(path, sample_rate=rate) as reader:
         for block in reader.blocks(_BLOCK):
             frames += len(block)
             if len(block):
                 peak = max(peak, float(np.max(np.abs(block))))
-            if held < limit:
-                piece = block[: int(limit - held)]
-                kept.append(piece[:, :1] if channels == 1 else piece)
-                held += len(piece)
-    signal = np.concatenate(kept) if kept else np.zeros((0, 1 if channels == 1 else 2), np.float32)
-    return peak, frames, _loudness(signal, rate), len(signal)
-
-
-def _loudness(signal: np.ndarray, rate: int) -> float | None:
-    """Integrated loudness (ITU-R BS.1770), or None where it is undefined (shorter than one 400 ms gate)."""
-    import pyloudnorm
-
-    meter = pyloudnorm.Meter(rate)
-    if rate < _MIN_LOUDNESS_RATE or len(signal) < meter.block_size * rate:
-        return None
-    return float(meter.integrated_loudness(signal.astype(np.float64)))
+            if meter is not None:
+                meter.add(block)
+    return peak, frames, None if meter is None else meter.integrated(), frames
 
 
 def _bitrate(path: Path) -> int | None:

@@ -39,6 +39,11 @@ def batch(
     no_tags: o.NoTags = False,
     silence_threshold: o.SilenceThreshold = -60.0,
     skip_silent: o.SkipSilent = False,
+    normalize: o.Normalize = None,
+    normalize_stems: o.NormalizeStems = None,
+    highpass: o.Highpass = None,
+    denoise: o.Denoise = False,
+    denoise_strength: o.DenoiseStrength = None,
     jobs: Annotated[Optional[int], typer.Option("-j", "--jobs", help="Files processed at once (default: one per core, at least 2).", show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="Redo inputs whose stems already exist.")] = False,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failed input.")] = False,
@@ -60,7 +65,8 @@ def batch(
                                model=model, metrics_port=metrics_port, jobs=jobs, cache_dir=cache_dir, redis_url=redis_url,
                                cache=False if no_cache else None)
     options = o.separate_options(settings, stems, model, hq, offset, duration, mwf, "overwrite" if force else "skip",
-                                 tags=not no_tags, silence_threshold=silence_threshold, skip_silent=skip_silent)
+                                 tags=not no_tags, silence_threshold=silence_threshold, skip_silent=skip_silent,
+                                 normalize=normalize, normalize_stems=normalize_stems, highpass=highpass, denoise=o.denoise_strength(denoise, denoise_strength))
     inputs, input_errors = expand_inputs(patterns, stdin=sys.stdin if "-" in patterns else None)
     if not inputs:
         first = input_errors[0] if input_errors else None

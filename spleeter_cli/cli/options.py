@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+DEFAULT_DENOISE_STRENGTH = 0.75  # full strength costs music a lot (README, Pre-processing)
+
 ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="Config file (default: $SPLEETER_CONFIG, else the user config file).", show_default=False)]
 Output = Annotated[Optional[Path], typer.Option("-o", "--output", help="Output directory [default: separated, or audio.output_dir].", show_default=False)]
 Stems = Annotated[Optional[int], typer.Option("-s", "--stems", help="2 (vocals/accompaniment), 4 (+drums, bass, other) or 5 (+piano) [default: models.default, spleeter:2stems].", show_default=False)]
@@ -27,8 +29,24 @@ NoTags = Annotated[bool, typer.Option("--no-tags", help="Do not copy the input's
 SilenceThreshold = Annotated[float, typer.Option("--silence-threshold", metavar="DBFS", max=0,
                                                  help="Report a stem as silent when its peak stays below this level.")]
 SkipSilent = Annotated[bool, typer.Option("--skip-silent", help="Do not write silent stems (see --silence-threshold).")]
+Normalize = Annotated[Optional[float], typer.Option("--normalize", metavar="LUFS", show_default=False,
+                                                    help="Bring the input to this integrated loudness (EBU R128) before separating, e.g. -14.")]
+NormalizeStems = Annotated[Optional[float], typer.Option("--normalize-stems", metavar="LUFS", show_default=False,
+                                                         help="Bring each written stem to this integrated loudness, e.g. -14.")]
+Highpass = Annotated[Optional[float], typer.Option("--highpass", metavar="HZ", show_default=False,
+                                                   help="Remove rumble below this frequency from the input (4th-order Butterworth).")]
+Denoise = Annotated[bool, typer.Option("--denoise", help="Reduce background noise in the input (spectral gating) before separating.")]
+DenoiseStrength = Annotated[Optional[float], typer.Option("--denoise-strength", metavar="0..1", show_default=False,
+                                                          help=f"How much noise --denoise removes (implies --denoise) [default: {DEFAULT_DENOISE_STRENGTH}].")]
 MetricsPort = Annotated[Optional[int], typer.Option("--metrics-port", min=1, max=65535, show_default=False,
                                                     help="Serve Prometheus metrics on 127.0.0.1:PORT while the run lasts.")]
+
+
+def denoise_strength(denoise: bool, strength: float | None) -> float:
+    """The pipeline's single number: 0 for off, else the strength (given, or the default)."""
+    if strength is not None:
+        return strength
+    return DEFAULT_DENOISE_STRENGTH if denoise else 0.0
 
 
 def load_settings(config_file: Path | None, **flags: object):  # type: ignore[no-untyped-def]

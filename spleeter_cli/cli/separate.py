@@ -30,6 +30,11 @@ def separate(
     no_tags: o.NoTags = False,
     silence_threshold: o.SilenceThreshold = -60.0,
     skip_silent: o.SkipSilent = False,
+    normalize: o.Normalize = None,
+    normalize_stems: o.NormalizeStems = None,
+    highpass: o.Highpass = None,
+    denoise: o.Denoise = False,
+    denoise_strength: o.DenoiseStrength = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
     no_cache: o.NoCache = False,
     json_output: o.Json = False,
@@ -44,7 +49,8 @@ def separate(
     settings = o.load_settings(config_file, output=output, codec=codec, bitrate=bitrate, bit_depth=bit_depth, filename_format=filename_format,
                                model=model, metrics_port=metrics_port, cache=False if no_cache else None)
     options = o.separate_options(settings, stems, model, hq, offset, duration, mwf, "overwrite" if overwrite else "refuse",
-                                 tags=not no_tags, silence_threshold=silence_threshold, skip_silent=skip_silent)
+                                 tags=not no_tags, silence_threshold=silence_threshold, skip_silent=skip_silent,
+                                 normalize=normalize, normalize_stems=normalize_stems, highpass=highpass, denoise=o.denoise_strength(denoise, denoise_strength))
     listener = choose_listener(json_output, quiet, verbose)
     run = SeparationRun(options, settings.audio.output_dir, o.model_store(settings), listener, cache=open_cache(settings, listener),
                         limits=InputLimits.from_settings(settings), enable_gpu=settings.performance.enable_gpu)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import re
 import string
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -114,8 +115,8 @@ def remove_stale_parts(finals: Iterable[Path]) -> None:
         if not final.parent.is_dir():
             continue
         for part in final.parent.glob(f".{glob.escape(final.name)}{PART_MARKER}*"):
-            pid = part.name.rsplit(PART_MARKER, 1)[1]
-            if not pid.isdigit() or not _alive(int(pid)):
+            pid = re.match(r"\d+", part.name.rsplit(PART_MARKER, 1)[1])  # "123", or "123.float" for an intermediate
+            if pid is None or not _alive(int(pid.group())):
                 with contextlib.suppress(FileNotFoundError):
                     part.unlink()
 

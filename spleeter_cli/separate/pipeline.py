@@ -27,7 +27,7 @@ from ..errors import AudioProcessingError, SplError, ValidationError
 from ..limits import InputLimits
 from ..models.catalog import SAMPLE_RATE, ModelSpec, get_spec
 from ..models.store import ModelManager
-from . import outputs
+from . import outputs, preprocess
 from .loader import ModelPool
 
 if TYPE_CHECKING:  # decoding and the model are imported only when a file misses the cache
@@ -55,12 +55,17 @@ class SeparateOptions:
     tags: bool = True  # copy the input's tags to the stems
     silence_threshold: float = DEFAULT_SILENCE_DBFS  # a stem whose peak stays below this is reported silent
     skip_silent: bool = False  # and then not written
+    normalize: float | None = None  # target loudness (LUFS) of the input before separation
+    normalize_stems: float | None = None  # target loudness (LUFS) of each written stem
+    highpass: float | None = None  # cut-off (Hz) of a high-pass on the input
+    denoise: float = 0.0  # strength (0..1] of spectral-gating noise reduction of the input; 0: off
 
     def cache_fields(self) -> dict[str, object]:
         """The options that change the bytes of the stems (not where they are written, nor which are kept)."""
         bitrate = formats.check_output_options(self.codec, self.bitrate, self.bit_depth)  # None -> the codec's default
         return {"codec": self.codec, "bitrate": bitrate, "bit_depth": self.bit_depth, "offset": self.offset, "duration": self.duration,
-                "mwf": self.mwf, "tags": self.tags}
+                "mwf": self.mwf, "tags": self.tags, "normalize": self.normalize, "normalize_stems": self.normalize_stems,
+                "highpass": self.highpass, "denoise": self.denoise}
 
 
 @dataclass
@@ -78,6 +83,8 @@ class FileResult:
     error: SplError | None = None
     peaks: dict[str, float] = field(default_factory=dict)  # instrument -> sample peak, linear
     silent: list[str] = field(default_factory=list)  # instruments whose peak is below the silence threshold
+    input_gain: Any = None  # preprocess.Gain applied to the input (--normalize)
+    stem_gains: dict[str, Any] = field(default_factory=dict)  # instrument -> preprocess.Gain (--normalize-stems)
 
     @property
     def output_files(self) -> dict[str, Path]:
@@ -97,6 +104,10 @@ class FileResult:
             "silent": self.silent,
             "peak_dbfs": {name: _dbfs(peak) for name, peak in self.peaks.items()},
         }
+        if self.input_gain is not None:
+            data["input_loudness"] = self.input_gain.to_json()
+        if self.stem_gains:
+            data["stem_loudness"] = {name: gain.to_json() for name, gain in self.stem_gains.items()}
         if self.error is not None:
             data["error"] = str(self.error)
             data["exit_code"] = int(self.error.exit_code)
@@ -122,6 +133,7 @@ class _Job:
     source: Path
     outputs: dict[str, Path]
     duration: float = 0.0  # seconds to separate, known once the file is probed
+    channels: int = 2  # the file's own channel count, known once probed (loudness of mono is measured on one)
 
 
 def check_options(options: SeparateOptions) -> ModelSpec:
@@ -133,6 +145,13 @@ def check_options(options: SeparateOptions) -> ModelSpec:
         raise ValidationError(f"--offset must be >= 0, not {options.offset}")
     if options.duration is not None and options.duration <= 0:
         raise ValidationError(f"--duration must be > 0, not {options.duration}")
+    for flag, target in (("--normalize", options.normalize), ("--normalize-stems", options.normalize_stems)):
+        if target is not None and not -70 <= target <= 0:
+            raise ValidationError(f"{flag} must be a loudness between -70 and 0 LUFS, not {target:g}", hint="streaming services use about -14")
+    if options.highpass is not None and not 0 < options.highpass < SAMPLE_RATE / 2:
+        raise ValidationError(f"--highpass must be between 0 and {SAMPLE_RATE // 2} Hz, not {options.highpass:g}", hint="rumble filters use 20-80 Hz")
+    if not 0 <= options.denoise <= 1:
+        raise ValidationError(f"--denoise-strength must be between 0 and 1, not {options.denoise:g}", hint="1 removes all it can; 0.5 is gentler on music")
     return spec
 
 
@@ -160,6 +179,7 @@ class SeparationRun:
         self.jobs = max(1, jobs)
         self.fail_fast = fail_fast
         self.limits = limits or InputLimits()
+        self.conditioning = preprocess.InputConditioning(options.highpass, options.denoise)
         self.spec = check_options(options)
         self.cancelled = threading.Event()
         self._own_models = models is None
@@ -213,6 +233,7 @@ class SeparationRun:
                 path=str(job.source),
             )
         job.duration = max(0.0, min(info.duration - self.options.offset, self.options.duration or float("inf")))
+        job.channels = info.channels
         self.limits.check_duration(job.source, job.duration)
 
     def _process(self, job: _Job) -> FileResult:
@@ -286,57 +307,119 @@ class SeparationRun:
 
     def _separate(self, job: _Job, started: float) -> FileResult:
         model = self._model()  # start loading first: the imports below then overlap TensorFlow's
-        import numpy as np
-
-        from ..audio import codec
         from .separator import Separator
 
-        opts = self.options
         separator = Separator(model)
         self.listener.file_started(job.source, job.duration)
         timings = {"decode": 0.0, "separate": 0.0, "encode": 0.0}  # busy time per stage; stages overlap
-        peaks = dict.fromkeys(self.spec.instruments, 0.0)
-        samples = 0
         try:
+            input_gain = self._input_gain(job, separator.chunk_samples, timings)
             with outputs.staged(job.outputs, job.source) as temporaries:
-                writers = {name: codec.AudioWriter(tmp, SAMPLE_RATE, opts.codec, opts.bitrate, opts.bit_depth) for name, tmp in temporaries.items()}
-                try:
-                    self.listener.file_stage(job.source, "separate")
-                    open_blocks = lambda: _timed(self._blocks(job, separator.chunk_samples), timings, "decode")  # noqa: E731
-                    progress = lambda n: self.listener.file_progress(job.source, n / SAMPLE_RATE)  # noqa: E731
-                    stems_stream = separator.stream_wiener(open_blocks, progress) if opts.mwf else separator.stream(open_blocks(), progress)
-                    for stems in _timed(stems_stream, timings, "separate"):
-                        if self.cancelled.is_set():
-                            raise Cancelled()
-                        tick = time.perf_counter()
-                        for name, writer in writers.items():
-                            writer.write(stems[name])
-                            if len(stems[name]):
-                                peaks[name] = max(peaks[name], float(np.max(np.abs(stems[name]))))
-                        timings["encode"] += time.perf_counter() - tick
-                        samples += len(stems[self.spec.instruments[0]])
-                finally:
-                    for writer in writers.values():
-                        writer.close()
-                if samples == 0:
-                    raise AudioProcessingError("no audio samples in the selected range", hint="check --offset and --duration")
-                if opts.tags:
-                    _copy_tags(job.source, temporaries, opts.codec)
+                self.listener.file_stage(job.source, "separate")
+                samples, peaks, stem_gains = self._write_stems(job, temporaries, separator, timings, input_gain)
+                if self.options.tags:
+                    _copy_tags(job.source, temporaries, self.options.codec)
         except SplError as error:
             return self._failed(job.source, error, started)
         except Cancelled:
             return self._failed(job.source, AudioProcessingError("stopped before it finished: the run was stopped", hint="rerun to resume"), started)
         return FileResult(
             job.source, self.spec.full_name, outputs=dict(job.outputs), audio_duration=samples / SAMPLE_RATE,
-            wall_time=time.perf_counter() - started, timings=timings, peaks=peaks,
+            wall_time=time.perf_counter() - started, timings=timings, peaks=peaks, input_gain=input_gain, stem_gains=stem_gains,
         )
 
-    def _blocks(self, job: _Job, size: int) -> Iterator[np.ndarray]:
-        """The input's samples at the model's rate, in blocks of ``size``; opened anew per pass."""
+    def _input_gain(self, job: _Job, size: int, timings: dict[str, float]) -> preprocess.Gain | None:
+        """With --normalize, the input's loudness after its filters: one pass before the model sees it."""
+        if self.options.normalize is None:
+            return None
+        self.listener.file_stage(job.source, "measure")
+        tick = time.perf_counter()
+        meter = preprocess.measure(self._blocks(job, size), job.channels)
+        timings["decode"] += time.perf_counter() - tick
+        return preprocess.loudness_gain(self.options.normalize, meter)
+
+    def _write_stems(self, job: _Job, temporaries: dict[str, Path], separator: Any, timings: dict[str, float],
+                     input_gain: preprocess.Gain | None) -> tuple[int, dict[str, float], dict[str, preprocess.Gain]]:
+        """Separate and encode into ``temporaries``; (frames written, peak per stem, gain per stem).
+
+        With --normalize-stems each stem first goes to a lossless float intermediate, because its
+        gain is known only once the whole stem has been measured.
+        """
+        import numpy as np
+
+        from ..audio.loudness import LoudnessMeter
+
+        opts = self.options
+        normalizing = opts.normalize_stems is not None
+        targets = {name: tmp.with_name(tmp.name + ".float") if normalizing else tmp for name, tmp in temporaries.items()}
+        meters = {name: LoudnessMeter(SAMPLE_RATE, 2) for name in targets} if normalizing else {}
+        peaks = dict.fromkeys(self.spec.instruments, 0.0)
+        factor = input_gain.factor if input_gain else 1.0
+        samples = 0
+        try:
+            writers = {name: self._writer(path, float_intermediate=normalizing) for name, path in targets.items()}
+            try:
+                open_blocks = lambda: _timed(self._blocks(job, separator.chunk_samples, factor), timings, "decode")  # noqa: E731
+                progress = lambda n: self.listener.file_progress(job.source, n / SAMPLE_RATE)  # noqa: E731
+                stems_stream = separator.stream_wiener(open_blocks, progress) if opts.mwf else separator.stream(open_blocks(), progress)
+                for stems in _timed(stems_stream, timings, "separate"):
+                    if self.cancelled.is_set():
+                        raise Cancelled()
+                    tick = time.perf_counter()
+                    for name, writer in writers.items():
+                        writer.write(stems[name])
+                        if len(stems[name]):
+                            peaks[name] = max(peaks[name], float(np.max(np.abs(stems[name]))))
+                        if normalizing:
+                            meters[name].add(stems[name])
+                    timings["encode"] += time.perf_counter() - tick
+                    samples += len(stems[self.spec.instruments[0]])
+            finally:
+                for writer in writers.values():
+                    writer.close()
+            if samples == 0:
+                raise AudioProcessingError("no audio samples in the selected range", hint="check --offset and --duration")
+            gains = self._normalize_stems(temporaries, targets, meters, peaks, timings) if normalizing else {}
+        finally:
+            if normalizing:
+                outputs.discard(targets.values())
+        return samples, peaks, gains
+
+    def _normalize_stems(self, temporaries: dict[str, Path], intermediates: dict[str, Path], meters: dict[str, Any],
+                         peaks: dict[str, float], timings: dict[str, float]) -> dict[str, preprocess.Gain]:
+        """Encode each float intermediate at the gain that brings it to --normalize-stems; silent stems stay as they are."""
+        assert self.options.normalize_stems is not None
+        silent_below = 10 ** (self.options.silence_threshold / 20)
+        gains: dict[str, preprocess.Gain] = {}
+        tick = time.perf_counter()
+        for name, temporary in temporaries.items():
+            if self.cancelled.is_set():
+                raise Cancelled()
+            meter = meters[name]
+            gain = preprocess.Gain(meter.integrated()) if peaks[name] < silent_below else preprocess.loudness_gain(self.options.normalize_stems, meter)
+            writer = self._writer(temporary)
+            try:
+                preprocess.rewrite_with_gain(intermediates[name], writer.write, gain.factor)
+            finally:
+                writer.close()
+            peaks[name] *= gain.factor
+            gains[name] = gain
+        timings["encode"] += time.perf_counter() - tick
+        return gains
+
+    def _writer(self, path: Path, float_intermediate: bool = False) -> Any:
+        from ..audio import codec
+
+        if float_intermediate:
+            return codec.AudioWriter(path, SAMPLE_RATE, "wav", None, 32)
+        return codec.AudioWriter(path, SAMPLE_RATE, self.options.codec, self.options.bitrate, self.options.bit_depth)
+
+    def _blocks(self, job: _Job, size: int, gain: float = 1.0) -> Iterator[np.ndarray]:
+        """The input's samples at the model's rate, filtered as asked, in blocks of ``size``; opened anew per pass."""
         from ..audio import codec
 
         with codec.AudioReader(job.source, SAMPLE_RATE, self.options.offset, self.options.duration) as reader:
-            yield from reader.blocks(size)
+            yield from preprocess.scaled(self.conditioning.apply(reader.blocks(size)), gain)
 
     def _model(self) -> ModelBatcher:
         """The shared model, loading in the background from the first call on."""
