@@ -81,6 +81,17 @@ def summary_line(summary: dict[str, Any]) -> str:
     return f"{summary['inputs']} inputs: " + ", ".join(parts) + f" in {summary['wall_time']:.1f} s{speed}{used}"
 
 
+_OUTPUT_LOCK = threading.Lock()
+
+
+def _say(line: str, stream: Any = None) -> None:
+    """One whole line per write: files finish on several threads, and print() writes the newline separately."""
+    stream = stream or sys.stdout
+    with _OUTPUT_LOCK:
+        stream.write(line + "\n")
+        stream.flush()
+
+
 class PlainListener:
     """One line per finished input; for logs and CI where there is no terminal."""
 
@@ -100,19 +111,19 @@ class PlainListener:
 
     def status(self, message: str) -> None:
         if not self.quiet:
-            print(f"spl: {message}", file=sys.stderr, flush=True)
+            _say(f"spl: {message}", sys.stderr)
 
     def warning(self, message: str) -> None:
-        print(f"spl: warning: {message}", file=sys.stderr, flush=True)
+        _say(f"spl: warning: {message}", sys.stderr)
 
     def summary(self, summary: dict[str, Any]) -> None:
         if self.quiet or summary["inputs"] < 2:
             return
-        print(f"spl: {summary_line(summary)}", file=sys.stderr, flush=True)
+        _say(f"spl: {summary_line(summary)}", sys.stderr)
 
     def file_started(self, path: Path, duration: float) -> None:
         if self.verbose:
-            print(f"spl: separating {path} ({duration:.1f} s)", file=sys.stderr, flush=True)
+            _say(f"spl: separating {path} ({duration:.1f} s)", sys.stderr)
 
     def file_stage(self, path: Path, stage: str) -> None:
         pass
@@ -127,10 +138,10 @@ class PlainListener:
                 return
             if self.quiet:
                 return
-            print(f"{result.input} -> {_common_folder(result.outputs.values())} ({outcome(result)})", flush=True)
+            _say(f"{result.input} -> {_common_folder(result.outputs.values())} ({outcome(result)})")
             if self.verbose and result.timings:
                 stages = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items())
-                print(f"spl:   {stages}", file=sys.stderr, flush=True)
+                _say(f"spl:   {stages}", sys.stderr)
 
 
 class JsonListener(PlainListener):
@@ -140,7 +151,7 @@ class JsonListener(PlainListener):
         super().__init__(quiet=True)
 
     def file_finished(self, result: Any) -> None:
-        print(json.dumps(result.to_json()), flush=True)
+        _say(json.dumps(result.to_json()))
 
 
 class RichListener(PlainListener):
