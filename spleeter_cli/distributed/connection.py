@@ -1,0 +1,68 @@
+"""A Dask client: connected to a running scheduler, or to a LocalCluster started for this run.
+
+An unreachable scheduler is a usage error (exit code 2) after a short timeout rather than
+a hang or a traceback: the usual cause is a wrong address or a scheduler not started yet.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from ..errors import ValidationError
+from .address import SchedulerSpec
+
+CONNECT_TIMEOUT = 5.0  # seconds
+
+
+class ClusterConnection:
+    """Owns the client (and the local cluster, if it started one) until ``close``."""
+
+    def __init__(self, spec: SchedulerSpec, timeout: float = CONNECT_TIMEOUT, quiet: bool = False) -> None:
+        from distributed import Client
+
+        if quiet:  # the CLI reports what matters itself; Dask's own log lines would only add noise
+            logging.getLogger("distributed").setLevel(logging.ERROR)
+        self.spec = spec
+        self.cluster: Any = None
+        if spec.local_workers is not None:
+            self.cluster = start_local_cluster(spec.local_workers)
+            self.client = Client(self.cluster, timeout=timeout, set_as_default=False)
+            return
+        try:
+            self.client = Client(spec.address, timeout=timeout, set_as_default=False)
+        except (OSError, TimeoutError) as error:
+            raise ValidationError(
+                f"cannot reach the Dask scheduler at {spec.address}: {error}",
+                hint="check the address and port, and that `dask scheduler` is running there",
+            ) from None
+
+    def threads(self) -> int:
+        """Inputs the cluster runs at once: the sum of its workers' threads right now."""
+        return sum(self.client.nthreads().values())
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+    def __enter__(self) -> ClusterConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def start_local_cluster(workers: int) -> Any:
+    """``workers`` processes on loopback, one input at a time each, the cores split between them.
+
+    TensorFlow would otherwise size its thread pool to every core in every worker process.
+    """
+    from distributed import LocalCluster
+
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    return LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+        env={"TF_NUM_INTRAOP_THREADS": threads, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
