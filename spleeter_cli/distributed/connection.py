@@ -63,6 +63,6 @@ def start_local_cluster(workers: int) -> Any:
 
     threads = str(max(1, (os.cpu_count() or 1) // workers))
     return LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+        n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
         env={"TF_NUM_INTRAOP_THREADS": threads, "TF_CPP_MIN_LOG_LEVEL": "2"},
     )

@@ -75,7 +75,7 @@ class DistributedRun:
         spec = parse_scheduler(scheduler)
         check_options(options)  # a bad option fails before any connection is made
         if spec.is_local:
-            listener.status(f"starting a local Dask cluster of {spec.local_workers} workers")
+            listener.status(f"starting a local Dask cluster of {spec.local_workers} worker{'s' if spec.local_workers != 1 else ''}")
         connection = ClusterConnection(spec, quiet=True)
         return cls(options, settings.audio.output_dir, connection, listener, worker_settings(settings, spec.is_local),
                    cache_dir=settings.cache.dir, fail_fast=fail_fast, owns_connection=True)
