@@ -74,6 +74,22 @@ def test_cluster_batch_equals_a_local_batch_and_resumes(run_spl, cluster, tmp_pa
     assert {r["status"] for r in json.loads((tmp_path / "again.json").read_text())["inputs"]} == {"skipped"}
 
 
+def test_dask_is_imported_only_with_a_scheduler(models_dir: Path, tmp_path: Path) -> None:
+    """`spl --help`, a local batch and a mistyped --scheduler never pay for importing Dask."""
+    write_songs(tmp_path / "in", 1, 1.0)
+    for args, code in ((["batch", "--help"], 0), (["batch", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--no-cache"], 0),
+                       (["batch", str(tmp_path / "in"), "--scheduler", "local:0"], 2)):
+        program = (
+            "import sys; sys.argv = ['spl', *%r]\n"
+            "from spleeter_cli.cli.app import app\n"
+            "try:\n    app()\nexcept SystemExit as e:\n    assert e.code == %d, e.code\n"
+            "assert not {'dask', 'distributed'} & set(sys.modules), 'dask imported'\n"
+        ) % (args, code)
+        done = subprocess.run([sys.executable, "-c", program], env=spl_env(models_dir, tmp_path / "cache"), capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, (args, done.stderr)
+    assert (tmp_path / "out" / "song0" / "vocals.wav").exists()
+
+
 def test_unreachable_scheduler_and_bad_values_fail_at_once(run_spl, tmp_path: Path) -> None:
     inputs = tmp_path / "in"
     write_songs(inputs, 1, 1.0)

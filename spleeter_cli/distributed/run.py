@@ -64,7 +64,6 @@ class DistributedRun:
         self.retries = retries
         self.owns_connection = owns_connection
         self.model_loaded = False  # whether any worker needed the model for this run
-        self.workers: dict[Path, str] = {}  # input -> address of the worker that produced its result
         self._given: dict[str, Path] = {}  # absolute path sent to the workers -> the input as given
         self._finished: set[str] = set()
         self._lock = threading.Lock()
@@ -136,7 +135,6 @@ class DistributedRun:
             return self._failed(source, _task_error(error))
         result = decode_result(payload["result"])
         self.model_loaded |= payload["model_loaded"]
-        self.workers[source] = payload["worker"]
         result.input = source
         if result.error is not None and "path" in result.error.context:
             result.error.context["path"] = str(source)

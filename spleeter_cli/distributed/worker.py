@@ -59,7 +59,7 @@ def separate_input(source: str, destination: str, options: dict[str, Any], setti
     except SplError as error:  # bad worker config, or a model that cannot be installed here
         error.context.setdefault("path", source)
         result = FileResult(Path(source), get_spec(options["model"]).full_name, status="failed", error=error)
-    return {"result": encode_result(result), "model_loaded": model_loaded, "worker": _worker.address}
+    return {"result": encode_result(result), "model_loaded": model_loaded}
 
 
 def _state(settings: dict[str, Any]) -> _WorkerState:
