@@ -190,3 +190,33 @@ def test_python_api_on_a_local_cluster(models_dir: Path, tmp_path: Path) -> None
         for path in result.output_files.values():
             assert path.suffix == ".flac" and sf.info(path).frames == 3 * RATE
     assert isinstance(results[2].error, AudioProcessingError) and results[2].error.context["path"] == str(tmp_path / "in" / "broken.flac")
+
+
+def test_a_scheduler_lost_mid_batch_fails_the_unfinished_inputs_clearly(models_dir: Path, tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    write_songs(inputs, 6, 12.0)
+    out, port = tmp_path / "out", free_port()
+    dask = Path(sys.executable).with_name("dask")
+    scheduler = subprocess.Popen([str(dask), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = start_worker(f"tcp://127.0.0.1:{port}", worker_env(models_dir, tmp_path / "worker-cache"), tmp_path / "worker.log")
+    try:
+        with distributed.Client(f"tcp://127.0.0.1:{port}", timeout=60, set_as_default=False) as client:
+            client.wait_for_workers(1, timeout=120)
+        command = [*spl_command(), "batch", str(inputs), "-o", str(out), "--no-cache", "--scheduler", f"tcp://127.0.0.1:{port}"]
+        process = subprocess.Popen(command, env=spl_env(models_dir, tmp_path / "cache"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not list(out.glob("*/vocals.wav")):
+            time.sleep(0.05)
+        scheduler.kill()
+        stdout, stderr = process.communicate(timeout=300)
+    finally:
+        for child in (scheduler, worker):
+            child.kill()
+            child.wait(60)
+    assert process.returncode == 1, stderr
+    assert "Traceback" not in stderr and "connection to the Dask scheduler at tcp://127.0.0.1" in stderr, stderr
+    finished = {p.parent.name for p in out.glob("*/vocals.wav")}
+    assert 1 <= len(finished) < 6
+    for path in out.rglob("*.wav"):
+        assert sf.info(path).frames == 12 * RATE, path  # whatever was written is whole

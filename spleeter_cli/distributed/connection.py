@@ -22,8 +22,9 @@ class ClusterConnection:
     def __init__(self, spec: SchedulerSpec, timeout: float = CONNECT_TIMEOUT, quiet: bool = False) -> None:
         from distributed import Client
 
-        if quiet:  # the CLI reports what matters itself; Dask's own log lines would only add noise
-            logging.getLogger("distributed").setLevel(logging.ERROR)
+        if quiet:  # the CLI reports what matters itself (a lost scheduler included); Dask's log lines would be noise
+            for name in ("distributed", "distributed.client"):  # Dask sets the second's level on its own
+                logging.getLogger(name).setLevel(logging.CRITICAL)
         self.spec = spec
         self.cluster: Any = None
         if spec.local_workers is not None:

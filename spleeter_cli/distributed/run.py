@@ -128,6 +128,9 @@ class DistributedRun:
     def _collect(self, future: Any, source: Path) -> FileResult:
         """The input's result as the local pipeline would have reported it (same paths, same errors)."""
         if future.cancelled():
+            if self.connection.client.status != "running":
+                return self._failed(source, SplError(f"not finished: the connection to the Dask scheduler at {self.connection.spec} was lost",
+                                                     hint="rerun to resume once the scheduler is back"))
             return self._failed(source, AudioProcessingError("not started: the run was stopped", hint="rerun to resume"))
         try:
             payload = future.result()
