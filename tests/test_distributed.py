@@ -100,9 +100,9 @@ def test_unreachable_scheduler_and_bad_values_fail_at_once(run_spl, tmp_path: Pa
     [line] = done.stderr.splitlines()
     assert line.startswith("spl: error: cannot reach the Dask scheduler at tcp://127.0.0.1:") and "dask scheduler" in line
     assert not (tmp_path / "out").exists()
-    for value in ("local:0", "local:two", "nowhere"):
+    for value in ("local:0", "local:two", "nowhere", "ws://127.0.0.1:8786", "tls://127.0.0.1:8786"):
         bad = run_spl("batch", inputs, "-o", tmp_path / "out", "--scheduler", value)
-        assert bad.returncode == 2 and bad.stderr.startswith("spl: error: --scheduler"), (value, bad.stderr)
+        assert bad.returncode == 2 and bad.stderr.startswith("spl: error: ") and len(bad.stderr.splitlines()) == 1, (value, bad.stderr)
 
 
 def test_a_worker_killed_mid_task_has_its_input_rescheduled(models_dir: Path, cluster, tmp_path: Path) -> None:

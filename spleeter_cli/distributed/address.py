@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ..errors import ValidationError
 
+PROTOCOLS = ("tcp", "tls")
 SCHEDULER_HINT = "use local:N for N worker processes on this machine, or the scheduler's address, e.g. tcp://host:8786"
 
 
@@ -36,7 +37,10 @@ def parse_scheduler(value: str) -> SchedulerSpec:
             raise ValidationError(f"--scheduler {value!r}: the number of local workers must be a whole number >= 1", hint=SCHEDULER_HINT)
         return SchedulerSpec(local_workers=int(count))
     address = text if "://" in text else f"tcp://{text}"
-    host, _, port = address.split("://", 1)[1].rpartition(":")
+    protocol, rest = address.split("://", 1)
+    if protocol not in PROTOCOLS:
+        raise ValidationError(f"--scheduler {value!r}: {protocol}:// is not supported", hint=f"use {' or '.join(p + '://' for p in PROTOCOLS)}")
+    host, _, port = rest.rpartition(":")
     if not host or not port.isdigit():
         raise ValidationError(f"--scheduler {value!r} is neither local:N nor an address with a port", hint=SCHEDULER_HINT)
     return SchedulerSpec(address=address)

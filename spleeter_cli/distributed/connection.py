@@ -31,6 +31,8 @@ class ClusterConnection:
             self.cluster = start_local_cluster(spec.local_workers)
             self.client = Client(self.cluster, timeout=timeout, set_as_default=False)
             return
+        if str(spec.address).startswith("tls://"):
+            check_tls_settings()
         try:
             self.client = Client(spec.address, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError) as error:
@@ -53,6 +55,18 @@ class ClusterConnection:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def check_tls_settings() -> None:
+    """tls:// needs Dask's client certificate settings; without them Dask fails with a TypeError."""
+    import dask.config
+
+    if not (dask.config.get("distributed.comm.tls.ca-file", None) and dask.config.get("distributed.comm.tls.client.cert", None)):
+        raise ValidationError(
+            "a tls:// scheduler needs Dask's TLS settings, and none are configured",
+            hint="set distributed.comm.tls.ca-file and .client.cert/.client.key in Dask's config, "
+                 "e.g. DASK_DISTRIBUTED__COMM__TLS__CA_FILE, DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT",
+        )
 
 
 def start_local_cluster(workers: int) -> Any:
