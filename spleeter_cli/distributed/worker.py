@@ -28,6 +28,7 @@ PROGRESS_INTERVAL = 0.5  # seconds between forwarded progress events of one inpu
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _states: dict[tuple[tuple[str, str], ...], _WorkerState] = {}
+_pools: dict[Path, ModelPool] = {}  # models folder -> its loaded models
 _worker: Any = None  # this process's Dask worker, for warnings raised outside a task
 
 
@@ -63,7 +64,8 @@ def separate_input(source: str, destination: str, options: dict[str, Any], setti
 
 
 def _state(settings: dict[str, Any]) -> _WorkerState:
-    """This process's store, cache and models for ``settings``, created on first use."""
+    """This process's store and cache for ``settings``, created on first use; loaded models are
+    shared by every run that uses the same models folder, whatever its cache settings."""
     key = tuple(sorted((name, repr(value)) for name, value in settings.items()))
     with _lock:
         if key not in _states:
@@ -73,7 +75,10 @@ def _state(settings: dict[str, Any]) -> _WorkerState:
 
             resolved = load_config().with_overrides(**settings)
             store = ModelManager(resolved.models.dir, auto_download=resolved.models.auto_download)
-            _states[key] = _WorkerState(store, open_cache(resolved, _Warnings()), ModelPool())
+            folder = store.models_dir.resolve()
+            if folder not in _pools:
+                _pools[folder] = ModelPool()
+            _states[key] = _WorkerState(store, open_cache(resolved, _Warnings()), _pools[folder])
         return _states[key]
 
 
