@@ -18,8 +18,8 @@ _spl_spec() {
             argument=file ;;
         "batch")
             subcommands=""
-            options="-o --output -s --stems -m --model --hq -c --codec --bitrate --bit-depth -f --filename-format --keep-tree --offset --duration --mwf --no-tags --silence-threshold --skip-silent --normalize --normalize-stems --highpass --denoise --denoise-strength -j --jobs --force --fail-fast --no-cache --cache-dir --redis-url --report --json -q --quiet -v --verbose --metrics-port --config -h --help"
-            value_options="-o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength -j --jobs --cache-dir --redis-url --report --metrics-port --config"
+            options="-o --output -s --stems -m --model --hq -c --codec --bitrate --bit-depth -f --filename-format --keep-tree --offset --duration --mwf --no-tags --silence-threshold --skip-silent --normalize --normalize-stems --highpass --denoise --denoise-strength -j --jobs --force --fail-fast --no-cache --cache-dir --redis-url --scheduler --report --json -q --quiet -v --verbose --metrics-port --config -h --help"
+            value_options="-o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength -j --jobs --cache-dir --redis-url --scheduler --report --metrics-port --config"
             argument=file ;;
         "info")
             subcommands=""
@@ -183,6 +183,8 @@ _spl_value() {
         "batch|--cache-dir")
             _spl_paths -d ;;
         "batch|--redis-url")
+            COMPREPLY=() ;;
+        "batch|--scheduler")
             COMPREPLY=() ;;
         "batch|--report")
             _spl_paths -f ;;

@@ -2,7 +2,7 @@
 
 The Python API is imported lazily, so that `spl --help` does not pay for it:
 
-    from spleeter_cli import SpleeterEngine, SpleeterConfig, ModelManager, CacheManager
+    from spleeter_cli import SpleeterEngine, SpleeterConfig, SpleeterCluster, ModelManager, CacheManager
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "SpleeterEngine": "spleeter_cli.engine",
     "SpleeterConfig": "spleeter_cli.engine",
+    "SpleeterCluster": "spleeter_cli.cluster",
     "ModelManager": "spleeter_cli.models.store",
     "CacheManager": "spleeter_cli.cache.manager",
     "AudioProcessingError": "spleeter_cli.errors",

@@ -50,6 +50,7 @@ def batch(
     no_cache: o.NoCache = False,
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Disk cache folder (default: $SPLEETER_CACHE_DIR or the user cache dir).", show_default=False)] = None,
     redis_url: Annotated[Optional[str], typer.Option("--redis-url", help="Shared Redis cache, e.g. redis://host:6379/0 (default: $SPLEETER_REDIS_URL).", show_default=False)] = None,
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Run on Dask: local:N starts N worker processes here, tcp://HOST:8786 uses a running scheduler (inputs and -o must be paths every worker sees).", show_default=False)] = None,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write a JSON report of every input to this file.", show_default=False)] = None,
     json_output: o.Json = False,
     quiet: o.Quiet = False,
@@ -72,9 +73,14 @@ def batch(
         first = input_errors[0] if input_errors else None
         raise ValidationError(f"no audio files to separate{f': {first}' if first else ''}", hint="check the paths and quote glob patterns")
     listener = choose_listener(json_output, quiet, verbose, live=True)
-    run = SeparationRun(options, settings.audio.output_dir, o.model_store(settings), listener, cache=open_cache(settings, listener),
-                        limits=InputLimits.from_settings(settings), enable_gpu=settings.performance.enable_gpu,
-                        jobs=settings.performance.jobs or default_jobs(), fail_fast=fail_fast)
+    if scheduler is not None:  # the workers open the cache and the models; --jobs is the cluster's threads
+        from ..distributed.run import DistributedRun
+
+        run = DistributedRun.for_cli(scheduler, options, settings, listener, fail_fast)
+    else:
+        run = SeparationRun(options, settings.audio.output_dir, o.model_store(settings), listener, cache=open_cache(settings, listener),
+                            limits=InputLimits.from_settings(settings), enable_gpu=settings.performance.enable_gpu,
+                            jobs=settings.performance.jobs or default_jobs(), fail_fast=fail_fast)
     output_dir = settings.audio.output_dir
     destinations = [output_dir / _inside(item.relative_parent) for item in inputs] if keep_tree else None
     execute(run, [item.path for item in inputs], listener, destinations, input_errors, report, uniform_exit=False,

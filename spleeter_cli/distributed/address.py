@@ -1,0 +1,46 @@
+"""What ``--scheduler`` names: a local cluster of N worker processes, or a running scheduler.
+
+Parsed before anything is imported or connected, so a typo fails at once with exit code 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ValidationError
+
+PROTOCOLS = ("tcp", "tls")
+SCHEDULER_HINT = "use local:N for N worker processes on this machine, or the scheduler's address, e.g. tcp://host:8786"
+
+
+@dataclass(frozen=True)
+class SchedulerSpec:
+    """Either ``local_workers`` (start a LocalCluster) or ``address`` (connect to it)."""
+
+    local_workers: int | None = None
+    address: str | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.local_workers is not None
+
+    def __str__(self) -> str:
+        return f"local:{self.local_workers}" if self.is_local else str(self.address)
+
+
+def parse_scheduler(value: str) -> SchedulerSpec:
+    """``local:N``, ``tcp://host:port`` (or another Dask protocol), or ``host:port`` meaning tcp."""
+    text = value.strip()
+    if text.startswith("local:"):
+        count = text.removeprefix("local:")
+        if not count.isdigit() or int(count) < 1:
+            raise ValidationError(f"--scheduler {value!r}: the number of local workers must be a whole number >= 1", hint=SCHEDULER_HINT)
+        return SchedulerSpec(local_workers=int(count))
+    address = text if "://" in text else f"tcp://{text}"
+    protocol, rest = address.split("://", 1)
+    if protocol not in PROTOCOLS:
+        raise ValidationError(f"--scheduler {value!r}: {protocol}:// is not supported", hint=f"use {' or '.join(p + '://' for p in PROTOCOLS)}")
+    host, _, port = rest.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValidationError(f"--scheduler {value!r} is neither local:N nor an address with a port", hint=SCHEDULER_HINT)
+    return SchedulerSpec(address=address)
