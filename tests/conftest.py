@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +75,15 @@ def spl_command() -> list[str]:
     """The installed console script next to this interpreter, else `python -m spleeter_cli`."""
     script = Path(sys.executable).with_name("spl")
     return [str(script)] if script.exists() else [sys.executable, "-m", "spleeter_cli"]
+
+
+def spl_until_first_stem(args: list[str], env: dict[str, str], out: Path, timeout: float = 300) -> subprocess.Popen[str]:
+    """Start `spl ARGS` and return once its first stem is in ``out``: the moment to break something under it."""
+    process = subprocess.Popen([*spl_command(), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not list(out.glob("*/vocals.wav")):
+        time.sleep(0.05)
+    return process
 
 
 def spl_env(models_dir: Path, cache_dir: Path, **extra: str) -> dict[str, str]:

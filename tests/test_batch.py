@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from conftest import RATE, song, spl_command, spl_env, write_songs
+from conftest import RATE, song, spl_command, spl_env, spl_until_first_stem, write_songs
 from spleeter_cli.audio.codec import encode
 
 
@@ -137,11 +137,8 @@ def test_redis_dying_mid_batch_warns_once_and_the_batch_completes(models_dir: Pa
     write_songs(inputs, 5, 8.0)
     out = tmp_path / "out"
     with RedisServer(tmp_path / "redis") as server:
-        command = [*spl_command(), "batch", str(inputs), "-o", str(out), "--jobs", "1", "--redis-url", server.url]
-        process = subprocess.Popen(command, env=spl_env(models_dir, tmp_path / "cache"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and not list(out.glob("*/vocals.wav")):
-            time.sleep(0.05)
+        args = ["batch", str(inputs), "-o", str(out), "--jobs", "1", "--redis-url", server.url]
+        process = spl_until_first_stem(args, spl_env(models_dir, tmp_path / "cache"), out)
         server.kill()
         stdout, stderr = process.communicate(timeout=600)
     assert process.returncode == 0, stderr

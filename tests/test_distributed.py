@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from conftest import RATE, spl_command, spl_env, write_songs
+from conftest import RATE, spl_command, spl_env, spl_until_first_stem, write_songs
 from redis_server import RedisServer, free_port
 
 distributed = pytest.importorskip("distributed")
@@ -206,11 +206,8 @@ def test_a_scheduler_lost_mid_batch_fails_the_unfinished_inputs_clearly(models_d
     try:
         with distributed.Client(f"tcp://127.0.0.1:{port}", timeout=60, set_as_default=False) as client:
             client.wait_for_workers(1, timeout=120)
-        command = [*spl_command(), "batch", str(inputs), "-o", str(out), "--no-cache", "--scheduler", f"tcp://127.0.0.1:{port}"]
-        process = subprocess.Popen(command, env=spl_env(models_dir, tmp_path / "cache"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and not list(out.glob("*/vocals.wav")):
-            time.sleep(0.05)
+        args = ["batch", str(inputs), "-o", str(out), "--no-cache", "--scheduler", f"tcp://127.0.0.1:{port}"]
+        process = spl_until_first_stem(args, spl_env(models_dir, tmp_path / "cache"), out)
         scheduler.kill()
         stdout, stderr = process.communicate(timeout=300)
     finally:
