@@ -31,7 +31,7 @@ def _results(stdout: str) -> list[dict]:
 
 def test_input_tags_are_copied_to_each_stem_with_the_instrument_in_the_title(run_spl, tmp_path: Path) -> None:
     source = _tagged_flac(tmp_path / "night.flac")
-    for codec in ("mp3", "m4a"):
+    for codec in ("mp3", "m4a", "wav"):
         done = run_spl("separate", source, "-o", tmp_path / codec, "-c", codec, "--json")
         assert done.returncode == 0, done.stderr
         for instrument, path in _results(done.stdout)[0]["outputs"].items():
@@ -39,6 +39,8 @@ def test_input_tags_are_copied_to_each_stem_with_the_instrument_in_the_title(run
             assert tags["title"] == [f"Night Drive ({instrument})"], (codec, tags)
             assert {k: tags.get(k) for k in ("artist", "album", "date", "tracknumber", "genre")} == {
                 k: SONG_TAGS[k] for k in ("artist", "album", "date", "tracknumber", "genre")}
+    info = run_spl("info", tmp_path / "wav" / "night" / "vocals.wav", "--json")  # WAV carries plain ID3: spl info reads it too
+    assert info.returncode == 0 and json.loads(info.stdout)["tags"]["title"] == "Night Drive (vocals)", info.stdout
     plain = run_spl("separate", source, "-o", tmp_path / "plain", "-c", "flac", "--no-tags", "--json")
     assert plain.returncode == 0, plain.stderr
     assert all(read_tags(Path(p)) == {} for p in _results(plain.stdout)[0]["outputs"].values())

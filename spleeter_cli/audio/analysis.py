@@ -18,9 +18,9 @@ import numpy as np
 
 from . import codec
 from .loudness import MIN_RATE, LoudnessMeter
+from .tags import read_tags
 
 _BLOCK = 1 << 16  # frames per decoded block
-_TAG_KEYS = ("title", "artist", "album", "albumartist", "date", "genre", "tracknumber", "discnumber", "composer", "comment")
 
 
 def describe(path: str | Path) -> dict[str, Any]:
@@ -75,28 +75,9 @@ def _bitrate(path: Path) -> int | None:
 
 
 def _tags(path: Path) -> dict[str, str] | None:
-    """Common tags through mutagen's easy interface; None when mutagen cannot read this format.
-
-    Tags are informational: a file whose audio decodes is described even when its tag block is
-    damaged, so any mutagen parse failure (they surface as many exception types) means no tags.
-    """
-    import mutagen
-
-    try:
-        tagged = mutagen.File(path, easy=True)
-    except Exception:  # noqa: BLE001 (mutagen raises MutagenError, struct.error, ValueError, ... on damaged tags)
-        return None
-    if tagged is None or tagged.tags is None:
-        return None
-    tags: dict[str, str] = {}
-    for key in _TAG_KEYS:
-        try:
-            values = tagged.tags.get(key)
-        except Exception:  # noqa: BLE001 (easy wrappers raise on keys a format cannot map)
-            continue
-        if values:
-            tags[key] = "; ".join(str(value) for value in values) if isinstance(values, list) else str(values)
-    return tags
+    """Common tags, several values joined with "; "; None when the file has none mutagen can read."""
+    found = read_tags(path)
+    return {key: "; ".join(values) for key, values in found.items()} or None
 
 
 def _finite(value: float | None, digits: int) -> float | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-TAG_KEYS = ("title", "artist", "album", "albumartist", "date", "genre", "tracknumber", "discnumber", "composer")
+TAG_KEYS = ("title", "artist", "album", "albumartist", "date", "genre", "tracknumber", "discnumber", "composer", "comment")
 
 
 def read_tags(path: Path) -> dict[str, list[str]]:
@@ -60,13 +60,13 @@ def write_tags(path: Path, codec: str, tags: dict[str, list[str]]) -> None:
     handle = _open(path, codec)
     if handle.tags is None:
         handle.add_tags()
-    if codec in ("mp3", "wav"):
-        from mutagen.easyid3 import EasyID3
+    for key, values in tags.items():
+        if codec in ("mp3", "wav"):
+            from mutagen.easyid3 import EasyID3
 
-        for key, values in tags.items():
-            EasyID3.Set[key](handle.tags, key, values)
-    else:
-        for key, values in tags.items():
+            if key in EasyID3.Set:  # ID3's easy mapping has no "comment"
+                EasyID3.Set[key](handle.tags, key, values)
+        elif codec != "m4a" or key in type(handle.tags).Set:  # nor has MP4's every key
             handle.tags[key] = values
     handle.save()
 
