@@ -345,14 +345,14 @@ class SeparationRun:
         With --normalize-stems each stem first goes to a lossless float intermediate, because its
         gain is known only once the whole stem has been measured.
         """
-        import numpy as np
-
-        from ..audio.loudness import LoudnessMeter
-
         opts = self.options
         normalizing = opts.normalize_stems is not None
         targets = {name: tmp.with_name(tmp.name + ".float") if normalizing else tmp for name, tmp in temporaries.items()}
-        meters = {name: LoudnessMeter(SAMPLE_RATE, 2) for name in targets} if normalizing else {}
+        meters: dict[str, Any] = {}
+        if normalizing:  # scipy.signal (the meter's filters) costs ~60 MB and a second to import: only when asked
+            from ..audio.loudness import LoudnessMeter
+
+            meters = {name: LoudnessMeter(SAMPLE_RATE, 2) for name in targets}
         peaks = dict.fromkeys(self.spec.instruments, 0.0)
         factor = input_gain.factor if input_gain else 1.0
         samples = 0
@@ -368,8 +368,8 @@ class SeparationRun:
                     tick = time.perf_counter()
                     for name, writer in writers.items():
                         writer.write(stems[name])
-                        if len(stems[name]):
-                            peaks[name] = max(peaks[name], float(np.max(np.abs(stems[name]))))
+                        if len(stems[name]):  # max and -min rather than abs(): no chunk-sized temporary
+                            peaks[name] = max(peaks[name], float(stems[name].max()), -float(stems[name].min()))
                         if normalizing:
                             meters[name].add(stems[name])
                     timings["encode"] += time.perf_counter() - tick
