@@ -116,3 +116,24 @@ def test_out_of_range_values_are_usage_errors(run_spl, tmp_path: Path, quiet, fl
     done = run_spl("separate", source, "-o", tmp_path / "out", *flags)
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_plain_separation_does_not_load_the_preprocessing_libraries(models_dir: Path, tmp_path: Path, quiet) -> None:
+    """scipy.signal (the meter and filters) and noisereduce cost memory and start-up: only when an option needs them."""
+    import subprocess
+    import sys
+
+    from conftest import spl_env
+
+    source, _ = quiet
+    for flags, wanted in (([], set()), (["--normalize-stems", "-20"], {"scipy.signal"}), (["--denoise"], {"scipy.signal", "noisereduce"})):
+        args = ["separate", str(source), "-o", str(tmp_path / "out"), "--no-cache", "--overwrite", *flags]
+        program = (
+            f"import sys; sys.argv = ['spl', *{args!r}]\n"
+            "from spleeter_cli.cli.app import app\n"
+            "try:\n    app()\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+            "print(sorted({'scipy.signal', 'noisereduce'} & set(sys.modules)))\n"
+        )
+        done = subprocess.run([sys.executable, "-c", program], env=spl_env(models_dir, tmp_path / "cache"), capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        assert set(json.loads(done.stdout.splitlines()[-1].replace("'", '"'))) == wanted, flags
