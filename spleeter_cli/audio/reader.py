@@ -1,0 +1,292 @@
+"""Decode any audio file to float32 stereo at the model's rate, streaming.
+
+Decoding goes frame by frame through PyAV (which bundles FFmpeg), so memory is bounded
+whatever the file's length; FFmpeg only converts the sample format and soxr (see ``dsp``)
+converts the rate. Every failure a user can cause leaves this module as an
+``AudioProcessingError`` naming the file and the fix, never as an FFmpeg exception.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from ..errors import AudioProcessingError, ValidationError
+from . import dsp
+from .formats import _input_error, check_file
+
+
+_SEEK_PREROLL = 0.5  # seconds decoded and dropped before an offset: warms the decoder up after a seek
+_RESAMPLER_CONTEXT = 0.1  # seconds of input on each side of a range, so the resampler's filter sees real audio
+_LENGTH_TOLERANCE = 0.02  # seconds a lossless file may fall short of its header before we call it truncated
+_PCM_BITS = re.compile(r"pcm_[suf](\d+)")
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the container says about a file's audio, before decoding it."""
+
+    path: Path
+    container: str
+    codec: str
+    sample_rate: int
+    channels: int
+    duration: float  # seconds; estimated from the bitrate for some MP3s
+    bit_depth: int | None  # PCM and FLAC only
+    sample_format: str
+
+
+def _open(path: Path) -> tuple[Any, Any]:
+    """Open ``path`` and return (container, its first audio stream)."""
+    try:
+        check_file(path)
+        container = av.open(str(path), metadata_errors="ignore")
+    except av.error.InvalidDataError:
+        raise _input_error(path, "not a readable audio file (unknown format or corrupt data)", "check that it is really audio; re-export or re-download it") from None
+    except PermissionError:
+        raise _input_error(path, "permission denied", "make the file readable") from None
+    except (av.FFmpegError, OSError) as error:
+        raise _input_error(path, f"cannot be opened ({error.strerror or error})", "check that the file is readable audio") from None
+    if not container.streams.audio:
+        container.close()
+        raise _input_error(path, "not a readable audio file (no audio stream found)", "give a file with an audio track")
+    stream = container.streams.audio[0]
+    if stream.codec_context is None:  # FFmpeg has no decoder for the codec id the header names (e.g. a corrupt WAV format tag)
+        container.close()
+        raise _input_error(path, "not a readable audio file (its codec is unknown or unsupported)", "check that it is really audio; convert it to WAV, FLAC or MP3")
+    if stream.codec_context.sample_rate <= 0 or stream.codec_context.channels <= 0:  # FFmpeg guessed a format from noise
+        container.close()
+        raise _input_error(path, "not a readable audio file (no sample rate or channels)", "check that it is really audio; re-export or re-download it")
+    return container, stream
+
+
+def _decode(container: Any, stream: Any, path: Path) -> Iterator[Any]:
+    """The stream's decoded frames; FFmpeg errors become ``AudioProcessingError``."""
+    reached = 0.0
+    try:
+        for frame in container.decode(stream):
+            yield frame
+            reached = frame.time + frame.samples / frame.sample_rate if frame.time is not None else reached
+    except (av.FFmpegError, OSError) as error:
+        raise _input_error(path, f"corrupt or truncated audio data after {reached:.1f} s ({error.strerror or error})", "re-export or re-download the file") from None
+
+
+def _flac_streaminfo(extradata: bytes | None) -> tuple[int, int] | None:
+    """(bits per sample, total samples) from FLAC's STREAMINFO block; total is 0 when unknown."""
+    if extradata and extradata[:4] == b"fLaC":
+        extradata = extradata[8:]
+    if not extradata or len(extradata) < 18:
+        return None
+    bits = ((extradata[12] & 1) << 4 | extradata[13] >> 4) + 1
+    return bits, (extradata[13] & 0x0F) << 32 | int.from_bytes(extradata[14:18], "big")
+
+
+def _wav_data_frames(path: Path) -> int | None:
+    """Frames the RIFF header of a WAV promises; FFmpeg itself trusts the file size instead."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(1 << 16)
+    except OSError:  # FFmpeg just read it; if we cannot, skipping this extra check is the lesser harm
+        return None
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    position, block_align = 12, 0
+    while position + 8 <= len(head):
+        chunk, size = head[position : position + 4], int.from_bytes(head[position + 4 : position + 8], "little")
+        if chunk == b"fmt ":
+            block_align = int.from_bytes(head[position + 20 : position + 22], "little")
+        elif chunk == b"data":
+            # Writers that stream to a pipe leave the size at 0 or near 4 GiB: nothing to check.
+            return size // block_align if block_align and 0 < size < 0x7FFFF000 else None
+        position += 8 + size + (size & 1)
+    return None
+
+
+def _declared_frames(path: Path, info: AudioInfo, stream: Any) -> int | None:
+    """Sample frames a lossless file's header promises, to detect truncation after decoding."""
+    if info.codec == "flac":
+        streaminfo = _flac_streaminfo(stream.codec_context.extradata)
+        return streaminfo[1] if streaminfo and streaminfo[1] else None
+    if info.container == "wav" and info.codec.startswith("pcm_"):  # block_align is per frame only for PCM
+        return _wav_data_frames(path)
+    return None
+
+
+def _info(path: Path, container: Any, stream: Any) -> AudioInfo:
+    context = stream.codec_context
+    if stream.duration and stream.time_base:
+        duration = float(stream.duration * stream.time_base)
+    else:
+        duration = (container.duration or 0) / av.time_base
+    bit_depth = None
+    if context.name == "flac":
+        streaminfo = _flac_streaminfo(context.extradata)
+        bit_depth = streaminfo[0] if streaminfo else None
+    elif match := _PCM_BITS.match(context.name):
+        bit_depth = int(match[1])
+    return AudioInfo(
+        path=path, container=container.format.name, codec=context.name, sample_rate=context.sample_rate,
+        channels=context.channels, duration=duration, bit_depth=bit_depth, sample_format=context.format.name,
+    )
+
+
+def probe(path: str | Path) -> AudioInfo:
+    """Describe a file's audio; decodes its first frame so undecodable files fail here, early."""
+    path = Path(path)
+    container, stream = _open(path)
+    with container:
+        try:
+            first = next(container.decode(stream), None)
+        except (av.FFmpegError, OSError):
+            raise _input_error(path, "not a readable audio file (its audio data cannot be decoded)", "check that it is really audio; re-export or re-download it") from None
+        if first is None:
+            raise _input_error(path, "no audio samples in the file", "re-export or re-download it")
+        return _info(path, container, stream)
+
+
+def _resampled(blocks: Iterator[np.ndarray], resampler: dsp.StreamResampler) -> Iterator[np.ndarray]:
+    for block in blocks:
+        yield resampler.process(block)
+    yield resampler.process(np.zeros((0, 2), np.float32), last=True)
+
+
+class AudioReader:
+    """Stream a file as float32 stereo blocks at the target rate."""
+
+    def __init__(self, path: str | Path, sample_rate: int = 44100, offset: float = 0.0, duration: float | None = None) -> None:
+        self.path = Path(path)
+        if offset < 0:
+            raise ValidationError(f"offset must be >= 0, not {offset:g}", hint="give the start in seconds from the beginning", path=str(self.path))
+        if duration is not None and duration <= 0:
+            raise ValidationError(f"duration must be > 0, not {duration:g}", hint="give a positive number of seconds, or none for the whole file", path=str(self.path))
+        self.sample_rate = sample_rate
+        self.offset = offset
+        self.duration = duration
+        self._container, self._stream = _open(self.path)
+        self.info = _info(self.path, self._container, self._stream)
+        if offset > 0 and offset >= self.info.duration:
+            self.close()
+            raise self._past_end(self.info.duration)
+        self._declared = _declared_frames(self.path, self.info, self._stream)
+        self._converter: tuple[tuple[str, str], Any] | None = None
+
+    def blocks(self, frames: int) -> Iterator[np.ndarray]:
+        """Yield (frames, 2) C-contiguous blocks, the last one possibly shorter; call once per reader."""
+        if frames <= 0:
+            raise ValueError(f"block size must be positive, not {frames}")
+        pending: list[np.ndarray] = []
+        held = 0
+        for piece in self._samples():
+            pending.append(piece)
+            held += len(piece)
+            if held >= frames:
+                data = np.concatenate(pending)
+                full = held - held % frames
+                yield from (data[start : start + frames] for start in range(0, full, frames))
+                pending, held = [data[full:]], held - full
+        if held:
+            yield np.concatenate(pending)
+
+    def _samples(self) -> Iterator[np.ndarray]:
+        """Resampled pieces of the requested range, in order and of any length.
+
+        The resampler starts a little before the offset, on a sample shared by both rates'
+        grids, so an excerpt equals the same range cut from a decode of the whole file.
+        """
+        rate, target = self.info.sample_rate, self.sample_rate
+        step = rate // math.gcd(rate, target)
+        first = round(self.offset * rate)
+        start = max(0, first - round(_RESAMPLER_CONTEXT * rate)) // step * step
+        stop = None if self.duration is None else math.ceil((self.offset + self.duration) * rate) + round(_RESAMPLER_CONTEXT * rate)
+        begin = round(self.offset * target)
+        end = None if self.duration is None else begin + round(self.duration * target)
+        position = start * target // rate  # output index of the resampler's next sample
+        for out in _resampled(self._source(start, stop, first), dsp.StreamResampler(rate, target)):
+            low, high = max(0, begin - position), len(out) if end is None else min(len(out), end - position)
+            position += len(out)
+            if high > low:
+                yield out[low:high]
+            if end is not None and position >= end:
+                return
+
+    def _source(self, start: int, stop: int | None, first: int) -> Iterator[np.ndarray]:
+        """Stereo float32 at the file's rate from sample ``start`` up to ``stop`` (or the end)."""
+        position, frames = self._frames_from(start)
+        for frame in frames:
+            if frame.sample_rate != self.info.sample_rate:
+                raise _input_error(self.path, f"sample rate changes mid-stream ({self.info.sample_rate} -> {frame.sample_rate} Hz)", "convert the file to a single rate first")
+            samples = self._to_float(frame)
+            position += len(samples)
+            if position <= start:
+                continue
+            piece = dsp.to_stereo(samples[max(0, len(samples) - (position - start)) :])
+            if stop is not None and position >= stop:
+                yield piece[: len(piece) - (position - stop)]
+                return
+            yield piece
+        rate = self.info.sample_rate
+        if self._declared and position < self._declared - _LENGTH_TOLERANCE * rate:
+            raise _input_error(self.path, f"truncated or corrupt (decoded {position / rate:.1f} s of {self._declared / rate:.1f} s)", "re-export or re-download the file")
+        if first > 0 and position <= first:
+            raise self._past_end(position / rate)
+
+    def _frames_from(self, start: int) -> tuple[int, Iterator[Any]]:
+        """Decoded frames beginning at or before sample ``start``, and the first one's position.
+
+        Seeks only when the container's timestamps resolve single samples (so pts give exact
+        positions; ASF's milliseconds do not), and decodes from the top when a seek overshoots.
+        """
+        rate, stream = self.info.sample_rate, self._stream
+        target = start - round(_SEEK_PREROLL * rate)
+        origin = stream.start_time or 0
+        if target > 0 and stream.time_base and stream.time_base <= Fraction(1, rate):
+            try:
+                self._container.seek(origin + math.floor(Fraction(target, rate) / stream.time_base), stream=stream)
+            except av.FFmpegError:
+                return 0, _decode(self._container, stream, self.path)
+            frames = _decode(self._container, stream, self.path)
+            head = next(frames, None)
+            if head is not None and head.pts is not None:
+                position = round((head.pts - origin) * stream.time_base * rate)
+                if position <= start:
+                    return position, chain([head], frames)
+            self._container.close()
+            self._container, self._stream = _open(self.path)
+        return 0, _decode(self._container, self._stream, self.path)
+
+    def _to_float(self, frame: Any) -> np.ndarray:
+        """(n, channels) packed float32 in the frame's own layout; FFmpeg scales ints to [-1, 1]."""
+        key = (frame.format.name, frame.layout.name)
+        if self._converter is None or self._converter[0] != key:
+            self._converter = (key, av.AudioResampler(format="flt", layout=frame.layout, rate=frame.sample_rate))
+        channels = frame.layout.nb_channels
+        parts = [converted.to_ndarray().reshape(-1, channels) for converted in self._converter[1].resample(frame)]
+        return np.concatenate(parts) if parts else np.zeros((0, channels), np.float32)
+
+    def _past_end(self, length: float) -> AudioProcessingError:
+        return _input_error(self.path, f"offset {self.offset:g} s is past the end: the file is only {length:.1f} s long", "use a smaller offset")
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> AudioReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def decode(path: str | Path, sample_rate: int = 44100, offset: float = 0.0, duration: float | None = None) -> np.ndarray:
+    """A whole file (or range) as one (n, 2) float32 array; prefer ``AudioReader`` for long files."""
+    with AudioReader(path, sample_rate, offset, duration) as reader:
+        blocks = list(reader.blocks(1 << 18))
+    return np.concatenate(blocks) if blocks else np.zeros((0, 2), np.float32)
