@@ -154,3 +154,16 @@ def test_report_that_cannot_be_written_exits_5_before_any_work(run_spl, tree: Pa
         assert done.returncode == 5, done.stderr
         assert f"cannot write report {report}" in done.stderr and "writable --report" in done.stderr
         assert "Traceback" not in done.stderr and not (tmp_path / "out").exists()
+
+
+def test_fail_fast_stops_at_the_first_failed_input(run_spl, tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    write_songs(inputs, 3, 2.0, broken=True)  # broken.flac sorts first
+    stopped = run_spl("batch", inputs, "-o", tmp_path / "stopped", "--jobs", "1", "--fail-fast", "--json")
+    assert stopped.returncode == 1, stopped.stderr
+    results = {Path(r["input"]).name: r for r in map(json.loads, stopped.stdout.splitlines())}
+    assert results["broken.flac"]["exit_code"] == 3 and "not started" not in results["broken.flac"]["error"]
+    assert all("not started: the run was stopped" in results[f"song{i}.wav"]["error"] for i in range(3))
+    assert not list((tmp_path / "stopped").rglob("*.wav"))
+    carried_on = run_spl("batch", inputs, "-o", tmp_path / "all", "--jobs", "1")
+    assert carried_on.returncode == 1 and len(list((tmp_path / "all").rglob("*.wav"))) == 6

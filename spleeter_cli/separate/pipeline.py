@@ -259,8 +259,6 @@ class SeparationRun:
                 files = {name: path.read_bytes() for name, path in job.outputs.items()}
                 self.cache.set(key, files, {"model": self.spec.full_name, "audio_duration": result.audio_duration, "peaks": result.peaks})
         if result.status == "failed":
-            if self.fail_fast:
-                self.cancelled.set()
             return result
         self._mark_silent(result)
         self.listener.file_finished(result)
@@ -300,6 +298,9 @@ class SeparationRun:
                           wall_time=time.perf_counter() - started, cache=hit.tier, peaks=peaks)
 
     def _failed(self, source: Path, error: SplError, started: float) -> FileResult:
+        """Report a failed input; with --fail-fast, nothing new starts after it."""
+        if self.fail_fast:
+            self.cancelled.set()
         error.context.setdefault("path", str(source))
         result = FileResult(source, self.spec.full_name, status="failed", error=error, wall_time=time.perf_counter() - started if started else 0.0)
         self.listener.file_finished(result)
