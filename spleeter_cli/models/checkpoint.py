@@ -14,6 +14,7 @@ from .catalog import ModelSpec
 from .layout import expected_variables
 
 SHOWN = 4  # variable names quoted in an error before summarising the rest
+LAYER_VARIABLES = frozenset({"kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance"})
 
 
 def checkpoint_prefix(directory: Path) -> Path:
@@ -21,6 +22,9 @@ def checkpoint_prefix(directory: Path) -> Path:
 
 
 def read_variable_shapes(prefix: Path) -> dict[str, tuple[int, ...]]:
+    from .quiet_tf import import_quietly
+
+    import_quietly()
     import tensorflow as tf
 
     reader = tf.train.load_checkpoint(str(prefix))
@@ -32,6 +36,9 @@ def check_layout(spec: ModelSpec, directory: Path) -> None:
 
     Extra variables (``global_step``, optimizer slots) are ignored: they do not affect inference.
     """
+    from .quiet_tf import import_quietly
+
+    import_quietly()
     import tensorflow as tf
 
     try:
@@ -41,13 +48,21 @@ def check_layout(spec: ModelSpec, directory: Path) -> None:
     expected = expected_variables(spec)
     missing = [name for name in expected if name not in found]
     wrong = [f"{name} is {found[name]} not {shape}" for name, shape in expected.items() if name in found and found[name] != shape]
-    problems = [text for text in (_summary("missing", missing), _summary("wrong shape", wrong)) if text]
+    # a model with more instruments holds this one's variables and more: 5stems passed as 2stems would load
+    extra = sorted(name for name in found if name not in expected and _is_layer_variable(name))
+    problems = [text for text in (_summary("missing", missing), _summary("wrong shape", wrong), _summary("more than this model has", extra)) if text]
     if problems:
         raise ModelError(
             f"not a {spec.full_name} checkpoint: {'; '.join(problems)}",
             hint=f"check that these are the official {spec.archive_name} files, or give the right model name",
             path=directory,
         )
+
+
+def _is_layer_variable(name: str) -> bool:
+    """``layer/kernel`` and the like; not ``global_step`` or optimizer slots (``layer/kernel/Adam``)."""
+    parts = name.split("/")
+    return len(parts) == 2 and parts[1] in LAYER_VARIABLES
 
 
 def _summary(label: str, items: list[str]) -> str:

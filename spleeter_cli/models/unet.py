@@ -9,9 +9,6 @@ batch of segments returns everything the separator needs.
 
 from __future__ import annotations
 
-import os
-import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -19,44 +16,9 @@ import numpy as np
 from ..errors import ModelError
 from .catalog import EPSILON, N_CHANNELS, SEGMENT_FRAMES, SEPARATION_EXPONENT, ModelSpec
 from .layout import DECODER_FILTERS, ENCODER_FILTERS, KERNEL, unet_names
+from .quiet_tf import import_quietly
 
-
-# What TensorFlow's C++ side prints at import, before TF_CPP_MIN_LOG_LEVEL applies.
-_TF_NOISE = (b"before absl::InitializeLog()", b"oneDNN custom operations", b"cpu_feature_guard", b"rebuild TensorFlow with")
-
-
-def _import_quietly() -> None:
-    """Import TensorFlow with its start-up chatter filtered out of stderr.
-
-    The import runs while other threads work (and may report errors), so stderr is
-    not silenced: it is passed through a pipe that drops only TensorFlow's lines.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    read_end, write_end = os.pipe()
-    os.dup2(write_end, 2)
-    os.close(write_end)
-
-    def forward() -> None:
-        with os.fdopen(read_end, "rb") as pipe:
-            for line in pipe:
-                if not any(noise in line for noise in _TF_NOISE):
-                    os.write(saved, line)
-
-    forwarder = threading.Thread(target=forward, name="spl-stderr", daemon=True)
-    forwarder.start()
-    try:
-        import keras  # noqa: F401
-        import tensorflow  # noqa: F401
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)  # closes the pipe's last write end: the forwarder sees EOF
-        forwarder.join(timeout=5)
-        os.close(saved)
-
-
-_import_quietly()
+import_quietly()
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
