@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import DATA, sdr, spl_command
+from conftest import DATA, RATE, sdr, song, spl_command
 
 OFFICIAL_SDR = {"vocals": 11.29, "accompaniment": 16.38}  # official spleeter 2stems on song3
 
@@ -144,3 +144,15 @@ def test_python_module_entry_point(models_dir: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "spleeter_cli", "--version"], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.startswith("spl ")
     assert spl_command()  # the console script is what the other tests run
+
+
+def test_mwf_quiet_and_verbose_through_the_cli(run_spl, tmp_path: Path) -> None:
+    sf.write(tmp_path / "a.wav", song(4.0, 5), RATE, subtype="FLOAT")
+    plain = run_spl("separate", tmp_path / "a.wav", "-o", tmp_path / "plain", "--bit-depth", "32", "-v")
+    assert plain.returncode == 0 and all(stage in plain.stderr for stage in ("decode", "separate", "encode")), plain.stderr
+    wiener = run_spl("separate", tmp_path / "a.wav", "-o", tmp_path / "mwf", "--bit-depth", "32", "--mwf", "-q")
+    assert wiener.returncode == 0 and wiener.stdout == "" and wiener.stderr == "", (wiener.stdout, wiener.stderr)
+    for name in ("vocals", "accompaniment"):
+        a, _ = sf.read(tmp_path / "plain" / "a" / f"{name}.wav")
+        b, _ = sf.read(tmp_path / "mwf" / "a" / f"{name}.wav")
+        assert 3 < sdr(a, b) < 60, name  # refined, not replaced, and not ignored
