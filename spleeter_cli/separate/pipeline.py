@@ -28,6 +28,7 @@ from ..limits import InputLimits
 from ..models.catalog import SAMPLE_RATE, ModelSpec, get_spec
 from ..models.store import ModelManager
 from . import outputs, preprocess
+from .stems import Cancelled, StemWriter
 from .loader import ModelPool
 
 if TYPE_CHECKING:  # decoding and the model are imported only when a file misses the cache
@@ -122,10 +123,6 @@ class Listener(Protocol):
     def file_stage(self, path: Path, stage: str) -> None: ...
     def file_progress(self, path: Path, seconds: float) -> None: ...
     def file_finished(self, result: FileResult) -> None: ...
-
-
-class Cancelled(Exception):
-    """The run was stopped (Ctrl-C or --fail-fast) while this file was in progress."""
 
 
 @dataclass
@@ -315,18 +312,23 @@ class SeparationRun:
         timings = {"decode": 0.0, "separate": 0.0, "encode": 0.0}  # busy time per stage; stages overlap
         try:
             input_gain = self._input_gain(job, separator.chunk_samples, timings)
+            factor = input_gain.factor if input_gain else 1.0
+            open_blocks = lambda: _timed(self._blocks(job, separator.chunk_samples, factor), timings, "decode")  # noqa: E731
+            progress = lambda n: self.listener.file_progress(job.source, n / SAMPLE_RATE)  # noqa: E731
+            stems = separator.stream_wiener(open_blocks, progress) if self.options.mwf else separator.stream(open_blocks(), progress)
+            writer = StemWriter(self.options, self.spec.instruments, self.cancelled)
             with outputs.staged(job.outputs, job.source) as temporaries:
                 self.listener.file_stage(job.source, "separate")
-                samples, peaks, stem_gains = self._write_stems(job, temporaries, separator, timings, input_gain)
+                written = writer.write(temporaries, _timed(stems, timings, "separate"), timings)
                 if self.options.tags:
-                    _copy_tags(job.source, temporaries, self.options.codec)
+                    writer.copy_tags(job.source, temporaries)
         except SplError as error:
             return self._failed(job.source, error, started)
         except Cancelled:
             return self._failed(job.source, AudioProcessingError("stopped before it finished: the run was stopped", hint="rerun to resume"), started)
         return FileResult(
-            job.source, self.spec.full_name, outputs=dict(job.outputs), audio_duration=samples / SAMPLE_RATE,
-            wall_time=time.perf_counter() - started, timings=timings, peaks=peaks, input_gain=input_gain, stem_gains=stem_gains,
+            job.source, self.spec.full_name, outputs=dict(job.outputs), audio_duration=written.frames / SAMPLE_RATE,
+            wall_time=time.perf_counter() - started, timings=timings, peaks=written.peaks, input_gain=input_gain, stem_gains=written.gains,
         )
 
     def _input_gain(self, job: _Job, size: int, timings: dict[str, float]) -> preprocess.Gain | None:
@@ -339,82 +341,6 @@ class SeparationRun:
         timings["decode"] += time.perf_counter() - tick
         return preprocess.loudness_gain(self.options.normalize, meter)
 
-    def _write_stems(self, job: _Job, temporaries: dict[str, Path], separator: Any, timings: dict[str, float],
-                     input_gain: preprocess.Gain | None) -> tuple[int, dict[str, float], dict[str, preprocess.Gain]]:
-        """Separate and encode into ``temporaries``; (frames written, peak per stem, gain per stem).
-
-        With --normalize-stems each stem first goes to a lossless float intermediate, because its
-        gain is known only once the whole stem has been measured.
-        """
-        opts = self.options
-        normalizing = opts.normalize_stems is not None
-        targets = {name: tmp.with_name(tmp.name + ".float") if normalizing else tmp for name, tmp in temporaries.items()}
-        meters: dict[str, Any] = {}
-        if normalizing:  # scipy.signal (the meter's filters) costs ~60 MB and a second to import: only when asked
-            from ..audio.loudness import LoudnessMeter
-
-            meters = {name: LoudnessMeter(SAMPLE_RATE, 2) for name in targets}
-        peaks = dict.fromkeys(self.spec.instruments, 0.0)
-        factor = input_gain.factor if input_gain else 1.0
-        samples = 0
-        try:
-            writers = {name: self._writer(path, float_intermediate=normalizing) for name, path in targets.items()}
-            try:
-                open_blocks = lambda: _timed(self._blocks(job, separator.chunk_samples, factor), timings, "decode")  # noqa: E731
-                progress = lambda n: self.listener.file_progress(job.source, n / SAMPLE_RATE)  # noqa: E731
-                stems_stream = separator.stream_wiener(open_blocks, progress) if opts.mwf else separator.stream(open_blocks(), progress)
-                for stems in _timed(stems_stream, timings, "separate"):
-                    if self.cancelled.is_set():
-                        raise Cancelled()
-                    tick = time.perf_counter()
-                    for name, writer in writers.items():
-                        writer.write(stems[name])
-                        if len(stems[name]):  # max and -min rather than abs(): no chunk-sized temporary
-                            peaks[name] = max(peaks[name], float(stems[name].max()), -float(stems[name].min()))
-                        if normalizing:
-                            meters[name].add(stems[name])
-                    timings["encode"] += time.perf_counter() - tick
-                    samples += len(stems[self.spec.instruments[0]])
-            finally:
-                for writer in writers.values():
-                    writer.close()
-            if samples == 0:
-                raise AudioProcessingError("no audio samples in the selected range", hint="check --offset and --duration")
-            gains = self._normalize_stems(temporaries, targets, meters, peaks, timings) if normalizing else {}
-        finally:
-            if normalizing:
-                outputs.discard(targets.values())
-        return samples, peaks, gains
-
-    def _normalize_stems(self, temporaries: dict[str, Path], intermediates: dict[str, Path], meters: dict[str, Any],
-                         peaks: dict[str, float], timings: dict[str, float]) -> dict[str, preprocess.Gain]:
-        """Encode each float intermediate at the gain that brings it to --normalize-stems; silent stems stay as they are."""
-        assert self.options.normalize_stems is not None
-        silent_below = 10 ** (self.options.silence_threshold / 20)
-        gains: dict[str, preprocess.Gain] = {}
-        tick = time.perf_counter()
-        for name, temporary in temporaries.items():
-            if self.cancelled.is_set():
-                raise Cancelled()
-            meter = meters[name]
-            gain = preprocess.Gain(meter.integrated()) if peaks[name] < silent_below else preprocess.loudness_gain(self.options.normalize_stems, meter)
-            writer = self._writer(temporary)
-            try:
-                preprocess.rewrite_with_gain(intermediates[name], writer.write, gain.factor)
-            finally:
-                writer.close()
-            peaks[name] *= gain.factor
-            gains[name] = gain
-        timings["encode"] += time.perf_counter() - tick
-        return gains
-
-    def _writer(self, path: Path, float_intermediate: bool = False) -> Any:
-        from ..audio import codec
-
-        if float_intermediate:
-            return codec.AudioWriter(path, SAMPLE_RATE, "wav", None, 32)
-        return codec.AudioWriter(path, SAMPLE_RATE, self.options.codec, self.options.bitrate, self.options.bit_depth)
-
     def _blocks(self, job: _Job, size: int, gain: float = 1.0) -> Iterator[np.ndarray]:
         """The input's samples at the model's rate, filtered as asked, in blocks of ``size``; opened anew per pass."""
         from ..audio import codec
@@ -426,15 +352,6 @@ class SeparationRun:
         """The shared model, loading in the background from the first call on."""
         self.model_loaded = True
         return self.models.get(self.spec, self.store.path(self.spec.name) / "model")
-
-
-def _copy_tags(source: Path, stems: dict[str, Path], codec: str) -> None:
-    """The input's tags onto each stem, its title naming the instrument."""
-    from ..audio import tags
-
-    found = tags.read_tags(source)
-    for name, path in stems.items():
-        tags.write_tags(path, codec, tags.stem_tags(found, name))
 
 
 def _dbfs(peak: float) -> float | None:
