@@ -66,8 +66,8 @@ def batch(
                                model=model, metrics_port=metrics_port, jobs=jobs, cache_dir=cache_dir, redis_url=redis_url,
                                cache=False if no_cache else None)
     options = o.separate_options(settings, stems, model, hq, offset, duration, mwf, "overwrite" if force else "skip",
-                                 tags=not no_tags, silence_threshold=silence_threshold, skip_silent=skip_silent,
-                                 normalize=normalize, normalize_stems=normalize_stems, highpass=highpass, denoise=o.denoise_strength(denoise, denoise_strength))
+                                 no_tags=no_tags, silence_threshold=silence_threshold, skip_silent=skip_silent, normalize=normalize,
+                                 normalize_stems=normalize_stems, highpass=highpass, denoise=denoise, denoise_strength=denoise_strength)
     inputs, input_errors = expand_inputs(patterns, stdin=sys.stdin if "-" in patterns else None)
     if not inputs:
         first = input_errors[0] if input_errors else None
@@ -83,8 +83,7 @@ def batch(
                             jobs=settings.performance.jobs or default_jobs(), fail_fast=fail_fast)
     output_dir = settings.audio.output_dir
     destinations = [output_dir / _inside(item.relative_parent) for item in inputs] if keep_tree else None
-    execute(run, [item.path for item in inputs], listener, destinations, input_errors, report, uniform_exit=False,
-            settings=settings)
+    execute(run, [item.path for item in inputs], listener, settings, destinations, input_errors, report, uniform_exit=False)
 
 
 def _inside(relative: Path) -> Path:

@@ -42,13 +42,6 @@ MetricsPort = Annotated[Optional[int], typer.Option("--metrics-port", min=1, max
                                                     help="Serve Prometheus metrics on 127.0.0.1:PORT while the run lasts.")]
 
 
-def denoise_strength(denoise: bool, strength: float | None) -> float:
-    """The pipeline's single number: 0 for off, else the strength (given, or the default)."""
-    if strength is not None:
-        return strength
-    return DEFAULT_DENOISE_STRENGTH if denoise else 0.0
-
-
 def load_settings(config_file: Path | None, **flags: object):  # type: ignore[no-untyped-def]
     """Defaults < config file < environment < these flags (None = flag not given)."""
     from ..config import load_config
@@ -57,20 +50,26 @@ def load_settings(config_file: Path | None, **flags: object):  # type: ignore[no
 
 
 def separate_options(settings, stems: int | None, model: str | None, hq: bool, offset: float,  # type: ignore[no-untyped-def]
-                     duration: float | None, mwf: bool, existing: str, **processing: object):
+                     duration: float | None, mwf: bool, existing: str, *, no_tags: bool = False,
+                     silence_threshold: float = -60.0, skip_silent: bool = False, normalize: float | None = None,
+                     normalize_stems: float | None = None, highpass: float | None = None, denoise: bool = False,
+                     denoise_strength: float | None = None):
     """The core's SeparateOptions from settings and the flags that only exist on the command line.
 
-    ``processing`` passes the pre- and post-processing flags (tags, silence, ...) through unchanged.
+    The flags arrive as typed; their meaning for the pipeline is decided here, once for both
+    commands (``--denoise-strength`` implies ``--denoise``; 0 strength means off).
     """
     from ..models.catalog import model_for
     from ..separate.pipeline import SeparateOptions
 
     audio = settings.audio
     chosen = settings.models.default if model is not None or (stems is None and not hq) else model_for(stems or 2, hq).full_name
+    strength = denoise_strength if denoise_strength is not None else DEFAULT_DENOISE_STRENGTH if denoise else 0.0
     return SeparateOptions(
         model=chosen, codec=audio.codec.lower(), bitrate=audio.bitrate, bit_depth=audio.bit_depth,
         filename_format=audio.filename_format, offset=offset, duration=duration, mwf=mwf, existing=existing,
-        **processing,
+        tags=not no_tags, silence_threshold=silence_threshold, skip_silent=skip_silent, normalize=normalize,
+        normalize_stems=normalize_stems, highpass=highpass, denoise=strength,
     )
 
 

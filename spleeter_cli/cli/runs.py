@@ -33,9 +33,8 @@ def choose_listener(json_output: bool, quiet: bool, verbose: bool, live: bool = 
     return PlainListener(verbose=verbose, quiet=quiet)
 
 
-def execute(run: Any, inputs: Sequence[Path], listener: PlainListener, destinations: Sequence[Path] | None = None,
-            input_errors: Sequence[SplError] = (), report: Path | None = None, uniform_exit: bool = True,
-            settings: Any = None) -> None:
+def execute(run: Any, inputs: Sequence[Path], listener: PlainListener, settings: Any, destinations: Sequence[Path] | None = None,
+            input_errors: Sequence[SplError] = (), report: Path | None = None, uniform_exit: bool = True) -> None:
     """Run, print the summary, write the report, record the history, and exit with the documented code.
 
     With ``uniform_exit`` (spl separate) failures that share a cause exit with its code;
@@ -47,10 +46,6 @@ def execute(run: Any, inputs: Sequence[Path], listener: PlainListener, destinati
     from ..separate.pipeline import FileResult
     from ..telemetry.metrics import start_monitoring
 
-    if settings is None:
-        from ..config import load_config
-
-        settings = load_config()
     if report is not None:
         check_report_path(report)
     monitor = start_monitoring(listener, settings)

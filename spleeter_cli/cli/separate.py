@@ -49,9 +49,9 @@ def separate(
     settings = o.load_settings(config_file, output=output, codec=codec, bitrate=bitrate, bit_depth=bit_depth, filename_format=filename_format,
                                model=model, metrics_port=metrics_port, cache=False if no_cache else None)
     options = o.separate_options(settings, stems, model, hq, offset, duration, mwf, "overwrite" if overwrite else "refuse",
-                                 tags=not no_tags, silence_threshold=silence_threshold, skip_silent=skip_silent,
-                                 normalize=normalize, normalize_stems=normalize_stems, highpass=highpass, denoise=o.denoise_strength(denoise, denoise_strength))
+                                 no_tags=no_tags, silence_threshold=silence_threshold, skip_silent=skip_silent, normalize=normalize,
+                                 normalize_stems=normalize_stems, highpass=highpass, denoise=denoise, denoise_strength=denoise_strength)
     listener = choose_listener(json_output, quiet, verbose)
     run = SeparationRun(options, settings.audio.output_dir, o.model_store(settings), listener, cache=open_cache(settings, listener),
                         limits=InputLimits.from_settings(settings), enable_gpu=settings.performance.enable_gpu)
-    execute(run, files, listener, settings=settings)
+    execute(run, files, listener, settings)
