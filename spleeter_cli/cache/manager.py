@@ -28,6 +28,7 @@ import platformdirs
 
 from .. import __version__
 from ..errors import CacheError, ValidationError
+from ..sqlite_wal import connect_wal
 from .tiers import DiskTier, FailsSoftly, MemoryTier, RedisTier, Tier, redact
 
 ENTRY_FORMAT = 1
@@ -102,9 +103,7 @@ class Counters(FailsSoftly):
         super().__init__(f"the cache statistics file {path}", on_warning)
         self._lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db = connect_wal(path, timeout=30, check_same_thread=False)
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS counters (tier TEXT, name TEXT, value INTEGER NOT NULL, PRIMARY KEY (tier, name)) WITHOUT ROWID"
             )

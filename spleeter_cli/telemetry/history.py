@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..sqlite_wal import connect_wal
+
 FILENAME = "history.db"
-_BUSY_TIMEOUT_MS = 10_000
+_BUSY_TIMEOUT_S = 10.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -92,9 +94,7 @@ def _connect(path: Path, create: bool) -> Iterator[sqlite3.Connection]:
     try:
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)) as connection:
-            connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            connection.execute("PRAGMA journal_mode = WAL")
+        with closing(connect_wal(path, timeout=_BUSY_TIMEOUT_S)) as connection:
             connection.executescript(_SCHEMA)
             connection.row_factory = sqlite3.Row
             yield connection
