@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import tracemalloc
 from collections.abc import Callable
 from fractions import Fraction
@@ -180,12 +179,6 @@ def test_stream_resampler_matches_whole_array_and_passes_through() -> None:
     assert len(whole) == 2 * RATE
     assert dsp.StreamResampler(RATE, RATE).process(source) is source
 
-
-def test_resampling_three_minutes_is_fast() -> None:
-    source = np.random.default_rng(0).standard_normal((180 * 48000, 2)).astype(np.float32) * 0.1
-    started = time.perf_counter()
-    dsp.resample(source, 48000, RATE)
-    assert time.perf_counter() - started < 1.0
 
 
 # --- ranges and streaming ------------------------------------------------------------------
