@@ -13,6 +13,7 @@ must answer at once, without NumPy or TensorFlow.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,7 +233,15 @@ def _convert(field: Field, value: Any, where: str, null_allowed: bool = False) -
         return field.check(value)
     except _Invalid as error:
         also = " or null" if null_allowed and field.nullable else ""
-        raise ValidationError(f"{where} must be {error.expected}{also}, not {_show(value)}") from None
+        shown = _without_credentials(value) if field.check is _redis_url else value
+        raise ValidationError(f"{where} must be {error.expected}{also}, not {_show(shown)}") from None
+
+
+def _without_credentials(value: Any) -> Any:
+    """A mistyped Redis URL still carries its password: mask what precedes '@' and any password= value."""
+    if not isinstance(value, str):
+        return value
+    return re.sub(r"(password=)[^&#]*", r"\1****", re.sub(r"[^/@]*@", "****@", value))
 
 
 class Section:

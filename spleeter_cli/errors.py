@@ -21,6 +21,8 @@ class ExitCode(IntEnum):
     MODEL = 4  # model cannot be obtained or is corrupt
     OUTPUT = 5  # output cannot be written, or exists without --overwrite
     INTERRUPTED = 130  # Ctrl-C
+    BROKEN_PIPE = 141  # stdout's reader went away (`spl ... | head`): 128 + SIGPIPE, as a shell reports it
+    TERMINATED = 143  # SIGTERM: 128 + 15, after the same clean-up as Ctrl-C
 
 
 class SplError(Exception):

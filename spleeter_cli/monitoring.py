@@ -31,6 +31,7 @@ LOW_DISK_BYTES = 1 << 30  # degraded: a few long 5-stem WAV runs would fill it
 CRITICAL_DISK_BYTES = 100 << 20  # unhealthy: not even one song's stems fit reliably
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _AGE = re.compile(r"\s*(\d+(?:\.\d*)?)\s*([smhdw])\s*", re.IGNORECASE)
+_SQLITE_MAX_INT = 2**63 - 1  # a larger --last means every run, and SQLite cannot bind it
 _PERCENTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
 
 
@@ -43,7 +44,7 @@ def parse_since(value: str | float | datetime) -> float:
         return float(value)
     match = _AGE.fullmatch(value)
     if match:
-        return time.time() - float(match[1]) * _UNITS[match[2].lower()]
+        return max(0.0, time.time() - float(match[1]) * _UNITS[match[2].lower()])  # older than 1970: every run
     try:
         return datetime.fromisoformat(value.strip()).timestamp()
     except ValueError:
@@ -60,7 +61,7 @@ def get_stats_summary(since: str | float | datetime | None = None, last: int | N
     """
     if last is not None and last < 1:
         raise ValidationError(f"--last must be at least 1, not {last}")
-    selection = history.Selection(since=None if since is None else parse_since(since), last=last)
+    selection = history.Selection(since=None if since is None else parse_since(since), last=None if last is None else min(last, _SQLITE_MAX_INT))
     path = history.history_path(cache_dir)
     try:
         runs, inputs = history.load(path, selection)

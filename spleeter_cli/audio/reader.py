@@ -225,6 +225,10 @@ class AudioReader:
             if frame.sample_rate != self.info.sample_rate:
                 raise _input_error(self.path, f"sample rate changes mid-stream ({self.info.sample_rate} -> {frame.sample_rate} Hz)", "convert the file to a single rate first")
             samples = self._to_float(frame)
+            if frame.format.name.startswith(("flt", "dbl")) and not np.isfinite(samples).all():
+                first_bad = position + int(np.flatnonzero(~np.isfinite(samples).all(axis=1))[0])
+                raise _input_error(self.path, f"has NaN or infinite samples at {first_bad / self.info.sample_rate:.1f} s (a damaged float file)",
+                                   "re-export the file; the model would turn them into full-scale noise")
             position += len(samples)
             if position <= start:
                 continue

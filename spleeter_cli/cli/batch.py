@@ -11,6 +11,7 @@ import typer
 
 from ..errors import ValidationError
 from ..limits import InputLimits
+from ..separate import outputs
 from . import options as o
 from .runs import choose_listener, execute, open_cache
 from .ui import handles_errors
@@ -82,8 +83,13 @@ def batch(
                             limits=InputLimits.from_settings(settings), enable_gpu=settings.performance.enable_gpu,
                             jobs=settings.performance.jobs or default_jobs(), fail_fast=fail_fast)
     output_dir = settings.audio.output_dir
-    destinations = [output_dir / _inside(item.relative_parent) for item in inputs] if keep_tree else None
-    execute(run, [item.path for item in inputs], listener, settings, destinations, input_errors, report, uniform_exit=False)
+    sources = [item.path for item in inputs]
+    destinations = [output_dir / _inside(item.relative_parent) for item in inputs] if keep_tree else [output_dir] * len(inputs)
+    stems = outputs.written_by_run(sources, destinations, options.filename_format, run.spec.instruments, options.codec)
+    if stems:  # -o inside an input folder: the last run's stems are not new inputs
+        listener.warning(f"left out {len(stems)} input(s) that this run writes as stems, e.g. {sources[min(stems)]}")
+        sources, destinations = ([item for index, item in enumerate(items) if index not in stems] for items in (sources, destinations))
+    execute(run, sources, listener, settings, destinations, input_errors, report, uniform_exit=False)
 
 
 def _inside(relative: Path) -> Path:

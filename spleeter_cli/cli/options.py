@@ -63,7 +63,7 @@ def separate_options(settings, stems: int | None, model: str | None, hq: bool, o
     from ..separate.pipeline import SeparateOptions
 
     audio = settings.audio
-    chosen = settings.models.default if model is not None or (stems is None and not hq) else model_for(stems or 2, hq).full_name
+    chosen = settings.models.default if model is not None or (stems is None and not hq) else model_for(2 if stems is None else stems, hq).full_name
     strength = denoise_strength if denoise_strength is not None else DEFAULT_DENOISE_STRENGTH if denoise else 0.0
     return SeparateOptions(
         model=chosen, codec=audio.codec.lower(), bitrate=audio.bitrate, bit_depth=audio.bit_depth,

@@ -107,19 +107,39 @@ def summarise(results: Sequence[Any], wall: float) -> dict[str, Any]:
 
 
 def check_report_path(path: Path) -> None:
-    """Refuse a report that could not be written before any input is separated, not after."""
+    """Refuse a report that could not be written before any input is separated, not after.
+
+    The report replaces a regular file only: a device, pipe or folder of that name is
+    refused rather than swapped for a file (a symlink is followed to its target).
+    """
+    if str(path) == "-":
+        raise OutputError("--report - is not supported: standard output carries the progress", hint="name a file, e.g. --report report.json")
+    path = path.resolve()
     folder = path.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     problem = None
     if path.is_dir():
         problem = "it is a folder"
+    elif path.exists() and not path.is_file():
+        problem = "it is not a regular file"
     elif not folder.is_dir():
         problem = f"{folder} is not a folder"
-    elif not os.access(folder, os.W_OK | os.X_OK):
-        problem = f"{folder} is not writable"
+    else:
+        problem = _unwritable(folder)
     if problem:
         raise OutputError(f"cannot write report {path}: {problem}", hint="choose a writable --report path")
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why a file cannot be created in ``folder`` (tried, not guessed from mode bits: root, /proc), or None."""
+    probe = folder / f".spl-report-test-{os.getpid()}"
+    try:
+        probe.touch()
+        probe.unlink()
+    except OSError as error:
+        return f"cannot create files in {folder} ({error.strerror or error})"
+    return None
 
 
 def write_report(path: Path, results: Sequence[Any], summary: dict[str, Any], run: Any, started: float) -> bool:
@@ -132,6 +152,7 @@ def write_report(path: Path, results: Sequence[Any], summary: dict[str, Any], ru
         "summary": summary,
         "inputs": [r.to_json() for r in results],
     }
+    path = path.resolve()  # through a symlink to its target, which the link keeps pointing at
     temporary = path.with_name(f".{path.name}.part-{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -54,4 +54,5 @@ def separate(
     listener = choose_listener(json_output, quiet, verbose)
     run = SeparationRun(options, settings.audio.output_dir, o.model_store(settings), listener, cache=open_cache(settings, listener),
                         limits=InputLimits.from_settings(settings), enable_gpu=settings.performance.enable_gpu)
-    execute(run, files, listener, settings)
+    unique = list({file.resolve(): file for file in reversed(files)}.values())[::-1]  # a file named twice is separated once
+    execute(run, unique, listener, settings)

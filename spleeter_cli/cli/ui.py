@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -29,20 +30,34 @@ def fail(error: SplError) -> typer.Exit:
     return typer.Exit(int(error.exit_code))
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (kill, docker stop, Kubernetes), raised in the main thread so it cleans up exactly like Ctrl-C."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 def handles_errors(command: F) -> F:
-    """Turn user errors and Ctrl-C into one line and a documented exit code, never a traceback."""
+    """Turn user errors, Ctrl-C and SIGTERM into one line and a documented exit code, never a traceback."""
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _terminate)
         try:
             return command(*args, **kwargs)
         except SplError as error:
             raise fail(error) from None
-        except KeyboardInterrupt:
-            print("spl: interrupted; unfinished outputs were removed", file=sys.stderr)
-            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except KeyboardInterrupt as interrupt:
+            terminated = isinstance(interrupt, Terminated)
+            print(f"spl: {'terminated' if terminated else 'interrupted'}; unfinished outputs were removed", file=sys.stderr)
+            raise typer.Exit(int(ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED)) from None
         except typer.Exit:
             raise
+        except BrokenPipeError:  # stop quietly, like any Unix tool whose reader left; later writes go nowhere
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(int(ExitCode.BROKEN_PIPE)) from None
         except Exception as error:  # a bug in spl, not the user's doing: one line, traceback on request
             if os.environ.get("SPL_DEBUG"):
                 raise

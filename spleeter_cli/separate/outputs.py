@@ -23,14 +23,21 @@ from ..errors import OutputError, ValidationError
 DEFAULT_FILENAME_FORMAT = "{filename}/{instrument}.{codec}"
 FORMAT_FIELDS = ("filename", "foldername", "instrument", "codec")
 PART_MARKER = ".part-"
+MAX_NAME_BYTES = 255  # NAME_MAX of common file systems
+TEMPORARY_NAME_BYTES = 32  # what a stem's hidden temporary adds to its name: ".", ".part-PID", ".float"
 
 
 def check_filename_format(template: str) -> None:
     """Refuse templates with unknown fields or that do not separate instruments."""
     try:
-        fields = {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
+        parsed = [(field, spec, conversion) for _, field, spec, conversion in string.Formatter().parse(template) if field is not None]
     except ValueError as error:
         raise ValidationError(f"invalid --filename-format '{template}': {error}", hint="use fields like {filename}/{instrument}.{codec}") from None
+    fields = {field for field, _, _ in parsed}
+    for field, spec, conversion in parsed:
+        if spec or conversion:
+            raise ValidationError(f"--filename-format '{template}' formats {{{field}}} with '{'!' + conversion if conversion else ''}{':' + spec if spec else ''}'",
+                                  hint="write fields plainly, e.g. {filename}/{instrument}.{codec}")
     unknown = sorted(fields - set(FORMAT_FIELDS))
     if unknown:
         allowed = ", ".join("{" + f + "}" for f in FORMAT_FIELDS)
@@ -52,10 +59,38 @@ def plan_outputs(source: Path, destination: Path, template: str, instruments: It
                 f"--filename-format '{template}' would write {relative!r} outside the output directory {destination}",
                 hint="remove '..' and absolute paths from the format",
             )
+        if len(os.fsencode(path.name)) > MAX_NAME_BYTES - TEMPORARY_NAME_BYTES or any(len(os.fsencode(part)) > MAX_NAME_BYTES for part in path.relative_to(root).parts):
+            raise OutputError(f"stem name {relative!r} is too long for the file system", hint="shorten it with --filename-format", path=str(source))
         planned[instrument] = path
     if len(set(planned.values())) < len(planned):
         raise ValidationError(f"--filename-format '{template}' gives several stems the same file name", hint="include {instrument}")
     return planned
+
+
+def claim(planned: dict[str, Path], source: Path, claimed: dict[Path, Path]) -> None:
+    """Record ``source``'s stems in ``claimed`` (stem -> input), refusing any another input of the run writes.
+
+    Two inputs named alike in different folders would otherwise overwrite each other's
+    stems, and a rerun would call the second "already done". A stem that is the input
+    itself is refused too, even with --overwrite.
+    """
+    real = source.resolve()
+    for path in planned.values():
+        if path == real:
+            raise OutputError(f"stem {path} would replace the input itself", hint="choose another -o or --filename-format", path=str(source))
+        if path in claimed:
+            raise OutputError(f"{path} is also a stem of {claimed[path]}, an earlier input of this run",
+                              hint="put {foldername} in --filename-format, or use spl batch --keep-tree", path=str(source))
+    claimed.update(dict.fromkeys(planned.values(), source))
+
+
+def written_by_run(sources: list[Path], destinations: list[Path], template: str, instruments: Iterable[str], codec: str) -> set[int]:
+    """Indexes of ``sources`` that are stems another source of the run writes (a batch whose -o is inside its input folder)."""
+    stems: set[Path] = set()
+    for source, destination in zip(sources, destinations):
+        with contextlib.suppress(ValidationError):
+            stems.update(plan_outputs(source, destination, template, instruments, codec).values())
+    return {index for index, source in enumerate(sources) if source.resolve() in stems}
 
 
 def refuse_existing(outputs: dict[str, Path], source: Path) -> None:
@@ -70,10 +105,15 @@ def temporary_path(final: Path) -> Path:
     return final.with_name(f".{final.name}{PART_MARKER}{os.getpid()}")
 
 
-def prepare_directories(paths: Iterable[Path], source: Path) -> None:
+def prepare_directories(paths: Iterable[Path], source: Path) -> list[Path]:
+    """Create (and test) the stems' folders; returns the folders this call created."""
+    created: list[Path] = []
     for directory in {p.parent for p in paths}:
         try:
+            missing = [directory, *directory.parents]
+            missing = missing[: next(i for i, folder in enumerate(missing) if folder.exists())]
             directory.mkdir(parents=True, exist_ok=True)
+            created.extend(missing)
             probe = directory / f".spl-write-test{PART_MARKER}{os.getpid()}"
             probe.touch()
             probe.unlink()
@@ -83,14 +123,26 @@ def prepare_directories(paths: Iterable[Path], source: Path) -> None:
                 hint="choose a writable folder with -o",
                 path=str(source),
             ) from None
+    return created
+
+
+def remove_if_empty(folders: Iterable[Path]) -> None:
+    """Remove the folders a run created that hold nothing: failed inputs leave nothing behind."""
+    for folder in sorted(set(folders), key=lambda folder: len(folder.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 @contextmanager
-def staged(finals: dict[str, Path], source: Path) -> Iterator[dict[str, Path]]:
-    """Temporary paths for ``finals``: renamed into place if the block completes, deleted if not."""
+def staged(finals: dict[str, Path], source: Path, created: list[Path]) -> Iterator[dict[str, Path]]:
+    """Temporary paths for ``finals``: renamed into place if the block completes, deleted if not.
+
+    The folders it creates are added to ``created``: the caller removes those left empty
+    once no other input can be about to write into them (``remove_if_empty``).
+    """
     temporaries = {name: temporary_path(path) for name, path in finals.items()}
     try:
-        prepare_directories(finals.values(), source)
+        created.extend(prepare_directories(finals.values(), source))
         yield temporaries
         for name, temporary in temporaries.items():
             os.replace(temporary, finals[name])

@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # decoding and the model are imported only when a file misses
 
 
 DEFAULT_SILENCE_DBFS = -60.0
+MAX_SECONDS = 1e7  # --offset/--duration bound (115 days): sample counts stay exact integers, inf and nan are refused
 
 
 @dataclass(frozen=True)
@@ -138,10 +139,11 @@ def check_options(options: SeparateOptions) -> ModelSpec:
     spec = get_spec(options.model)
     formats.check_output_options(options.codec, options.bitrate, options.bit_depth)
     outputs.check_filename_format(options.filename_format)
-    if options.offset < 0:
-        raise ValidationError(f"--offset must be >= 0, not {options.offset}")
-    if options.duration is not None and options.duration <= 0:
-        raise ValidationError(f"--duration must be > 0, not {options.duration}")
+    if not 0 <= options.offset <= MAX_SECONDS:  # also refuses nan
+        raise ValidationError(f"--offset must be between 0 and {MAX_SECONDS:.0f} seconds, not {options.offset:g}")
+    if options.duration is not None and not 0 < options.duration <= MAX_SECONDS:
+        raise ValidationError(f"--duration must be more than 0 and at most {MAX_SECONDS:.0f} seconds, not {options.duration:g}",
+                              hint="leave it out to separate to the end")
     for flag, target in (("--normalize", options.normalize), ("--normalize-stems", options.normalize_stems)):
         if target is not None and not -70 <= target <= 0:
             raise ValidationError(f"{flag} must be a loudness between -70 and 0 LUFS, not {target:g}", hint="streaming services use about -14")
@@ -183,13 +185,17 @@ class SeparationRun:
         self.models = models or ModelPool(enable_gpu)
         self.model_loaded = False  # whether this run needed the model at all (all cached or skipped: no)
         self._weights_digest: str | None = None
+        self._created_folders: list[Path] = []  # output folders this run made; the empty ones go at the end
 
     def run(self, inputs: Sequence[Path], destinations: Sequence[Path] | None = None) -> list[FileResult]:
         """Separate ``inputs``; ``destinations`` (one output dir per input) default to the run's."""
         planned: list[_Job | FileResult] = []
+        claimed: dict[Path, Path] = {}  # stem -> the input that writes it
         for index, source in enumerate(inputs):
             try:
-                planned.append(self._plan(source, destinations[index] if destinations else self.output_dir))
+                job = self._plan(source, destinations[index] if destinations else self.output_dir)
+                outputs.claim(job.outputs, source, claimed)
+                planned.append(job)
             except SplError as error:
                 planned.append(self._failed(source, error, 0.0))
         jobs = [p for p in planned if isinstance(p, _Job)]
@@ -205,6 +211,7 @@ class SeparationRun:
                     self.cancelled.set()  # Ctrl-C: files in progress discard their temporaries
                     raise
         finally:
+            outputs.remove_if_empty(self._created_folders)
             if self._own_models:
                 self.models.close()
         return results
@@ -284,7 +291,7 @@ class SeparationRun:
         self.listener.file_stage(job.source, "cached")
         try:
             self.limits.check_duration(job.source, float(hit.meta.get("audio_duration", 0.0)))
-            with outputs.staged(job.outputs, job.source) as temporaries:
+            with outputs.staged(job.outputs, job.source, self._created_folders) as temporaries:
                 for name, temporary in temporaries.items():
                     temporary.write_bytes(hit.files[name])
         except SplError as error:
@@ -317,7 +324,7 @@ class SeparationRun:
             progress = lambda n: self.listener.file_progress(job.source, n / SAMPLE_RATE)  # noqa: E731
             stems = separator.stream_wiener(open_blocks, progress) if self.options.mwf else separator.stream(open_blocks(), progress)
             writer = StemWriter(self.options, self.spec.instruments, self.cancelled)
-            with outputs.staged(job.outputs, job.source) as temporaries:
+            with outputs.staged(job.outputs, job.source, self._created_folders) as temporaries:
                 self.listener.file_stage(job.source, "separate")
                 written = writer.write(temporaries, _timed(stems, timings, "separate"), timings)
                 if self.options.tags:

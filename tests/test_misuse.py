@@ -1,0 +1,171 @@
+"""Mistakes a black-box review made with the real `spl`, each of which used to lose data,
+write garbage, leave debris or end in "internal error": now one line, a documented exit
+code and nothing left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from conftest import RATE, song, spl_command, spl_env, write_songs
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def test_inputs_sharing_stem_paths_never_overwrite_each_other(run_spl, tmp_path: Path) -> None:
+    write_songs(tmp_path / "lib" / "a", 1, 2.0, name="s.wav")
+    (tmp_path / "lib" / "b").mkdir()
+    sf.write(tmp_path / "lib" / "b" / "s.wav", song(2.0, 5), RATE)  # same name, another song
+    out = tmp_path / "out"
+    for attempt in range(2):  # the rerun must not call the second input "already done"
+        done = run_spl("batch", tmp_path / "lib", "-o", out, "--json")
+        assert done.returncode == 1, done.stderr
+        first, second = sorted((json.loads(line) for line in done.stdout.splitlines()), key=lambda result: result["input"])
+        assert first["status"] == ("ok" if attempt == 0 else "skipped")
+        assert second["status"] == "failed" and second["exit_code"] == 5
+        assert f"also a stem of {tmp_path / 'lib' / 'a' / 's.wav'}" in second["error"] and "--keep-tree" in second["error"]
+    stems = {name: sf.read(out / "s" / f"{name}.wav")[0] for name in ("vocals", "accompaniment")}
+    mix = sf.read(tmp_path / "lib" / "a" / "s.wav")[0]
+    assert np.abs(stems["vocals"] + stems["accompaniment"] - mix).mean() < 0.01  # a's stems, not b's
+    kept = run_spl("batch", tmp_path / "lib", "-o", tmp_path / "tree", "--keep-tree")
+    assert kept.returncode == 0, kept.stderr
+    assert files_under(tmp_path / "tree") == ["a/s/accompaniment.wav", "a/s/vocals.wav", "b/s/accompaniment.wav", "b/s/vocals.wav"]
+
+
+def test_a_file_named_twice_is_separated_once(run_spl, tmp_path: Path) -> None:
+    (path,) = write_songs(tmp_path / "in", 1, 2.0)
+    done = run_spl("separate", path, tmp_path / "in" / ".." / "in" / path.name, "-o", tmp_path / "out", "--json")
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 1
+
+
+def test_a_stem_never_replaces_its_own_input(run_spl, tmp_path: Path) -> None:
+    folder = tmp_path / "take"
+    (path,) = write_songs(folder, 1, 2.0, name="vocals.wav")
+    before = path.read_bytes()
+    done = run_spl("separate", path, "-o", tmp_path, "-f", "{foldername}/{instrument}.{codec}", "--overwrite")
+    assert done.returncode == 5, done.stderr
+    assert "would replace the input itself" in done.stderr and "Traceback" not in done.stderr
+    assert path.read_bytes() == before and files_under(folder) == ["vocals.wav"]
+
+
+def test_output_inside_the_input_folder_does_not_separate_stems_again(run_spl, tmp_path: Path) -> None:
+    folder = tmp_path / "rec"
+    write_songs(folder, 1, 2.0, name="take.wav")
+    assert run_spl("batch", folder, "-o", folder).returncode == 0
+    again = run_spl("batch", folder, "-o", folder)
+    assert again.returncode == 0, again.stderr
+    assert "left out 2 input(s) that this run writes as stems" in again.stderr
+    assert files_under(folder) == ["take.wav", "take/accompaniment.wav", "take/vocals.wav"]
+
+
+def test_non_finite_samples_are_refused_not_separated_into_noise(run_spl, tmp_path: Path) -> None:
+    samples = song(3.0, 1)
+    samples[RATE + 100, 0] = np.nan
+    damaged = tmp_path / "nan.wav"
+    sf.write(damaged, samples, RATE, subtype="FLOAT")
+    out = tmp_path / "out"
+    done = run_spl("separate", damaged, "-o", out)
+    assert done.returncode == 3, done.stderr
+    assert f"{damaged}: has NaN or infinite samples at 1.0 s" in done.stderr and "Traceback" not in done.stderr
+    assert not out.exists()  # not even the empty folder the stems were to go in
+    info = run_spl("info", damaged)
+    assert info.returncode == 3 and "NaN or infinite" in info.stderr
+
+
+def test_failed_inputs_leave_no_empty_folders(run_spl, tmp_path: Path) -> None:
+    (good,) = write_songs(tmp_path / "in", 1, 2.0)
+    truncated = tmp_path / "in" / "cut.flac"
+    sf.write(truncated, song(8.0, 2), RATE)
+    truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size // 3])
+    out = tmp_path / "out"
+    done = run_spl("separate", truncated, good, "-o", out, "-f", "{filename}/x/{instrument}.{codec}")
+    assert done.returncode == 3, done.stderr
+    assert files_under(out) == ["song0/x/accompaniment.wav", "song0/x/vocals.wav"]
+    assert sorted(p.name for p in out.iterdir()) == ["song0"]
+
+
+def test_report_targets_that_are_not_regular_files(run_spl, tmp_path: Path) -> None:
+    (path,) = write_songs(tmp_path / "in", 1, 2.0)
+    fifo = tmp_path / "report.fifo"
+    os.mkfifo(fifo)
+    for target, words in ((fifo, "not a regular file"), ("-", "--report - is not supported"), ("/proc/spl-report.json", "cannot create files in /proc")):
+        done = run_spl("batch", path, "-o", tmp_path / "out", "--report", target)
+        assert done.returncode == 5 and words in done.stderr, done.stderr
+        assert not (tmp_path / "out").exists()  # refused before any work
+    assert fifo.is_fifo() and not Path("-").exists()
+    real = tmp_path / "reports" / "real.json"
+    real.parent.mkdir()
+    real.write_text("{}")
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    done = run_spl("batch", path, "-o", tmp_path / "out", "--report", link)
+    assert done.returncode == 0, done.stderr
+    assert link.is_symlink() and json.loads(real.read_text())["summary"]["ok"] == 1
+
+
+def test_names_too_long_and_formatted_fields_are_refused_up_front(run_spl, tmp_path: Path) -> None:
+    long_name = tmp_path / ("L" * 240 + ".wav")
+    sf.write(long_name, song(1.0, 0), RATE)
+    done = run_spl("separate", long_name, "-o", tmp_path / "out", "-f", "{filename}-{instrument}.{codec}")
+    assert done.returncode == 5 and "too long for the file system" in done.stderr, done.stderr
+    for template in ("{instrument:>1000}.{codec}", "{instrument!r}.{codec}"):
+        done = run_spl("separate", long_name, "-o", tmp_path / "out", "-f", template)
+        assert done.returncode == 2 and "write fields plainly" in done.stderr, done.stderr
+    assert not (tmp_path / "out").exists()
+    default = run_spl("separate", long_name, "-o", tmp_path / "out")  # a 240-byte folder name is fine
+    assert default.returncode == 0, default.stderr
+
+
+def test_sigterm_cleans_up_like_ctrl_c(models_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "long.wav"
+    sf.write(path, np.tile(song(15.0, 0), (10, 1)), RATE)  # 150 s: still separating when the signal comes
+    out = tmp_path / "out"
+    process = subprocess.Popen([*spl_command(), "separate", path, "-o", out, "--no-cache"], env=spl_env(models_dir, tmp_path / "cache"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not any(".part-" in name for name in files_under(out)):
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 143, err
+    assert "spl: terminated; unfinished outputs were removed" in err and "Traceback" not in err
+    assert files_under(out) == []
+
+
+def test_a_closed_stdout_stops_spl_quietly(models_dir: Path, tmp_path: Path) -> None:
+    paths = write_songs(tmp_path / "in", 4, 2.0)
+    out = tmp_path / "out"
+    process = subprocess.Popen([*spl_command(), "batch", *paths, "-o", out, "--json", "-j", "1"], env=spl_env(models_dir, tmp_path / "cache"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert json.loads(process.stdout.readline())["status"] == "ok"  # like `| head -1`
+    process.stdout.close()
+    err = process.stderr.read().decode()
+    process.wait(timeout=300)
+    assert process.returncode == 141, err
+    assert "internal error" not in err and "Traceback" not in err
+    assert not any(".part-" in name for name in files_under(out))
+
+
+def test_mistyped_redis_urls_never_show_the_password(run_spl, tmp_path: Path) -> None:
+    for url in ("reddis://:s3cretpw@cache:6379/0", "redis//user:s3cretpw@cache:6379/0", "http://cache/0?password=s3cretpw"):
+        done = run_spl("separate", tmp_path / "none.wav", "-o", tmp_path / "out", env={"SPLEETER_REDIS_URL": url})
+        assert done.returncode == 2 and "SPLEETER_REDIS_URL must be" in done.stderr, done.stderr
+        assert "s3cretpw" not in done.stderr and "****" in done.stderr
+
+
+def test_stats_windows_beyond_any_history_mean_everything(run_spl) -> None:
+    for args in (("--since", "99999999999d"), ("--last", "99999999999999999999")):
+        done = run_spl("stats", *args, "--json")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["processing_stats"]["runs"] == 0
