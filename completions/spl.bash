@@ -38,33 +38,33 @@ _spl_spec() {
             argument=none ;;
         "models list")
             subcommands=""
-            options="--json -h --help"
-            value_options=""
+            options="--json --config -h --help"
+            value_options="--config"
             argument=none ;;
         "models info")
             subcommands=""
-            options="--json -h --help"
-            value_options=""
+            options="--json --config -h --help"
+            value_options="--config"
             argument=model ;;
         "models download")
             subcommands=""
-            options="--force --json -h --help"
-            value_options=""
+            options="--force --json --config -h --help"
+            value_options="--config"
             argument=model ;;
         "models import")
             subcommands=""
-            options="--name --json -h --help"
-            value_options="--name"
+            options="--name --json --config -h --help"
+            value_options="--name --config"
             argument=file ;;
         "models verify")
             subcommands=""
-            options="--json -h --help"
-            value_options=""
+            options="--json --config -h --help"
+            value_options="--config"
             argument=model ;;
         "models remove")
             subcommands=""
-            options="--json -h --help"
-            value_options=""
+            options="--json --config -h --help"
+            value_options="--config"
             argument=model ;;
         "cache")
             subcommands="stats clear prune info"
@@ -198,8 +198,20 @@ _spl_value() {
             COMPREPLY=() ;;
         "stats|--cache-dir")
             _spl_paths -d ;;
+        "models list|--config")
+            _spl_paths -f ;;
+        "models info|--config")
+            _spl_paths -f ;;
+        "models download|--config")
+            _spl_paths -f ;;
         "models import|--name")
             COMPREPLY=() ;;
+        "models import|--config")
+            _spl_paths -f ;;
+        "models verify|--config")
+            _spl_paths -f ;;
+        "models remove|--config")
+            _spl_paths -f ;;
         "cache stats|--redis-url")
             COMPREPLY=() ;;
         "cache stats|--cache-dir")

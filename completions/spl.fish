@@ -24,8 +24,18 @@ function __spl_value_options
             printf '%s\n' -o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength -j --jobs --cache-dir --redis-url --scheduler --report --metrics-port --config
         case 'stats'
             printf '%s\n' --since --last --cache-dir
+        case 'models list'
+            printf '%s\n' --config
+        case 'models info'
+            printf '%s\n' --config
+        case 'models download'
+            printf '%s\n' --config
         case 'models import'
-            printf '%s\n' --name
+            printf '%s\n' --name --config
+        case 'models verify'
+            printf '%s\n' --config
+        case 'models remove'
+            printf '%s\n' --config
         case 'cache stats'
             printf '%s\n' --redis-url --cache-dir
         case 'cache clear'
@@ -163,43 +173,49 @@ complete -c spl -n "__spl_at 'stats'" -l json -d 'Print JSON on stdout.'
 complete -c spl -n "__spl_at 'stats'" -s h -l help -d 'Show this message and exit.'
 
 # spl models
-complete -c spl -n "__spl_at 'models'" -a list -d 'Every model of the catalog, and whether it is installed.'
+complete -c spl -n "__spl_at 'models'" -a list -d 'Every model of the catalog: installed, damaged or not installed.'
 complete -c spl -n "__spl_at 'models'" -a info -d 'Instruments, band, install source, version and checksums of models.'
 complete -c spl -n "__spl_at 'models'" -a download -d 'Install models from the official release (or its fallback source).'
 complete -c spl -n "__spl_at 'models'" -a import -d 'Install a model offline from a release archive or folder (its variable layout is checked).'
-complete -c spl -n "__spl_at 'models'" -a verify -d 'Re-check installed files against their recorded checksums and the checkpoint\'s variables.'
-complete -c spl -n "__spl_at 'models'" -a remove -d 'Delete installed models.'
+complete -c spl -n "__spl_at 'models'" -a verify -d 'Re-check models\' files against their recorded checksums and the checkpoint\'s variables; exit 4 if any is damaged.'
+complete -c spl -n "__spl_at 'models'" -a remove -d 'Delete installed (or damaged) models.'
 complete -c spl -n "__spl_at 'models'" -s h -l help -d 'Show this message and exit.'
 
 # spl models list
 complete -c spl -n "__spl_at 'models list'" -l json -d 'Print JSON on stdout.'
+complete -c spl -n "__spl_at 'models list'" -l config -r -F -d 'Config file (default: $SPLEETER_CONFIG, else the user config file).'
 complete -c spl -n "__spl_at 'models list'" -s h -l help -d 'Show this message and exit.'
 
 # spl models info
 complete -c spl -n "__spl_at 'models info'" -a 'spleeter:2stems spleeter:2stems-16kHz spleeter:4stems spleeter:4stems-16kHz spleeter:5stems spleeter:5stems-16kHz'
 complete -c spl -n "__spl_at 'models info'" -l json -d 'Print JSON on stdout.'
+complete -c spl -n "__spl_at 'models info'" -l config -r -F -d 'Config file (default: $SPLEETER_CONFIG, else the user config file).'
 complete -c spl -n "__spl_at 'models info'" -s h -l help -d 'Show this message and exit.'
 
 # spl models download
 complete -c spl -n "__spl_at 'models download'" -a 'spleeter:2stems spleeter:2stems-16kHz spleeter:4stems spleeter:4stems-16kHz spleeter:5stems spleeter:5stems-16kHz'
 complete -c spl -n "__spl_at 'models download'" -l force -d 'Download again even if installed.'
 complete -c spl -n "__spl_at 'models download'" -l json -d 'Print JSON on stdout.'
+complete -c spl -n "__spl_at 'models download'" -l config -r -F -d 'Config file (default: $SPLEETER_CONFIG, else the user config file).'
 complete -c spl -n "__spl_at 'models download'" -s h -l help -d 'Show this message and exit.'
 
 # spl models import
 complete -c spl -n "__spl_at 'models import'" -F
 complete -c spl -n "__spl_at 'models import'" -l name -x -d 'Model name, when it cannot be read from the file name.'
 complete -c spl -n "__spl_at 'models import'" -l json -d 'Print JSON on stdout.'
+complete -c spl -n "__spl_at 'models import'" -l config -r -F -d 'Config file (default: $SPLEETER_CONFIG, else the user config file).'
 complete -c spl -n "__spl_at 'models import'" -s h -l help -d 'Show this message and exit.'
 
 # spl models verify
 complete -c spl -n "__spl_at 'models verify'" -a 'spleeter:2stems spleeter:2stems-16kHz spleeter:4stems spleeter:4stems-16kHz spleeter:5stems spleeter:5stems-16kHz'
 complete -c spl -n "__spl_at 'models verify'" -l json -d 'Print JSON on stdout.'
+complete -c spl -n "__spl_at 'models verify'" -l config -r -F -d 'Config file (default: $SPLEETER_CONFIG, else the user config file).'
 complete -c spl -n "__spl_at 'models verify'" -s h -l help -d 'Show this message and exit.'
 
 # spl models remove
 complete -c spl -n "__spl_at 'models remove'" -a 'spleeter:2stems spleeter:2stems-16kHz spleeter:4stems spleeter:4stems-16kHz spleeter:5stems spleeter:5stems-16kHz'
 complete -c spl -n "__spl_at 'models remove'" -l json -d 'Print JSON on stdout.'
+complete -c spl -n "__spl_at 'models remove'" -l config -r -F -d 'Config file (default: $SPLEETER_CONFIG, else the user config file).'
 complete -c spl -n "__spl_at 'models remove'" -s h -l help -d 'Show this message and exit.'
 
 # spl cache

@@ -1,4 +1,8 @@
-"""`spl models`: see, fetch, check and import the Spleeter checkpoints."""
+"""`spl models`: see, fetch, check and import the Spleeter checkpoints.
+
+Every subcommand reads the settings like `spl separate` does (defaults < config file <
+environment < flags), so `spl models remove` acts on the very folder a run would use.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,27 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .ui import handles_errors
+from ..errors import ExitCode, ModelError
+from . import options as o
+from .ui import fail, handles_errors
 
 app = typer.Typer(help="List, download, verify, inspect and import models.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 Names = Annotated[list[str], typer.Argument(help="Model names, e.g. 2stems or spleeter:4stems-16kHz.", metavar="NAME...")]
 
 
-def _store():  # type: ignore[no-untyped-def]
-    from ..models.store import ModelManager
+def _store(config_file: Path | None):  # type: ignore[no-untyped-def]
+    """The store `spl separate` would use with the same config file and environment."""
+    return o.model_store(o.load_settings(config_file))
 
-    return ModelManager()
+
+def _state_text(row: dict[str, Any]) -> str:
+    """Installed, or what to run to make it so; damaged needs --force to be said."""
+    if row["state"] == "installed":
+        return "installed"
+    if row["state"] == "damaged":
+        return f"damaged (spl models download {row['name']} --force)"
+    return f"not installed (spl models download {row['name']})"
 
 
 def _describe(store: Any, name: str) -> dict[str, Any]:
@@ -27,6 +41,7 @@ def _describe(store: Any, name: str) -> dict[str, Any]:
 
     spec = get_spec(name)
     manifest = store.manifest(spec.name) or {}
+    state = store.state(spec.name)
     return {
         "name": spec.full_name,
         "instruments": list(spec.instruments),
@@ -34,7 +49,8 @@ def _describe(store: Any, name: str) -> dict[str, Any]:
         "frequency_bins": spec.bins,
         "masks": "softmax" if spec.softmax_masks else "sigmoid ratio",
         "size_mb": spec.size_mb,
-        "installed": store.is_installed(spec.name),
+        "installed": state == "installed",
+        "state": state,
         "path": str(store.path(spec.name)),
         "source": manifest.get("source"),
         "version": manifest.get("version"),
@@ -53,22 +69,22 @@ def _emit(rows: list[dict[str, Any]], json_output: bool, line: Any) -> None:
 
 @app.command("list")
 @handles_errors
-def list_models(json_output: JsonFlag = False) -> None:
-    """Every model of the catalog, and whether it is installed."""
+def list_models(json_output: JsonFlag = False, config_file: o.ConfigFile = None) -> None:
+    """Every model of the catalog: installed, damaged or not installed."""
     from ..models.catalog import CATALOG
 
-    store = _store()
+    store = _store(config_file)
     rows = [_describe(store, name) for name in CATALOG]
     for row in rows:
         del row["files"]
-    _emit(rows, json_output, lambda r: f"{r['name']:<24} {', '.join(r['instruments']):<38} {'installed' if r['installed'] else '-'}")
+    _emit(rows, json_output, lambda r: f"{r['name']:<24} {', '.join(r['instruments']):<38} {'-' if r['state'] == 'missing' else _state_text(r)}")
 
 
 @app.command("info")
 @handles_errors
-def info(names: Names, json_output: JsonFlag = False) -> None:
+def info(names: Names, json_output: JsonFlag = False, config_file: o.ConfigFile = None) -> None:
     """Instruments, band, install source, version and checksums of models."""
-    store = _store()
+    store = _store(config_file)
     rows = [_describe(store, name) for name in names]
 
     def block(row: dict[str, Any]) -> str:
@@ -77,7 +93,7 @@ def info(names: Names, json_output: JsonFlag = False) -> None:
             lines += [f"  installed    {row['path']} ({row['installed_at']})", f"  source       {row['source']} {row['version']}"]
             lines += [f"  {file:<28} sha256 {entry['sha256'][:16]}…  {entry['size']} bytes" for file, entry in row["files"].items()]
         else:
-            lines.append(f"  not installed (spl models download {row['name']})")
+            lines.append(f"  {_state_text(row)}")
         return "\n".join(lines)
 
     _emit(rows, json_output, block)
@@ -89,9 +105,10 @@ def download(
     names: Names,
     force: Annotated[bool, typer.Option("--force", help="Download again even if installed.")] = False,
     json_output: JsonFlag = False,
+    config_file: o.ConfigFile = None,
 ) -> None:
     """Install models from the official release (or its fallback source)."""
-    store = _store()
+    store = _store(config_file)
     status = (lambda m: None) if json_output else (lambda m: print(f"spl: {m}"))
     rows = [{"name": name, "path": str(store.download_model(name, force=force, on_status=status))} for name in names]
     _emit(rows, json_output, lambda r: f"{r['name']}: installed in {r['path']}")
@@ -103,28 +120,55 @@ def import_model(
     source: Annotated[Path, typer.Argument(help="An official <model>.tar.gz or a folder with its checkpoint files.")],
     name: Annotated[Optional[str], typer.Option("--name", help="Model name, when it cannot be read from the file name.")] = None,
     json_output: JsonFlag = False,
+    config_file: o.ConfigFile = None,
 ) -> None:
     """Install a model offline from a release archive or folder (its variable layout is checked)."""
-    path = _store().import_model(source, name)
+    path = _store(config_file).import_model(source, name)
     _emit([{"source": str(source), "path": str(path)}], json_output, lambda r: f"imported {r['source']} into {r['path']}")
+
+
+def _verify_one(store: Any, name: str) -> dict[str, Any]:
+    """One model's verdict; a damaged one is reported on stderr at once and the others still checked."""
+    try:
+        store.validate_model(name)
+    except ModelError as error:
+        fail(error)
+        return {"name": name, "ok": False, "error": str(error)}
+    return {"name": name, "ok": True}
 
 
 @app.command("verify")
 @handles_errors
-def verify(names: Annotated[Optional[list[str]], typer.Argument(help="Models to check (default: all installed).", metavar="[NAME]...")] = None, json_output: JsonFlag = False) -> None:
-    """Re-check installed files against their recorded checksums and the checkpoint's variables."""
-    store = _store()
+def verify(
+    names: Annotated[Optional[list[str]], typer.Argument(help="Models to check (default: every model in the models dir, damaged ones too).", metavar="[NAME]...")] = None,
+    json_output: JsonFlag = False,
+    config_file: o.ConfigFile = None,
+) -> None:
+    """Re-check models' files against their recorded checksums and the checkpoint's variables; exit 4 if any is damaged."""
+    from ..models.catalog import get_spec
+
+    for name in names or []:
+        get_spec(name)  # an unknown name fails (exit 2) before any hashing
+    store = _store(config_file)
+    targets = names or store.present_models()
+    if not targets and not json_output:
+        print(f"no models installed in {store.models_dir}")
+        return
     rows = []
-    for name in names or store.list_local_models():
-        store.validate_model(name)
-        rows.append({"name": name, "ok": True})
-    _emit(rows, json_output, lambda r: f"{r['name']}: ok")
+    for name in targets:
+        rows.append(_verify_one(store, name))
+        if rows[-1]["ok"] and not json_output:
+            print(f"{name}: ok", flush=True)
+    if json_output:
+        print(json.dumps(rows, indent=2))
+    if not all(row["ok"] for row in rows):
+        raise typer.Exit(int(ExitCode.MODEL))
 
 
 @app.command("remove")
 @handles_errors
-def remove(names: Names, json_output: JsonFlag = False) -> None:
-    """Delete installed models."""
-    store = _store()
+def remove(names: Names, json_output: JsonFlag = False, config_file: o.ConfigFile = None) -> None:
+    """Delete installed (or damaged) models."""
+    store = _store(config_file)
     rows = [{"name": name, "removed": store.remove(name)} for name in names]
     _emit(rows, json_output, lambda r: f"{r['name']}: {'removed' if r['removed'] else 'not installed'}")

@@ -31,20 +31,24 @@ def read_variable_shapes(prefix: Path) -> dict[str, tuple[int, ...]]:
     return {name: tuple(shape) for name, shape in reader.get_variable_to_shape_map().items()}
 
 
-def check_layout(spec: ModelSpec, directory: Path) -> None:
+def check_layout(spec: ModelSpec, directory: Path, shown_as: Path | None = None) -> None:
     """Raise :class:`ModelError` unless ``directory`` holds every variable of ``spec`` with its shape.
 
     Extra variables (``global_step``, optimizer slots) are ignored: they do not affect inference.
+    Errors name ``shown_as`` when given: an import checks a temporary copy, but the user
+    knows the files by the path they gave.
     """
     from .quiet_tf import import_quietly
 
     import_quietly()
     import tensorflow as tf
 
+    where = shown_as if shown_as is not None else directory
+
     try:
         found = read_variable_shapes(checkpoint_prefix(directory))
     except (tf.errors.OpError, ValueError) as error:
-        raise ModelError(f"cannot read the checkpoint: {_first_line(error)}", path=directory) from error
+        raise ModelError(f"cannot read the checkpoint: {_first_line(error)}", path=where) from error
     expected = expected_variables(spec)
     missing = [name for name in expected if name not in found]
     wrong = [f"{name} is {found[name]} not {shape}" for name, shape in expected.items() if name in found and found[name] != shape]
@@ -55,7 +59,7 @@ def check_layout(spec: ModelSpec, directory: Path) -> None:
         raise ModelError(
             f"not a {spec.full_name} checkpoint: {'; '.join(problems)}",
             hint=f"check that these are the official {spec.archive_name} files, or give the right model name",
-            path=directory,
+            path=where,
         )
 
 

@@ -94,8 +94,14 @@ def extract_release_archive(archive: Path, dest: Path) -> None:
     except FileExistsError as error:
         raise SourceUnavailable(f"{archive.name}: holds {PurePosixPath(error.filename).name} twice") from error
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
-        raise SourceUnavailable(f"{archive.name}: not a readable model archive ({error})") from error
+        raise SourceUnavailable(f"{archive.name}: not a readable model archive ({_first_line(error)})") from error
     require_checkpoint_files(dest)
+
+
+def _first_line(error: BaseException) -> str:
+    """tarfile lists every method it tried, one per line; errors are shown on one line."""
+    text = str(error).strip()
+    return text.splitlines()[0].rstrip(":") if text else type(error).__name__
 
 
 def _env(name: str, default: str) -> str:

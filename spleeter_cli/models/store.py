@@ -2,9 +2,10 @@
 
 Layout: ``<models_dir>/<name>/`` holds the checkpoint files and ``manifest.json``
 (source, version, per-file sha256 and size). A model is installed exactly when its
-manifest exists and the files have their recorded sizes. Installs are built in a
-``.tmp-<name>.*`` folder and renamed into place under a per-model file lock, so a crash
-never leaves a folder that looks installed and concurrent processes download once.
+manifest exists and the files have their recorded sizes; a folder that is there but
+fails that check is damaged. Installs are built in a ``.tmp-<name>.*`` folder and
+renamed into place under a per-model file lock, so a crash never leaves a folder that
+looks installed and concurrent processes download once.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import hashlib
 import json
 import os
 import shutil
+import tarfile
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import filelock
 import platformdirs
@@ -39,6 +41,7 @@ from .sources import (
 MANIFEST = "manifest.json"
 FALSE_WORDS = {"false", "0", "no", "off"}
 Status = Callable[[str], None]
+State = Literal["installed", "damaged", "missing"]
 
 
 def default_models_dir() -> Path:
@@ -92,17 +95,34 @@ class ModelManager:
         except (OSError, KeyError, TypeError):
             return False
 
+    def state(self, name: str) -> State:
+        """Installed, damaged (its folder is there but fails the cheap check) or missing.
+
+        Telling damaged from missing matters: the fix differs (``--force``), and a damaged
+        folder is still something `spl models verify` and `remove` must see.
+        """
+        if self.is_installed(name):
+            return "installed"
+        return "damaged" if self.path(name).is_dir() else "missing"
+
     def list_local_models(self) -> list[str]:
         return [spec.name for spec in CATALOG.values() if self.is_installed(spec.name)]
+
+    def present_models(self) -> list[str]:
+        """Every model with a folder in the store, installed or damaged: what verify must check."""
+        return [spec.name for spec in CATALOG.values() if self.path(spec.name).is_dir()]
 
     # Installing.
 
     def ensure(self, name: str, on_status: Status | None = None) -> Path:
         """The installed model's folder, downloading it first when allowed."""
         spec = get_spec(name)
-        if self.is_installed(spec.name):
+        state = self.state(spec.name)
+        if state == "installed":
             return self.path(spec.name)
         if not self.auto_download:
+            if state == "damaged":
+                raise _damaged(spec, "its files do not match its manifest", self.path(spec.name))
             raise ModelError(
                 f"model {spec.full_name} is not installed in {self.models_dir}",
                 hint=f"run `spl models download {spec.name}` or set SPLEETER_AUTO_DOWNLOAD=true",
@@ -118,28 +138,33 @@ class ModelManager:
         """Install from an official ``<name>.tar.gz`` or a folder of checkpoint files, offline.
 
         Replaces an installed copy. The variable layout is checked first because, unlike a
-        release asset, nothing else vouches for what the files are.
+        release asset, nothing else vouches for what the files are. Errors name ``source``,
+        never the temporary folder the files are checked in.
         """
         source = Path(source).expanduser()
-        if not source.exists():
-            raise ModelError("no such file or folder", hint=IMPORT_HINT, path=source)
+        _check_importable(source)
         spec = get_spec(name) if name else _infer_spec(source)
 
         def copy(dest: Path) -> SourceRecord:
             try:
                 if source.is_dir():
                     _copy_folder(source, dest)
-                    return SourceRecord("import", str(source.resolve()), None)
-                extract_release_archive(source, dest)
+                    record = SourceRecord("import", str(source.resolve()), None)
+                else:
+                    extract_release_archive(source, dest)
+                    record = SourceRecord("import", str(source.resolve()), sha256_file(source))
             except SourceUnavailable as error:
                 raise ModelError(f"cannot import: {error.reason}", hint=IMPORT_HINT, path=source) from error
             except OSError as error:
                 raise ModelError(f"cannot import: {error.strerror or error}", path=source) from error
-            return SourceRecord("import", str(source.resolve()), sha256_file(source))
+            from .checkpoint import check_layout
 
-        return self._install(spec, copy, force=True, on_status=_quiet, check=True)
+            check_layout(spec, dest, shown_as=source)
+            return record
 
-    def _install(self, spec: ModelSpec, fetch: Callable[[Path], SourceRecord], *, force: bool, on_status: Status, check: bool = False) -> Path:
+        return self._install(spec, copy, force=True, on_status=_quiet)
+
+    def _install(self, spec: ModelSpec, fetch: Callable[[Path], SourceRecord], *, force: bool, on_status: Status) -> Path:
         final = self.models_dir / spec.name
         try:
             self.models_dir.mkdir(parents=True, exist_ok=True)
@@ -147,13 +172,9 @@ class ModelManager:
                 if not force and self.is_installed(spec.name):
                     return final  # another process finished it while we waited
                 self._clean_stale(spec)
-                work = Path(tempfile.mkdtemp(prefix=_temp_prefix(spec), dir=self.models_dir))
+                work = _work_folder(self.models_dir, spec)
                 try:
                     record = fetch(work)
-                    if check:
-                        from .checkpoint import check_layout
-
-                        check_layout(spec, work)
                     _write_manifest(spec, work, record)
                     if final.exists():
                         aside = Path(tempfile.mkdtemp(prefix=_temp_prefix(spec), dir=self.models_dir))
@@ -217,15 +238,13 @@ class ModelManager:
         spec = get_spec(name)
         directory = self.path(name)
         manifest = self.manifest(name)
+        if manifest is None and directory.is_dir():
+            raise _damaged(spec, f"{MANIFEST} is missing or unreadable", directory)
         if manifest is None:
             raise ModelError(f"model {spec.full_name} is not installed", hint=f"run `spl models download {spec.name}`", path=directory)
         damaged = [file for file, entry in manifest["files"].items() if not _matches(directory / file, entry)]
         if damaged:
-            raise ModelError(
-                f"{spec.full_name} is damaged: {', '.join(damaged)} changed since install",
-                hint=f"run `spl models download {spec.name} --force`",
-                path=directory,
-            )
+            raise _damaged(spec, f"{', '.join(damaged)} changed since install", directory)
         from .checkpoint import check_layout
 
         check_layout(spec, directory)
@@ -245,6 +264,40 @@ class ModelManager:
 
 
 IMPORT_HINT = "give an official <model>.tar.gz from the Spleeter v1.4.0 release, or a folder with its checkpoint files"
+
+
+def _damaged(spec: ModelSpec, cause: str, directory: Path) -> ModelError:
+    return ModelError(f"{spec.full_name} is damaged: {cause}", hint=f"run `spl models download {spec.name} --force`", path=directory)
+
+
+def _work_folder(models_dir: Path, spec: ModelSpec) -> Path:
+    """An empty folder to build an install in, inside a private ``.tmp-<name>.*`` folder.
+
+    mkdtemp's own folder is mode 0700; renamed into place, it would hide the model from
+    the other users of a shared models dir. The inner folder gets the umask's mode, as
+    any folder the user creates does.
+    """
+    work = Path(tempfile.mkdtemp(prefix=_temp_prefix(spec), dir=models_dir)) / spec.name
+    work.mkdir()
+    return work
+
+
+def _check_importable(source: Path) -> None:
+    """Fail before touching the store when ``source`` cannot hold a model.
+
+    tarfile's own answer for a file that is no archive is a list of every method it tried,
+    one per line; the user needs one line saying what was expected.
+    """
+    if not source.exists():
+        raise ModelError("no such file or folder", hint=IMPORT_HINT, path=source)
+    if source.is_dir():
+        return
+    try:
+        archive = source.is_file() and tarfile.is_tarfile(source)
+    except OSError as error:
+        raise ModelError(f"cannot import: {error.strerror or error}", path=source) from error
+    if not archive:
+        raise ModelError("not a model folder or .tar.gz archive", hint=IMPORT_HINT, path=source)
 
 
 def _temp_prefix(spec: ModelSpec) -> str:
