@@ -84,7 +84,8 @@ def test_dask_is_imported_only_with_a_scheduler(models_dir: Path, tmp_path: Path
     """`spl --help`, a local batch and a mistyped --scheduler never pay for importing Dask."""
     write_songs(tmp_path / "in", 1, 1.0)
     for args, code in ((["batch", "--help"], 0), (["batch", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--no-cache"], 0),
-                       (["batch", str(tmp_path / "in"), "--scheduler", "local:0"], 2)):
+                       (["batch", str(tmp_path / "in"), "--scheduler", "local:0"], 2),
+                       (["batch", str(tmp_path / "in"), "--scheduler", "local:99999"], 2)):
         program = (
             "import sys; sys.argv = ['spl', *%r]\n"
             "from spleeter_cli.cli.app import app\n"
@@ -171,6 +172,21 @@ def test_a_worker_address_is_not_taken_for_the_scheduler(run_spl, tmp_path: Path
     [line] = done.stderr.splitlines()
     assert line.startswith(f"spl: error: {worker} does not answer like a Dask scheduler: it is a Dask worker, not the scheduler"), line
     assert not (tmp_path / "out").exists()
+
+
+def test_more_local_workers_than_the_machine_can_run_is_a_usage_error(run_spl, tmp_path: Path) -> None:
+    """local:99999 used to start 99999 worker processes, silently, for minutes."""
+    write_songs(tmp_path / "in", 1, 1.0)
+    bound = 4 * (os.cpu_count() or 1)
+    for count in (bound + 1, 99999):
+        started = time.monotonic()
+        done = run_spl("batch", tmp_path / "in", "-o", tmp_path / "out", "--scheduler", f"local:{count}", timeout=120)
+        assert done.returncode == 2, done.stderr
+        assert time.monotonic() - started < 30
+        [line] = done.stderr.splitlines()
+        assert line.startswith(f"spl: error: --scheduler 'local:{count}': at most {bound} local workers on this machine"), line
+        assert f"not {count}" in line and f"use local:N with N <= {bound}" in line, line
+        assert not (tmp_path / "out").exists()
 
 
 def test_a_worker_killed_mid_task_has_its_input_rescheduled(models_dir: Path, cluster, tmp_path: Path) -> None:
