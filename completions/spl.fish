@@ -151,7 +151,7 @@ complete -c spl -n "__spl_at 'batch'" -l fail-fast -d 'Stop at the first failed 
 complete -c spl -n "__spl_at 'batch'" -l no-cache -d 'Neither read nor write the stem cache.'
 complete -c spl -n "__spl_at 'batch'" -l cache-dir -x -a '(__fish_complete_directories)' -d 'Disk cache folder (default: $SPLEETER_CACHE_DIR or the user cache dir).'
 complete -c spl -n "__spl_at 'batch'" -l redis-url -x -d 'Shared Redis cache, e.g. redis://host:6379/0 (default: $SPLEETER_REDIS_URL).'
-complete -c spl -n "__spl_at 'batch'" -l scheduler -x -d 'Run on Dask: local:N starts N worker processes here, tcp://HOST:8786 uses a running scheduler (inputs and -o must be paths every worker sees).'
+complete -c spl -n "__spl_at 'batch'" -l scheduler -x -d 'Run on Dask: local:N starts N worker processes here (at most 4 per core), tcp://HOST:8786 uses a running scheduler (inputs and -o must be paths every worker sees).'
 complete -c spl -n "__spl_at 'batch'" -l report -r -F -d 'Write a JSON report of every input to this file.'
 complete -c spl -n "__spl_at 'batch'" -l json -d 'Print one JSON object per input on stdout.'
 complete -c spl -n "__spl_at 'batch'" -s q -l quiet -d 'Print errors only.'

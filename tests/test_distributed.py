@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -81,7 +84,8 @@ def test_dask_is_imported_only_with_a_scheduler(models_dir: Path, tmp_path: Path
     """`spl --help`, a local batch and a mistyped --scheduler never pay for importing Dask."""
     write_songs(tmp_path / "in", 1, 1.0)
     for args, code in ((["batch", "--help"], 0), (["batch", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--no-cache"], 0),
-                       (["batch", str(tmp_path / "in"), "--scheduler", "local:0"], 2)):
+                       (["batch", str(tmp_path / "in"), "--scheduler", "local:0"], 2),
+                       (["batch", str(tmp_path / "in"), "--scheduler", "local:99999"], 2)):
         program = (
             "import sys; sys.argv = ['spl', *%r]\n"
             "from spleeter_cli.cli.app import app\n"
@@ -106,6 +110,83 @@ def test_unreachable_scheduler_and_bad_values_fail_at_once(run_spl, tmp_path: Pa
     for value in ("local:0", "local:two", "nowhere", "ws://127.0.0.1:8786", "tls://127.0.0.1:8786"):
         bad = run_spl("batch", inputs, "-o", tmp_path / "out", "--scheduler", value)
         assert bad.returncode == 2 and bad.stderr.startswith("spl: error: ") and len(bad.stderr.splitlines()) == 1, (value, bad.stderr)
+
+
+@contextmanager
+def not_a_scheduler(reply: bytes | None) -> Iterator[str]:
+    """A TCP server on loopback that sends ``reply`` to each connection and closes it, or, given None,
+    accepts and never says a word (as an HTTP server does, waiting for a request)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.1)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            if reply is None:
+                held.append(conn)
+            else:
+                with conn:
+                    conn.sendall(reply)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(10)
+        for conn in [*held, server]:
+            conn.close()
+
+
+@pytest.mark.parametrize("reply, why", [(b"HTTP/1.1 400 Bad Request\r\n\r\n", "its reply is not Dask's protocol"),
+                                        (None, "did not complete Dask's handshake within 5 s")], ids=["junk", "silent"])
+def test_an_address_where_something_else_answers_is_a_usage_error(run_spl, tmp_path: Path, reply: bytes | None, why: str) -> None:
+    """Dask's Client alone reads junk as a frame count (MemoryError, exit 1, a traceback at exit) or waits forever on silence."""
+    inputs = tmp_path / "in"
+    write_songs(inputs, 1, 1.0)
+    with not_a_scheduler(reply) as address:
+        started = time.monotonic()
+        done = run_spl("batch", inputs, "-o", tmp_path / "out", "--scheduler", address, timeout=120)
+        elapsed = time.monotonic() - started
+    assert done.returncode == 2, done.stderr
+    assert elapsed < 30, elapsed  # about 5 s when silent, at once for junk
+    [line] = done.stderr.splitlines()  # one line: no traceback, no "Exception ignored in: Client.__del__"
+    assert line.startswith(f"spl: error: {address} does not answer like a Dask scheduler: ") and why in line, line
+    assert "running `dask scheduler`" in line, line
+    assert not (tmp_path / "out").exists() and sorted(p.name for p in inputs.iterdir()) == ["song0.wav"]
+
+
+def test_a_worker_address_is_not_taken_for_the_scheduler(run_spl, tmp_path: Path) -> None:
+    """A worker speaks Dask too; given its address, Dask's Client fails with a TypeError and a traceback at exit."""
+    write_songs(tmp_path / "in", 1, 1.0)
+    with distributed.LocalCluster(n_workers=1, processes=False, protocol="tcp://", host="127.0.0.1", dashboard_address=None) as local:
+        [worker] = [w.address for w in local.workers.values()]
+        done = run_spl("batch", tmp_path / "in", "-o", tmp_path / "out", "--scheduler", worker, timeout=120)
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"spl: error: {worker} does not answer like a Dask scheduler: it is a Dask worker, not the scheduler"), line
+    assert not (tmp_path / "out").exists()
+
+
+def test_more_local_workers_than_the_machine_can_run_is_a_usage_error(run_spl, tmp_path: Path) -> None:
+    """local:99999 used to start 99999 worker processes, silently, for minutes."""
+    write_songs(tmp_path / "in", 1, 1.0)
+    bound = 4 * (os.cpu_count() or 1)
+    for count in (bound + 1, 99999):
+        started = time.monotonic()
+        done = run_spl("batch", tmp_path / "in", "-o", tmp_path / "out", "--scheduler", f"local:{count}", timeout=120)
+        assert done.returncode == 2, done.stderr
+        assert time.monotonic() - started < 30
+        [line] = done.stderr.splitlines()
+        assert line.startswith(f"spl: error: --scheduler 'local:{count}': at most {bound} local workers on this machine"), line
+        assert f"not {count}" in line and f"use local:N with N <= {bound}" in line, line
+        assert not (tmp_path / "out").exists()
 
 
 def test_a_worker_killed_mid_task_has_its_input_rescheduled(models_dir: Path, cluster, tmp_path: Path) -> None:

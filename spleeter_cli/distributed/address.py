@@ -5,11 +5,13 @@ Parsed before anything is imported or connected, so a typo fails at once with ex
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from ..errors import ValidationError
 
 PROTOCOLS = ("tcp", "tls")
+WORKERS_PER_CORE = 4  # each worker holds a model and its TensorFlow threads; more per core only thrash the machine
 SCHEDULER_HINT = "use local:N for N worker processes on this machine, or the scheduler's address, e.g. tcp://host:8786"
 
 
@@ -35,6 +37,7 @@ def parse_scheduler(value: str) -> SchedulerSpec:
         count = text.removeprefix("local:")
         if not count.isdigit() or int(count) < 1:
             raise ValidationError(f"--scheduler {value!r}: the number of local workers must be a whole number >= 1", hint=SCHEDULER_HINT)
+        check_local_workers(value, int(count))
         return SchedulerSpec(local_workers=int(count))
     address = text if "://" in text else f"tcp://{text}"
     protocol, rest = address.split("://", 1)
@@ -44,3 +47,18 @@ def parse_scheduler(value: str) -> SchedulerSpec:
     if not host or not port.isdigit():
         raise ValidationError(f"--scheduler {value!r} is neither local:N nor an address with a port", hint=SCHEDULER_HINT)
     return SchedulerSpec(address=address)
+
+
+def max_local_workers() -> int:
+    """The most ``local:N`` may start: beyond it, processes fight over cores and memory for no speed."""
+    return WORKERS_PER_CORE * (os.cpu_count() or 1)
+
+
+def check_local_workers(value: str, count: int) -> None:
+    """Refuse at once what would otherwise start thousands of processes and sit silent for minutes."""
+    bound = max_local_workers()
+    if count > bound:
+        raise ValidationError(
+            f"--scheduler {value!r}: at most {bound} local workers on this machine ({WORKERS_PER_CORE} per core), not {count}",
+            hint=f"use local:N with N <= {bound}, or the address of a Dask cluster for more workers, e.g. tcp://host:8786",
+        )

@@ -1,17 +1,20 @@
 """A Dask client: connected to a running scheduler, or to a LocalCluster started for this run.
 
-An unreachable scheduler is a usage error (exit code 2) after a short timeout rather than
-a hang or a traceback: the usual cause is a wrong address or a scheduler not started yet.
+An unreachable scheduler, or an address where something else answers, is a usage error (exit
+code 2) after a short timeout rather than a hang or a traceback: the usual cause is a wrong
+address or port, or a scheduler not started yet (probe.py checks before a Client is made).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from contextlib import suppress
 from typing import Any
 
 from ..errors import ValidationError
 from .address import SchedulerSpec
+from .probe import check_scheduler, not_a_scheduler
 
 CONNECT_TIMEOUT = 5.0  # seconds
 
@@ -33,13 +36,8 @@ class ClusterConnection:
             return
         if str(spec.address).startswith("tls://"):
             check_tls_settings()
-        try:
-            self.client = Client(spec.address, timeout=timeout, set_as_default=False)
-        except (OSError, TimeoutError) as error:
-            raise ValidationError(
-                f"cannot reach the Dask scheduler at {spec.address}: {error}",
-                hint="check the address and port, and that `dask scheduler` is running there",
-            ) from None
+        check_scheduler(str(spec.address), timeout)
+        self.client = open_client(str(spec.address), timeout)
 
     def threads(self) -> int:
         """Inputs the cluster runs at once: the sum of its workers' threads right now."""
@@ -55,6 +53,30 @@ class ClusterConnection:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def open_client(address: str, timeout: float) -> Any:
+    """A Client of the scheduler that ``check_scheduler`` just found, closed again if connecting fails.
+
+    Client.__init__ connects, and cleans up only after an OSError: after anything else (the
+    scheduler replaced by another service since the check) the half-made client would be closed
+    by its ``__del__`` at exit, which times out and prints a traceback. Made in two steps to hold it.
+    """
+    from distributed import Client
+
+    client = Client.__new__(Client)
+    try:
+        client.__init__(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError) as error:  # gone since the check
+        raise ValidationError(
+            f"cannot reach the Dask scheduler at {address}: {error}",
+            hint="check the address and port, and that `dask scheduler` is running there",
+        ) from None
+    except Exception as error:  # noqa: BLE001 - whatever a non-Dask peer makes Dask raise
+        with suppress(Exception):  # closing is best effort: the error to report is the one above
+            client.close(timeout=timeout)
+        raise not_a_scheduler(address, f"{type(error).__name__} while connecting") from None
+    return client
 
 
 def check_tls_settings() -> None:
