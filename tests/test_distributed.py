@@ -79,6 +79,12 @@ def test_cluster_batch_equals_a_local_batch_and_resumes(run_spl, cluster, tmp_pa
     assert again.returncode == 0, again.stderr
     assert {r["status"] for r in json.loads((tmp_path / "again.json").read_text())["inputs"]} == {"skipped"}
 
+    twins = write_songs(tmp_path / "twins" / "a", 1, 2.0) + write_songs(tmp_path / "twins" / "b", 1, 2.0)  # same name, two folders
+    both = run_spl("batch", *twins, "-o", tmp_path / "twins-out", "--json", "--scheduler", cluster.scheduler_address)
+    assert both.returncode == 1, both.stderr
+    results = sorted((json.loads(line) for line in both.stdout.splitlines()), key=lambda result: result["input"])
+    assert [r["status"] for r in results] == ["ok", "failed"] and f"also a stem of {twins[0]}" in results[1]["error"]
+
 
 def test_dask_is_imported_only_with_a_scheduler(models_dir: Path, tmp_path: Path) -> None:
     """`spl --help`, a local batch and a mistyped --scheduler never pay for importing Dask."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AudioProcessingError, SplError
+from ..separate import outputs
 from ..separate.pipeline import FileResult, Listener, SeparateOptions, check_options
 from .address import parse_scheduler
 from .connection import ClusterConnection
@@ -102,13 +103,21 @@ class DistributedRun:
         client.subscribe_topic(WARNING_TOPIC, self._on_warning)
         options = dataclasses.asdict(self.options)
         futures = {}
+        results: list[FileResult | None] = [None] * len(inputs)
+        claimed: dict[Path, Path] = {}  # as the local pipeline does: no input may overwrite another's stems
         for index, source in enumerate(inputs):
             destination = destinations[index] if destinations else self.output_dir
+            try:
+                planned = outputs.plan_outputs(source, destination, self.options.filename_format, self.spec.instruments, self.options.codec)
+                outputs.claim(planned, source, claimed)
+            except SplError as error:
+                refused = results[index] = self._failed(source, error)
+                self.listener.file_finished(refused)
+                continue
             self._given[str(source.absolute())] = source
             future = client.submit(separate_input, str(source.absolute()), str(destination.absolute()), options, self.settings, topic,
                                    key=f"spl-separate-{topic[8:]}-{index}", retries=self.retries, pure=False)
             futures[future] = index
-        results: list[FileResult | None] = [None] * len(inputs)
         try:
             for future in as_completed(futures, loop=client.loop):
                 index = futures[future]
