@@ -28,8 +28,8 @@ _spl_spec() {
             argument=file ;;
         "stats")
             subcommands=""
-            options="--since --last --cache-dir --json -h --help"
-            value_options="--since --last --cache-dir"
+            options="--since --last --cache-dir --json --config -h --help"
+            value_options="--since --last --cache-dir --config"
             argument=none ;;
         "models")
             subcommands="list info download import verify remove"
@@ -73,23 +73,23 @@ _spl_spec() {
             argument=none ;;
         "cache stats")
             subcommands=""
-            options="--json --redis-url --cache-dir -h --help"
-            value_options="--redis-url --cache-dir"
+            options="--json --redis-url --cache-dir --config -h --help"
+            value_options="--redis-url --cache-dir --config"
             argument=none ;;
         "cache clear")
             subcommands=""
-            options="--tier --json --redis-url --cache-dir -h --help"
-            value_options="--tier --redis-url --cache-dir"
+            options="--tier --json --redis-url --cache-dir --config -h --help"
+            value_options="--tier --redis-url --cache-dir --config"
             argument=none ;;
         "cache prune")
             subcommands=""
-            options="--max-size --older-than --json --redis-url --cache-dir -h --help"
-            value_options="--max-size --older-than --redis-url --cache-dir"
+            options="--max-size --older-than --json --redis-url --cache-dir --config -h --help"
+            value_options="--max-size --older-than --redis-url --cache-dir --config"
             argument=none ;;
         "cache info")
             subcommands=""
-            options="--json --redis-url --cache-dir -h --help"
-            value_options="--redis-url --cache-dir"
+            options="--json --redis-url --cache-dir --config -h --help"
+            value_options="--redis-url --cache-dir --config"
             argument=none ;;
         "config")
             subcommands="show path"
@@ -198,6 +198,8 @@ _spl_value() {
             COMPREPLY=() ;;
         "stats|--cache-dir")
             _spl_paths -d ;;
+        "stats|--config")
+            _spl_paths -f ;;
         "models list|--config")
             _spl_paths -f ;;
         "models info|--config")
@@ -216,12 +218,16 @@ _spl_value() {
             COMPREPLY=() ;;
         "cache stats|--cache-dir")
             _spl_paths -d ;;
+        "cache stats|--config")
+            _spl_paths -f ;;
         "cache clear|--tier")
             COMPREPLY=($(compgen -W "memory disk redis" -- "$cur")) ;;
         "cache clear|--redis-url")
             COMPREPLY=() ;;
         "cache clear|--cache-dir")
             _spl_paths -d ;;
+        "cache clear|--config")
+            _spl_paths -f ;;
         "cache prune|--max-size")
             COMPREPLY=() ;;
         "cache prune|--older-than")
@@ -230,10 +236,14 @@ _spl_value() {
             COMPREPLY=() ;;
         "cache prune|--cache-dir")
             _spl_paths -d ;;
+        "cache prune|--config")
+            _spl_paths -f ;;
         "cache info|--redis-url")
             COMPREPLY=() ;;
         "cache info|--cache-dir")
             _spl_paths -d ;;
+        "cache info|--config")
+            _spl_paths -f ;;
         "config show|--config")
             _spl_paths -f ;;
         "config path|--config")

@@ -23,7 +23,7 @@ function __spl_value_options
         case 'batch'
             printf '%s\n' -o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength -j --jobs --cache-dir --redis-url --scheduler --report --metrics-port --config
         case 'stats'
-            printf '%s\n' --since --last --cache-dir
+            printf '%s\n' --since --last --cache-dir --config
         case 'models list'
             printf '%s\n' --config
         case 'models info'
@@ -37,13 +37,13 @@ function __spl_value_options
         case 'models remove'
             printf '%s\n' --config
         case 'cache stats'
-            printf '%s\n' --redis-url --cache-dir
+            printf '%s\n' --redis-url --cache-dir --config
         case 'cache clear'
-            printf '%s\n' --tier --redis-url --cache-dir
+            printf '%s\n' --tier --redis-url --cache-dir --config
         case 'cache prune'
-            printf '%s\n' --max-size --older-than --redis-url --cache-dir
+            printf '%s\n' --max-size --older-than --redis-url --cache-dir --config
         case 'cache info'
-            printf '%s\n' --redis-url --cache-dir
+            printf '%s\n' --redis-url --cache-dir --config
         case 'config show'
             printf '%s\n' --config
         case 'config path'
@@ -168,8 +168,9 @@ complete -c spl -n "__spl_at 'info'" -s h -l help -d 'Show this message and exit
 # spl stats
 complete -c spl -n "__spl_at 'stats'" -l since -x -d 'Runs started in this past period (7d, 12h, 30m) or since a date (2026-11-01).'
 complete -c spl -n "__spl_at 'stats'" -l last -x -d 'Only the last N runs (after --since).'
-complete -c spl -n "__spl_at 'stats'" -l cache-dir -x -a '(__fish_complete_directories)' -d 'Cache folder holding history.db (default: $SPLEETER_CACHE_DIR, else the user cache dir).'
+complete -c spl -n "__spl_at 'stats'" -l cache-dir -x -a '(__fish_complete_directories)' -d 'Cache folder holding history.db (default: cache.dir of the config or $SPLEETER_CACHE_DIR, else the user cache dir).'
 complete -c spl -n "__spl_at 'stats'" -l json -d 'Print JSON on stdout.'
+complete -c spl -n "__spl_at 'stats'" -l config -r -F -d 'Config file (default: $SPLEETER_CONFIG, else the user config file).'
 complete -c spl -n "__spl_at 'stats'" -s h -l help -d 'Show this message and exit.'
 
 # spl models
@@ -227,29 +228,33 @@ complete -c spl -n "__spl_at 'cache'" -s h -l help -d 'Show this message and exi
 
 # spl cache stats
 complete -c spl -n "__spl_at 'cache stats'" -l json -d 'Print JSON on stdout.'
-complete -c spl -n "__spl_at 'cache stats'" -l redis-url -x -d 'Shared Redis cache, e.g. redis://host:6379/0 (default: $SPLEETER_REDIS_URL).'
-complete -c spl -n "__spl_at 'cache stats'" -l cache-dir -x -a '(__fish_complete_directories)' -d 'Disk cache folder (default: $SPLEETER_CACHE_DIR, else the user cache dir).'
+complete -c spl -n "__spl_at 'cache stats'" -l redis-url -x -d 'Shared Redis cache, e.g. redis://host:6379/0 (default: cache.redis_url of the config or $SPLEETER_REDIS_URL).'
+complete -c spl -n "__spl_at 'cache stats'" -l cache-dir -x -a '(__fish_complete_directories)' -d 'Disk cache folder (default: cache.dir of the config or $SPLEETER_CACHE_DIR, else the user cache dir).'
+complete -c spl -n "__spl_at 'cache stats'" -l config -r -F -d 'Config file (default: $SPLEETER_CONFIG, else the user config file).'
 complete -c spl -n "__spl_at 'cache stats'" -s h -l help -d 'Show this message and exit.'
 
 # spl cache clear
 complete -c spl -n "__spl_at 'cache clear'" -l tier -x -a 'memory disk redis' -d 'memory, disk or redis; repeat for several (default: all).'
 complete -c spl -n "__spl_at 'cache clear'" -l json -d 'Print JSON on stdout.'
-complete -c spl -n "__spl_at 'cache clear'" -l redis-url -x -d 'Shared Redis cache, e.g. redis://host:6379/0 (default: $SPLEETER_REDIS_URL).'
-complete -c spl -n "__spl_at 'cache clear'" -l cache-dir -x -a '(__fish_complete_directories)' -d 'Disk cache folder (default: $SPLEETER_CACHE_DIR, else the user cache dir).'
+complete -c spl -n "__spl_at 'cache clear'" -l redis-url -x -d 'Shared Redis cache, e.g. redis://host:6379/0 (default: cache.redis_url of the config or $SPLEETER_REDIS_URL).'
+complete -c spl -n "__spl_at 'cache clear'" -l cache-dir -x -a '(__fish_complete_directories)' -d 'Disk cache folder (default: cache.dir of the config or $SPLEETER_CACHE_DIR, else the user cache dir).'
+complete -c spl -n "__spl_at 'cache clear'" -l config -r -F -d 'Config file (default: $SPLEETER_CONFIG, else the user config file).'
 complete -c spl -n "__spl_at 'cache clear'" -s h -l help -d 'Show this message and exit.'
 
 # spl cache prune
 complete -c spl -n "__spl_at 'cache prune'" -l max-size -x -d 'Shrink each tier to this size, least recently used first, e.g. 500MB.'
 complete -c spl -n "__spl_at 'cache prune'" -l older-than -x -d 'Drop entries written longer ago than this, e.g. 12h, 7d, 30m.'
 complete -c spl -n "__spl_at 'cache prune'" -l json -d 'Print JSON on stdout.'
-complete -c spl -n "__spl_at 'cache prune'" -l redis-url -x -d 'Shared Redis cache, e.g. redis://host:6379/0 (default: $SPLEETER_REDIS_URL).'
-complete -c spl -n "__spl_at 'cache prune'" -l cache-dir -x -a '(__fish_complete_directories)' -d 'Disk cache folder (default: $SPLEETER_CACHE_DIR, else the user cache dir).'
+complete -c spl -n "__spl_at 'cache prune'" -l redis-url -x -d 'Shared Redis cache, e.g. redis://host:6379/0 (default: cache.redis_url of the config or $SPLEETER_REDIS_URL).'
+complete -c spl -n "__spl_at 'cache prune'" -l cache-dir -x -a '(__fish_complete_directories)' -d 'Disk cache folder (default: cache.dir of the config or $SPLEETER_CACHE_DIR, else the user cache dir).'
+complete -c spl -n "__spl_at 'cache prune'" -l config -r -F -d 'Config file (default: $SPLEETER_CONFIG, else the user config file).'
 complete -c spl -n "__spl_at 'cache prune'" -s h -l help -d 'Show this message and exit.'
 
 # spl cache info
 complete -c spl -n "__spl_at 'cache info'" -l json -d 'Print JSON on stdout.'
-complete -c spl -n "__spl_at 'cache info'" -l redis-url -x -d 'Shared Redis cache, e.g. redis://host:6379/0 (default: $SPLEETER_REDIS_URL).'
-complete -c spl -n "__spl_at 'cache info'" -l cache-dir -x -a '(__fish_complete_directories)' -d 'Disk cache folder (default: $SPLEETER_CACHE_DIR, else the user cache dir).'
+complete -c spl -n "__spl_at 'cache info'" -l redis-url -x -d 'Shared Redis cache, e.g. redis://host:6379/0 (default: cache.redis_url of the config or $SPLEETER_REDIS_URL).'
+complete -c spl -n "__spl_at 'cache info'" -l cache-dir -x -a '(__fish_complete_directories)' -d 'Disk cache folder (default: cache.dir of the config or $SPLEETER_CACHE_DIR, else the user cache dir).'
+complete -c spl -n "__spl_at 'cache info'" -l config -r -F -d 'Config file (default: $SPLEETER_CONFIG, else the user config file).'
 complete -c spl -n "__spl_at 'cache info'" -s h -l help -d 'Show this message and exit.'
 
 # spl config

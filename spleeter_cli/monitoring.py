@@ -15,7 +15,6 @@ Definitions, chosen so the figures stay meaningful when a batch is rerun:
 from __future__ import annotations
 
 import math
-import os
 import re
 import shutil
 import time
@@ -24,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .config import load_config
 from .errors import CacheError, ValidationError
 from .telemetry import history
 
@@ -51,7 +51,8 @@ def parse_since(value: str | float | datetime) -> float:
         raise ValidationError(f"invalid --since {value!r}", hint="use an age such as 7d, 12h or 30m, or a date such as 2026-11-01") from None
 
 
-def get_stats_summary(since: str | float | datetime | None = None, last: int | None = None, cache_dir: Path | None = None) -> dict[str, Any]:
+def get_stats_summary(since: str | float | datetime | None = None, last: int | None = None, cache_dir: Path | None = None,
+                      config_file: Path | None = None) -> dict[str, Any]:
     """Figures over the runs started since ``since`` and/or the ``last`` N of them (default: all).
 
     Keys: ``selection``, ``processing_stats`` (counts, ``success_rate``, ``cache_hit_rate``,
@@ -61,8 +62,9 @@ def get_stats_summary(since: str | float | datetime | None = None, last: int | N
     """
     if last is not None and last < 1:
         raise ValidationError(f"--last must be at least 1, not {last}")
+    settings = load_config(config_file).with_overrides(cache_dir=cache_dir)  # the folders and Redis the runs themselves used
     selection = history.Selection(since=None if since is None else parse_since(since), last=None if last is None else min(last, _SQLITE_MAX_INT))
-    path = history.history_path(cache_dir)
+    path = history.history_path(settings.cache.dir)
     try:
         runs, inputs = history.load(path, selection)
     except history.HistoryError as error:
@@ -78,7 +80,7 @@ def get_stats_summary(since: str | float | datetime | None = None, last: int | N
         },
         "processing_stats": processing_stats(runs, inputs),
         "cache": _live_cache_stats(path.parent),
-        "system_health": system_health(path.parent),
+        "system_health": system_health(path.parent, settings.models.dir, settings.cache.redis_url),
     }
 
 
@@ -111,14 +113,17 @@ def processing_stats(runs: list[dict[str, Any]], inputs: list[dict[str, Any]]) -
     }
 
 
-def system_health(cache_dir: Path) -> dict[str, Any]:
+def system_health(cache_dir: Path, models_dir: Path | None = None, redis_url: str | None = None) -> dict[str, Any]:
     """Free disk for the cache and models dirs, Redis reachability, GPU presence, and a verdict."""
     from .models.store import default_models_dir
     from .telemetry.metrics import nvml_devices
 
     problems: list[str] = []
     unhealthy = False
-    disks = {"cache_dir": _disk(cache_dir), "models_dir": _disk(default_models_dir())}
+    if cache_dir.exists() and not cache_dir.is_dir():
+        unhealthy = True
+        problems.append(f"cache_dir {cache_dir} is not a folder")
+    disks = {"cache_dir": _disk(cache_dir), "models_dir": _disk(models_dir or default_models_dir())}
     for name, disk in disks.items():
         free = disk["free_bytes"]
         if free is None:
@@ -126,7 +131,7 @@ def system_health(cache_dir: Path) -> dict[str, Any]:
         elif free < LOW_DISK_BYTES:
             unhealthy |= free < CRITICAL_DISK_BYTES
             problems.append(f"{name} {disk['path']}: only {free / 2**20:.0f} MB free")
-    redis = _redis()
+    redis = _redis(redis_url)
     if redis is not None and not redis["reachable"]:
         problems.append(f"Redis cache {redis['url']} unreachable")
     devices = nvml_devices()
@@ -146,9 +151,8 @@ def _disk(path: Path) -> dict[str, Any]:
     return {"path": str(path), "free_bytes": usage.free, "total_bytes": usage.total}
 
 
-def _redis() -> dict[str, Any] | None:
-    """Ping SPLEETER_REDIS_URL with the cache's own client settings (1 s connect timeout); password redacted."""
-    url = os.environ.get("SPLEETER_REDIS_URL")
+def _redis(url: str | None) -> dict[str, Any] | None:
+    """Ping the configured Redis with the cache's own client settings (1 s connect timeout); password redacted."""
     if not url:
         return None
     from .cache.tiers import RedisTier, redact

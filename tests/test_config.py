@@ -241,3 +241,28 @@ def test_show_imports_neither_numpy_nor_tensorflow(tmp_path: Path) -> None:
     path = write(tmp_path, "cache:\n  redis_url: redis://:x@h:6379/0\nmodels:\n  default: spleeter:4stems\n")
     result = subprocess.run([sys.executable, "-c", code, str(path)], env=clean_env(tmp_path), capture_output=True, text=True, timeout=60)
     assert "HEAVY []" in result.stdout, result.stdout + result.stderr
+
+
+def test_cache_and_stats_commands_use_the_folders_the_config_file_names(models_dir: Path, tmp_path: Path) -> None:
+    """`spl cache clear` must empty the cache the runs used, and `spl stats` read their history, wherever the file puts it."""
+    from conftest import write_songs
+
+    cache = tmp_path / "configured-cache"
+    config = tmp_path / "spl.yaml"
+    config.write_text(f"cache:\n  dir: {cache}\nmodels:\n  dir: {models_dir}\n  auto_download: false\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPLEETER_")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "elsewhere")  # spl's default folders, which must stay untouched
+
+    def spl(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*spl_command(), *map(str, args), "--config", config], env=env, capture_output=True, text=True, timeout=300)
+
+    songs = write_songs(tmp_path / "in", 1, 2.0)
+    assert spl("batch", *songs, "-o", tmp_path / "out").returncode == 0
+    before = json.loads(spl("cache", "stats", "--json").stdout)
+    assert before["tiers"]["disk"]["entries"] == 1
+    summary = json.loads(spl("stats", "--json").stdout)
+    assert summary["selection"]["history"] == str(cache / "history.db") and summary["processing_stats"]["runs"] == 1
+    assert summary["system_health"]["models_dir"]["path"] == str(models_dir)
+    assert spl("cache", "clear").returncode == 0
+    assert json.loads(spl("cache", "stats", "--json").stdout)["tiers"]["disk"]["entries"] == 0
+    assert not (tmp_path / "elsewhere" / "spl").exists()

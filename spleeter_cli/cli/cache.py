@@ -15,17 +15,19 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..errors import ValidationError
+from . import options as o
+from .runs import cache_manager
 from .ui import handles_errors
 
 app = typer.Typer(help="Show, clear and prune the cache of separated stems.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 RedisUrl = Annotated[
     Optional[str],
-    typer.Option("--redis-url", help="Shared Redis cache, e.g. redis://host:6379/0 (default: $SPLEETER_REDIS_URL).", show_default=False),
+    typer.Option("--redis-url", help="Shared Redis cache, e.g. redis://host:6379/0 (default: cache.redis_url of the config or $SPLEETER_REDIS_URL).", show_default=False),
 ]
 CacheDir = Annotated[
     Optional[Path],
-    typer.Option("--cache-dir", help="Disk cache folder (default: $SPLEETER_CACHE_DIR, else the user cache dir).", show_default=False),
+    typer.Option("--cache-dir", help="Disk cache folder (default: cache.dir of the config or $SPLEETER_CACHE_DIR, else the user cache dir).", show_default=False),
 ]
 
 _UNITS = {"": 1, "b": 1} | {prefix + suffix: 1024**power for power, prefix in enumerate("kmgt", 1) for suffix in ("", "b", "ib")}
@@ -53,10 +55,9 @@ def _warn(message: str) -> None:
     print(f"spl: warning: {message}", file=sys.stderr, flush=True)
 
 
-def _manager(cache_dir: Path | None, redis_url: str | None):  # type: ignore[no-untyped-def]
-    from ..cache.manager import CacheManager
-
-    return CacheManager.from_env(directory=cache_dir, redis_url=redis_url, on_warning=_warn)
+def _manager(cache_dir: Path | None, redis_url: str | None, config_file: Path | None):  # type: ignore[no-untyped-def]
+    """The cache `spl separate` and `spl batch` would use with the same settings, so `clear` empties that one."""
+    return cache_manager(o.load_settings(config_file, cache_dir=cache_dir, redis_url=redis_url), _warn)
 
 
 def _size(count: int | None) -> str:
@@ -76,9 +77,9 @@ def _percent(rate: float | None) -> str:
 
 @app.command("stats")
 @handles_errors
-def stats(json_output: JsonFlag = False, redis_url: RedisUrl = None, cache_dir: CacheDir = None) -> None:
+def stats(json_output: JsonFlag = False, redis_url: RedisUrl = None, cache_dir: CacheDir = None, config_file: o.ConfigFile = None) -> None:
     """Entries, size, hits, misses, hit rate and evictions per tier (counts add up every run)."""
-    report = _manager(cache_dir, redis_url).get_cache_stats()
+    report = _manager(cache_dir, redis_url, config_file).get_cache_stats()
     if json_output:
         print(json.dumps(report, indent=2))
         return
@@ -100,9 +101,10 @@ def clear(
     json_output: JsonFlag = False,
     redis_url: RedisUrl = None,
     cache_dir: CacheDir = None,
+    config_file: o.ConfigFile = None,
 ) -> None:
     """Delete cached entries (hit and miss counts are kept)."""
-    manager = _manager(cache_dir, redis_url)
+    manager = _manager(cache_dir, redis_url, config_file)
     names = sorted({name.lower() for name in tier}) if tier else [t.name for t in manager.tiers]
     manager.clear(names)
     if json_output:
@@ -119,24 +121,26 @@ def prune(
     json_output: JsonFlag = False,
     redis_url: RedisUrl = None,
     cache_dir: CacheDir = None,
+    config_file: o.ConfigFile = None,
 ) -> None:
     """Remove old or least recently used entries."""
     if max_size is None and older_than is None:
         raise ValidationError("nothing to prune", hint="give --max-size and/or --older-than")
     max_bytes = None if max_size is None else parse_size(max_size, "--max-size")
     age = None if older_than is None else parse_duration(older_than, "--older-than")
-    removed = _manager(cache_dir, redis_url).prune(max_bytes=max_bytes, older_than=age)
+    removed = _manager(cache_dir, redis_url, config_file).prune(max_bytes=max_bytes, older_than=age)
     if json_output:
         print(json.dumps({"removed": removed, "total": sum(removed.values())}))
     else:
-        print(f"removed {sum(removed.values())} entries ({', '.join(f'{name} {count}' for name, count in removed.items())})")
+        total = sum(removed.values())
+        print(f"removed {total} {'entry' if total == 1 else 'entries'} ({', '.join(f'{name} {count}' for name, count in removed.items())})")
 
 
 @app.command("info")
 @handles_errors
-def info(json_output: JsonFlag = False, redis_url: RedisUrl = None, cache_dir: CacheDir = None) -> None:
+def info(json_output: JsonFlag = False, redis_url: RedisUrl = None, cache_dir: CacheDir = None, config_file: o.ConfigFile = None) -> None:
     """Where the cache lives, its limits, and whether Redis answers."""
-    details = _manager(cache_dir, redis_url).info()
+    details = _manager(cache_dir, redis_url, config_file).info()
     if json_output:
         print(json.dumps(details, indent=2))
         return

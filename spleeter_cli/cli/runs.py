@@ -166,16 +166,21 @@ def write_report(path: Path, results: Sequence[Any], summary: dict[str, Any], ru
     return True
 
 
+def cache_manager(settings: Any, on_warning: Any) -> Any:
+    """The stem cache the effective settings describe (file, environment and flags); raises CacheError."""
+    from ..cache.manager import CacheManager
+
+    cache = settings.cache
+    return CacheManager.from_env(directory=cache.dir, redis_url=cache.redis_url, memory_mb=cache.memory_mb, disk_mb=cache.disk_mb,
+                                 redis_ttl=cache.redis_ttl_seconds, on_warning=on_warning)
+
+
 def open_cache(settings: Any, listener: PlainListener) -> Any:
     """The stem cache (memory, disk, optional Redis) as configured, or None when disabled."""
     if not settings.cache.enabled:
         return None
-    from ..cache.manager import CacheManager
-
-    cache = settings.cache
     try:
-        return CacheManager.from_env(directory=cache.dir, redis_url=cache.redis_url, memory_mb=cache.memory_mb, disk_mb=cache.disk_mb,
-                                     redis_ttl=cache.redis_ttl_seconds, on_warning=listener.warning)
+        return cache_manager(settings, listener.warning)
     except CacheError as error:
         listener.warning(f"{error}; continuing without the cache")
         return None
