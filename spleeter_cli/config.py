@@ -358,7 +358,8 @@ def find_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         fallback = default_config_path()
         return fallback if fallback.is_file() else None
     if not chosen.is_file():
-        raise ValidationError(f"config file {chosen} (from {origin}) does not exist", hint="create it from config.example.yaml or fix the path")
+        problem = "is a folder, not a file" if chosen.is_dir() else "is not a regular file" if chosen.exists() else "does not exist"
+        raise ValidationError(f"config file {chosen} (from {origin}) {problem}", hint="create it from config.example.yaml or fix the path")
     return chosen
 
 

@@ -309,7 +309,7 @@ def test_corrupt_data_mid_stream(sources: dict[str, Path], name: str) -> None:
 
 def test_offset_past_the_end_and_invalid_ranges(sources: dict[str, Path]) -> None:
     path = sources["wav"]
-    assert_input_error(lambda: codec.decode(path, offset=8.0), path, "the file is only 8.0 s long")
+    assert_input_error(lambda: codec.decode(path, offset=8.0), path, "past the end: the audio is only 8.0 s long")
     assert_input_error(lambda: codec.AudioReader(path, offset=-1.0), path, "offset", ValidationError)
     assert_input_error(lambda: codec.AudioReader(path, duration=0.0), path, "duration", ValidationError)
 

@@ -169,3 +169,23 @@ def test_stats_windows_beyond_any_history_mean_everything(run_spl) -> None:
         done = run_spl("stats", *args, "--json")
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["processing_stats"]["runs"] == 0
+
+
+def test_a_failed_write_names_the_input_and_the_stem_not_a_temporary(models_dir: Path, tmp_path: Path) -> None:
+    """A file-size limit makes every stem write fail part-way, as a full disk does (which a test cannot arrange)."""
+    import resource
+
+    (path,) = write_songs(tmp_path / "in", 1, 10.0)
+    out = tmp_path / "out"
+
+    def limit_file_size() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write() instead of death by signal
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
+
+    done = subprocess.run([*spl_command(), "separate", path, "-o", out, "--no-cache"], env=spl_env(models_dir, tmp_path / "cache", SPL_HISTORY="off"),
+                          capture_output=True, text=True, timeout=300, preexec_fn=limit_file_size)
+    assert done.returncode == 5, done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"spl: error: {path}: cannot write wav file") and f"for {out / 'song0'}" in line, line
+    assert ".part-" not in done.stderr and "Traceback" not in done.stderr
+    assert not out.exists()

@@ -19,12 +19,19 @@ def _input_error(path: Path, message: str, hint: str) -> AudioProcessingError:
     return AudioProcessingError(message, hint=hint, path=str(path))
 
 
+def past_the_end(offset: float, length: float) -> str:
+    """One wording whether the probe's length or the decoder finds the offset beyond the audio."""
+    return f"--offset {offset:g} s is past the end: the audio is only {length:.1f} s long"
+
+
 def check_file(path: Path) -> None:
     """Refuse what cannot be an audio file at all: missing, a folder, empty."""
     if not path.exists():
         raise _input_error(path, "no such file", "check the path and its spelling")
     if path.is_dir():
         raise _input_error(path, "is a directory, not an audio file", "give a file, or a glob such as 'dir/*.mp3'")
+    if not path.is_file():  # a device, pipe or socket: no length to plan by, no second pass to read
+        raise _input_error(path, "is not a regular file (a device or pipe)", "save the audio to a file first")
     if path.stat().st_size == 0:
         raise _input_error(path, "file is empty", "re-export or re-download it")
 

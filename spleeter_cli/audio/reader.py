@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import AudioProcessingError, ValidationError
 from . import dsp
-from .formats import _input_error, check_file
+from .formats import _input_error, check_file, past_the_end
 
 
 _SEEK_PREROLL = 0.5  # seconds decoded and dropped before an offset: warms the decoder up after a seek
@@ -277,7 +277,7 @@ class AudioReader:
         return np.concatenate(parts) if parts else np.zeros((0, channels), np.float32)
 
     def _past_end(self, length: float) -> AudioProcessingError:
-        return _input_error(self.path, f"offset {self.offset:g} s is past the end: the file is only {length:.1f} s long", "use a smaller offset")
+        return _input_error(self.path, past_the_end(self.offset, length), "use a smaller --offset")
 
     def close(self) -> None:
         self._container.close()

@@ -6,6 +6,7 @@ this module as an ``OutputError`` or ``ValidationError`` naming the file and the
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from fractions import Fraction
@@ -127,6 +128,8 @@ class AudioWriter:
             yield
         except (OSError, av.FFmpegError, sf.SoundFileError) as error:
             detail = getattr(error, "strerror", None) or str(error)
+            if _disk_full(self.path.parent):  # libsndfile says only "System error."
+                detail = "no space left on device"
             raise OutputError(f"cannot write {self._codec} file ({detail})", hint="check that the directory exists, is writable and has free space", path=str(self.path)) from None
 
     def __enter__(self) -> AudioWriter:
@@ -140,3 +143,11 @@ def encode(path: str | Path, waveform: np.ndarray, sample_rate: int, codec: str 
     """Write a whole (n, channels) float32 waveform to ``path``."""
     with AudioWriter(path, sample_rate, codec, bitrate, bit_depth, channels=waveform.shape[1]) as writer:
         writer.write(waveform)
+
+
+def _disk_full(folder: Path) -> bool:
+    """Whether ``folder``'s file system has (next to) no room left: the usual cause of a failed write."""
+    try:
+        return shutil.disk_usage(folder).free < 1 << 20
+    except OSError:
+        return False

@@ -29,7 +29,7 @@ import platformdirs
 from .. import __version__
 from ..errors import CacheError, ValidationError
 from ..sqlite_wal import connect_wal
-from .tiers import DiskTier, FailsSoftly, MemoryTier, RedisTier, Tier, redact
+from .tiers import WRITABLE_DIR_HINT, DiskTier, FailsSoftly, MemoryTier, RedisTier, Tier, redact
 
 ENTRY_FORMAT = 1
 TIER_NAMES = ("memory", "disk", "redis")
@@ -108,7 +108,7 @@ class Counters(FailsSoftly):
                 "CREATE TABLE IF NOT EXISTS counters (tier TEXT, name TEXT, value INTEGER NOT NULL, PRIMARY KEY (tier, name)) WITHOUT ROWID"
             )
         except sqlite3.Error as error:
-            raise CacheError(f"cannot open {path}: {error}", hint="point SPLEETER_CACHE_DIR or --cache-dir at a writable folder") from None
+            raise CacheError(f"cannot open {path}: {error}", hint=WRITABLE_DIR_HINT) from None
 
     def add(self, increments: Mapping[tuple[str, str], int]) -> None:
         rows = [(tier, name, value) for (tier, name), value in increments.items() if value]
@@ -177,7 +177,7 @@ class CacheManager:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise CacheError(f"cannot create the cache directory {self.directory}: {error.strerror}", hint="point SPLEETER_CACHE_DIR or --cache-dir at a writable folder") from None
+            raise CacheError(f"cannot create the cache directory {self.directory}: {error.strerror}", hint=WRITABLE_DIR_HINT) from None
         if memory_mb > 0:
             self.tiers.append(MemoryTier(memory_mb * 2**20))
         if disk_mb > 0:

@@ -23,6 +23,8 @@ import diskcache
 
 from ..errors import CacheError
 
+WRITABLE_DIR_HINT = "set cache.dir in the config, SPLEETER_CACHE_DIR or --cache-dir to a writable folder"
+
 T = TypeVar("T")
 Warn = Callable[[str], None]
 
@@ -201,7 +203,7 @@ class DiskTier(FailsSoftly):
         except (OSError, sqlite3.Error) as error:
             raise CacheError(
                 f"cannot open the disk cache in {self.directory}: {error}",
-                hint="point SPLEETER_CACHE_DIR or --cache-dir at a writable folder, or use --no-cache",
+                hint=f"{WRITABLE_DIR_HINT}, or use --no-cache",
             ) from None
 
     def get(self, key: str) -> bytes | None:

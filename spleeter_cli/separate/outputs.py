@@ -149,6 +149,12 @@ def staged(finals: dict[str, Path], source: Path, created: list[Path]) -> Iterat
     except OSError as error:
         discard(temporaries.values())
         raise OutputError(f"cannot write stems: {error.strerror or error}", hint="check free space and permissions of the output directory", path=str(source)) from None
+    except OutputError as error:  # from a stem's writer, naming its hidden temporary: name the input and the stem instead
+        discard(temporaries.values())
+        stem = {str(temporary): finals[name] for name, temporary in temporaries.items()}.get(str(error.context.get("path")))
+        if stem is None:
+            raise
+        raise OutputError(f"{error.message} for {stem}", hint=error.hint, path=str(source)) from None
     except BaseException:
         discard(temporaries.values())
         raise

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import __version__
 from ..audio import formats
+from ..audio.formats import past_the_end
 from ..errors import AudioProcessingError, SplError, ValidationError
 from ..limits import InputLimits
 from ..models.catalog import SAMPLE_RATE, ModelSpec, get_spec
@@ -148,7 +149,7 @@ def check_options(options: SeparateOptions) -> ModelSpec:
         if target is not None and not -70 <= target <= 0:
             raise ValidationError(f"{flag} must be a loudness between -70 and 0 LUFS, not {target:g}", hint="streaming services use about -14")
     if options.highpass is not None and not 0 < options.highpass < SAMPLE_RATE / 2:
-        raise ValidationError(f"--highpass must be between 0 and {SAMPLE_RATE // 2} Hz, not {options.highpass:g}", hint="rumble filters use 20-80 Hz")
+        raise ValidationError(f"--highpass must be above 0 and below {SAMPLE_RATE // 2} Hz, not {options.highpass:g}", hint="rumble filters use 20-80 Hz")
     if not 0 <= options.denoise <= 1:
         raise ValidationError(f"--denoise-strength must be between 0 and 1, not {options.denoise:g}", hint="1 removes all it can; 0.5 is gentler on music")
     return spec
@@ -231,11 +232,7 @@ class SeparationRun:
 
         info = codec.probe(job.source)
         if self.options.offset > 0 and self.options.offset >= info.duration:
-            raise AudioProcessingError(
-                f"--offset {self.options.offset:g} s is past the end of the audio ({info.duration:.1f} s long)",
-                hint="use a smaller --offset",
-                path=str(job.source),
-            )
+            raise AudioProcessingError(past_the_end(self.options.offset, info.duration), hint="use a smaller --offset", path=str(job.source))
         job.duration = max(0.0, min(info.duration - self.options.offset, self.options.duration or float("inf")))
         job.channels = info.channels
         self.limits.check_duration(job.source, job.duration)
