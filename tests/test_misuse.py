@@ -189,3 +189,12 @@ def test_a_failed_write_names_the_input_and_the_stem_not_a_temporary(models_dir:
     assert line.startswith(f"spl: error: {path}: cannot write wav file") and f"for {out / 'song0'}" in line, line
     assert ".part-" not in done.stderr and "Traceback" not in done.stderr
     assert not out.exists()
+
+
+def test_options_the_codec_ignores_do_not_defeat_the_cache(run_spl, tmp_path: Path) -> None:
+    """--bitrate means nothing to WAV and --bit-depth nothing to MP3: adding them must not cost a separation."""
+    (path,) = write_songs(tmp_path / "in", 1, 2.0)
+    for codec, first, ignored in (("wav", (), ("--bitrate", "128k")), ("mp3", ("--bitrate", "128k"), ("--bit-depth", "24"))):
+        runs = [run_spl("separate", path, "-o", tmp_path / codec, "-c", codec, *first, *extra, "--overwrite", "--json") for extra in ((), ignored)]
+        assert [done.returncode for done in runs] == [0, 0], runs[-1].stderr
+        assert [json.loads(done.stdout)["cache"] for done in runs] == [None, "disk"], codec

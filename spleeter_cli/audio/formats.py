@@ -12,6 +12,7 @@ from pathlib import Path
 from ..errors import AudioProcessingError, ValidationError
 
 SUPPORTED_CODECS = ("wav", "flac", "mp3", "ogg", "m4a")
+LOSSLESS_CODECS = ("wav", "flac")  # take a bit depth; the others take a bitrate
 DEFAULT_BITRATE = "192k"
 
 

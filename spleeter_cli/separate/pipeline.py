@@ -66,7 +66,9 @@ class SeparateOptions:
     def cache_fields(self) -> dict[str, object]:
         """The options that change the bytes of the stems (not where they are written, nor which are kept)."""
         bitrate = formats.check_output_options(self.codec, self.bitrate, self.bit_depth)  # None -> the codec's default
-        return {"codec": self.codec, "bitrate": bitrate, "bit_depth": self.bit_depth, "offset": self.offset, "duration": self.duration,
+        lossless = self.codec in formats.LOSSLESS_CODECS  # so `-c wav --bitrate 128k` is still a hit for `-c wav`
+        return {"codec": self.codec, "bitrate": None if lossless else bitrate, "bit_depth": self.bit_depth if lossless else None,
+                "offset": self.offset, "duration": self.duration,
                 "mwf": self.mwf, "tags": self.tags, "normalize": self.normalize, "normalize_stems": self.normalize_stems,
                 "highpass": self.highpass, "denoise": self.denoise}
 
