@@ -198,3 +198,15 @@ def test_options_the_codec_ignores_do_not_defeat_the_cache(run_spl, tmp_path: Pa
         runs = [run_spl("separate", path, "-o", tmp_path / codec, "-c", codec, *first, *extra, "--overwrite", "--json") for extra in ((), ignored)]
         assert [done.returncode for done in runs] == [0, 0], runs[-1].stderr
         assert [json.loads(done.stdout)["cache"] for done in runs] == [None, "disk"], codec
+
+
+def test_denoise_of_digital_silence_stays_silent(run_spl, tmp_path: Path) -> None:
+    """noisereduce divides 0 by 0 over an all-zero window; its NaN used to become full-scale stems, reported 'silent'."""
+    path = tmp_path / "blank.wav"
+    sf.write(path, np.zeros((3 * RATE, 2), np.float32), RATE)
+    done = run_spl("separate", path, "-o", tmp_path / "out", "--denoise", "--json")
+    assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr
+    assert sorted(json.loads(done.stdout)["silent"]) == ["accompaniment", "vocals"]
+    for name in ("vocals", "accompaniment"):
+        stem, _ = sf.read(tmp_path / "out" / "blank" / f"{name}.wav")
+        assert np.abs(stem).max() < 1e-3, name

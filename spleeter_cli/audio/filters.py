@@ -175,14 +175,21 @@ def _window(past: np.ndarray, segment: np.ndarray, future: np.ndarray, start: in
     return np.concatenate(pieces), padding + context
 
 
+_DITHER = 1e-9
+
+
 def _reduce(window: np.ndarray, rate: int, strength: float) -> np.ndarray:
     """noisereduce over one ``(n, channels)`` window, in one chunk, with the padding already applied."""
     import noisereduce  # imported here: it pulls in matplotlib, which `spl --help` must not pay for
 
-    reduced = noisereduce.reduce_noise(
-        y=np.ascontiguousarray(window.T, dtype=np.float64), sr=rate, stationary=False, prop_decrease=strength, chunk_size=None, padding=0
-    )
-    return reduced.T
+    # Digital silence makes noisereduce divide 0 by 0: NaN out, which the model turns into
+    # full-scale stems. A -180 dB dither (fixed seed, so runs repeat) keeps every bin finite.
+    dither = np.random.default_rng(len(window)).standard_normal(window.shape) * _DITHER
+    with np.errstate(invalid="ignore", divide="ignore"):
+        reduced = noisereduce.reduce_noise(
+            y=np.ascontiguousarray((window + dither).T, dtype=np.float64), sr=rate, stationary=False, prop_decrease=strength, chunk_size=None, padding=0
+        )
+    return np.nan_to_num(reduced.T, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def _tail(samples: np.ndarray, count: int) -> np.ndarray:
