@@ -8,6 +8,7 @@ and never as a traceback.
 from __future__ import annotations
 
 from enum import IntEnum
+from pathlib import Path
 from typing import Any
 
 
@@ -68,3 +69,11 @@ class OutputError(SplError):
 
 class CacheError(SplError):
     """The cache cannot be used; callers usually warn and continue without it."""
+
+
+class Interrupted(SplError):
+    """An input left unfinished by Ctrl-C or SIGTERM, as the --report of the interrupted run lists it."""
+
+    def __init__(self, code: ExitCode, path: Path) -> None:
+        super().__init__("not finished: the run was interrupted", hint="rerun to resume", path=str(path))
+        self.exit_code = code

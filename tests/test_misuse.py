@@ -210,3 +210,23 @@ def test_denoise_of_digital_silence_stays_silent(run_spl, tmp_path: Path) -> Non
     for name in ("vocals", "accompaniment"):
         stem, _ = sf.read(tmp_path / "out" / "blank" / f"{name}.wav")
         assert np.abs(stem).max() < 1e-3, name
+
+
+def test_an_interrupted_batch_still_writes_its_report(models_dir: Path, tmp_path: Path) -> None:
+    """A CI job's timeout sends SIGTERM: the report must still say which inputs were done."""
+    songs = write_songs(tmp_path / "in", 2, 2.0)
+    sf.write(tmp_path / "in" / "zz-long.wav", np.tile(song(15.0, 0), (10, 1)), RATE)
+    out, report = tmp_path / "out", tmp_path / "report.json"
+    process = subprocess.Popen([*spl_command(), "batch", tmp_path / "in", "-o", out, "-j", "1", "--report", report],
+                               env=spl_env(models_dir, tmp_path / "cache"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not any(name.startswith("zz-long/.") for name in files_under(out)):
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 143, err
+    document = json.loads(report.read_text())
+    assert document["summary"]["interrupted"] is True and document["summary"]["ok"] == 2
+    statuses = {Path(r["input"]).name: r["status"] for r in document["inputs"]}
+    assert statuses == {songs[0].name: "ok", songs[1].name: "ok", "zz-long.wav": "failed"}
+    assert files_under(out) == sorted(f"{p.stem}/{s}.wav" for p in songs for s in ("accompaniment", "vocals"))

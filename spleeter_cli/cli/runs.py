@@ -14,7 +14,7 @@ from typing import Any
 import typer
 
 from .. import __version__
-from ..errors import CacheError, ExitCode, OutputError, SplError, ValidationError
+from ..errors import CacheError, ExitCode, Interrupted, OutputError, SplError, ValidationError
 from .ui import JsonListener, PlainListener, RichListener
 
 
@@ -58,7 +58,13 @@ def execute(run: Any, inputs: Sequence[Path], listener: PlainListener, settings:
         with monitor:
             for result in early:
                 monitor.file_finished(result)
-            results = early + run.run(inputs, destinations)
+            try:
+                results = early + run.run(inputs, destinations)
+            except KeyboardInterrupt as interrupt:  # Ctrl-C or SIGTERM (a CI job's timeout): still say what was done
+                if report is not None:
+                    write_report(report, _with_unfinished(monitor.finished, inputs, run, interrupt),
+                                 {**summarise(monitor.finished, time.perf_counter() - clock), "interrupted": True}, run, started)
+                raise
         summary = summarise(results, time.perf_counter() - clock)
         summary["model_loaded"] = run.model_loaded
         summary["alerts"] = monitor.alerts
@@ -77,6 +83,17 @@ def execute(run: Any, inputs: Sequence[Path], listener: PlainListener, settings:
         monitor.close()
     if exit_code:
         raise typer.Exit(exit_code)
+
+
+def _with_unfinished(finished: Sequence[Any], inputs: Sequence[Path], run: Any, interrupt: KeyboardInterrupt) -> list[Any]:
+    """The finished results, then a failed one for every input the interruption left unfinished."""
+    from ..separate.pipeline import FileResult
+    from .ui import Terminated
+
+    code = ExitCode.TERMINATED if isinstance(interrupt, Terminated) else ExitCode.INTERRUPTED
+    done = {Path(r.input) for r in finished}
+    unfinished = [FileResult(path, run.spec.full_name, status="failed", error=Interrupted(code, path)) for path in inputs if path not in done]
+    return [*finished, *unfinished]
 
 
 def record_history(run: Any, results: Sequence[Any], summary: dict[str, Any], command: str, started: float, exit_code: int, listener: PlainListener) -> None:

@@ -209,6 +209,7 @@ class Monitor:
         self._raised: set[str] = set()
         self._finished = 0
         self._failed = 0
+        self.finished: list[Any] = []  # every result seen, so an interrupted run can still report them
         self._lock = threading.Lock()  # events come from the pipeline's worker threads
 
     def __getattr__(self, name: str) -> Any:
@@ -230,6 +231,7 @@ class Monitor:
             self.metrics.observe(result)
         self._listener.file_finished(result)
         with self._lock:
+            self.finished.append(result)
             self._finished += 1
             self._failed += result.status == "failed"
             finished, failed = self._finished, self._failed
