@@ -361,6 +361,25 @@ def test_cli_stats_info_prune_clear(tmp_path: Path) -> None:
     assert (after["entries"], after["bytes"], after["hits"]) == (0, 0, 1)  # counters are history: kept
 
 
+def test_cli_clear_works_when_the_disk_index_cannot_be_opened(tmp_path: Path) -> None:
+    """A full disk makes diskcache's index unopenable, which is when clearing matters most; a damaged index does the same."""
+    cache = manager(tmp_path)
+    cache.set(key_of("one"), {"vocals": b"v" * 5000}, META)
+    index = tmp_path / "entries" / "cache.db"
+    assert index.exists()
+    for extra in list(index.parent.glob("cache.db-*")):
+        extra.unlink()  # WAL and shared-memory files of the open connection
+    index.write_bytes(b"not a database" * 100)
+    assert run_cache_cli(tmp_path, "stats").returncode == 1  # nothing but clear can use it
+    done = run_cache_cli(tmp_path, "clear")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "cleared: memory, disk"
+    assert f"removed {tmp_path / 'entries'} instead" in done.stderr
+    assert not (tmp_path / "entries").exists()
+    after = json.loads(run_cache_cli(tmp_path, "stats", "--json").stdout)["tiers"]["disk"]
+    assert after["entries"] == 0
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

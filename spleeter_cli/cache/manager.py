@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import sqlite3
 import struct
 import threading
@@ -138,6 +139,9 @@ class Counters(FailsSoftly):
             self._db.execute("COMMIT")
 
 
+ENTRIES = "entries"  # the disk tier's folder inside the cache directory
+
+
 def default_directory() -> Path:
     """Where L2 lives when neither --cache-dir nor SPLEETER_CACHE_DIR says otherwise."""
     return Path(platformdirs.user_cache_dir("spl")) / "cache"
@@ -181,10 +185,26 @@ class CacheManager:
         if memory_mb > 0:
             self.tiers.append(MemoryTier(memory_mb * 2**20))
         if disk_mb > 0:
-            self.tiers.append(DiskTier(self.directory / "entries", disk_mb * 2**20, warn))
+            self.tiers.append(DiskTier(self.directory / ENTRIES, disk_mb * 2**20, warn))
         if self.redis_url:
             self.tiers.append(RedisTier(self.redis_url, redis_ttl, warn))
         self._counters = Counters(self.directory / "stats.db", warn)
+
+    @staticmethod
+    def remove_disk_tier(directory: Path | None) -> Path:
+        """Delete the disk tier's folder without opening its index; returns the folder.
+
+        What `spl cache clear` can still do when the index cannot be opened: on a full
+        disk (when clearing matters most) or a damaged database. Counters stay.
+        """
+        folder = (Path(directory) if directory else default_directory()) / ENTRIES
+        try:
+            shutil.rmtree(folder, ignore_errors=False)
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            raise CacheError(f"cannot remove the disk cache {folder}: {error.strerror or error}", hint="remove the folder by hand") from None
+        return folder
 
     @classmethod
     def from_env(cls, **overrides: Any) -> CacheManager:

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..errors import ValidationError
+from ..errors import CacheError, ValidationError
 from . import options as o
 from .runs import cache_manager
 from .ui import handles_errors
@@ -104,9 +104,22 @@ def clear(
     config_file: o.ConfigFile = None,
 ) -> None:
     """Delete cached entries (hit and miss counts are kept)."""
-    manager = _manager(cache_dir, redis_url, config_file)
-    names = sorted({name.lower() for name in tier}) if tier else [t.name for t in manager.tiers]
-    manager.clear(names)
+    from ..cache.manager import CacheManager
+
+    settings = o.load_settings(config_file, cache_dir=cache_dir, redis_url=redis_url)
+    wanted = sorted({name.lower() for name in tier}) if tier else None
+    removed: list[str] = []
+    try:
+        manager = cache_manager(settings, _warn)
+    except CacheError as error:
+        if wanted is not None and "disk" not in wanted:
+            raise
+        folder = CacheManager.remove_disk_tier(settings.cache.dir)  # the index could not be opened (full disk?): the folder is the tier
+        _warn(f"{error.message}; removed {folder} instead")
+        removed = ["disk"]
+        manager = cache_manager(settings, _warn, disk=False)
+    names = wanted or [t.name for t in manager.tiers] + removed
+    manager.clear([name for name in names if name not in removed])
     if json_output:
         print(json.dumps({"cleared": names}))
     else:

@@ -183,12 +183,15 @@ def write_report(path: Path, results: Sequence[Any], summary: dict[str, Any], ru
     return True
 
 
-def cache_manager(settings: Any, on_warning: Any) -> Any:
-    """The stem cache the effective settings describe (file, environment and flags); raises CacheError."""
+def cache_manager(settings: Any, on_warning: Any, disk: bool = True) -> Any:
+    """The stem cache the effective settings describe (file, environment and flags); raises CacheError.
+
+    ``disk=False`` leaves the disk tier out (for `spl cache clear` when its index cannot be opened).
+    """
     from ..cache.manager import CacheManager
 
     cache = settings.cache
-    return CacheManager.from_env(directory=cache.dir, redis_url=cache.redis_url, memory_mb=cache.memory_mb, disk_mb=cache.disk_mb,
+    return CacheManager.from_env(directory=cache.dir, redis_url=cache.redis_url, memory_mb=cache.memory_mb, disk_mb=cache.disk_mb if disk else 0,
                                  redis_ttl=cache.redis_ttl_seconds, on_warning=on_warning)
 
 
