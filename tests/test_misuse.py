@@ -230,3 +230,13 @@ def test_an_interrupted_batch_still_writes_its_report(models_dir: Path, tmp_path
     statuses = {Path(r["input"]).name: r["status"] for r in document["inputs"]}
     assert statuses == {songs[0].name: "ok", songs[1].name: "ok", "zz-long.wav": "failed"}
     assert files_under(out) == sorted(f"{p.stem}/{s}.wav" for p in songs for s in ("accompaniment", "vocals"))
+
+
+def test_usage_errors_and_help_in_logs_are_plain_text(run_spl) -> None:
+    """CI logs and pipes get click's plain output; Rich's boxes are for terminals."""
+    done = run_spl("separate", "--no-such-flag")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("Error: No such option: --no-such-flag")
+    helped = run_spl("batch", "--help")
+    assert helped.returncode == 0 and "--keep-tree" in helped.stdout
+    assert not any(char in done.stderr + helped.stdout for char in "╭│╰─")

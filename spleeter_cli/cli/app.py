@@ -6,7 +6,10 @@ answers at once; each command imports the core when it runs.
 
 from __future__ import annotations
 
+import sys
+
 import typer
+import typer.core
 
 from .. import __version__
 from . import batch, cache, config, info, models, separate, stats
@@ -40,4 +43,6 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def main() -> None:
+    if not (sys.stdout.isatty() and sys.stderr.isatty()):
+        typer.core.HAS_RICH = False  # logs and pipes get click's plain help and one-line usage errors, not boxes
     app()
