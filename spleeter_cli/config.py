@@ -288,6 +288,15 @@ class Settings:
             raise KeyError(key)
         return self._sources[key]
 
+    def label(self, key: str) -> str:
+        """How an error names ``key``'s value: the flag or variable it came from, or the key and its file."""
+        source = self.source(key)
+        if source.startswith(("flag ", "env ")):
+            return source.split(" ", 1)[1]
+        if source == "default":
+            return BY_KEY[key].flag or key
+        return f"{key} in {source}"
+
     def as_dict(self) -> dict[str, Any]:
         """Nested plain values (paths as strings), shaped like the config file; JSON- and YAML-ready."""
         tree: dict[str, Any] = {}

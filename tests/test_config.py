@@ -266,3 +266,30 @@ def test_cache_and_stats_commands_use_the_folders_the_config_file_names(models_d
     assert spl("cache", "clear").returncode == 0
     assert json.loads(spl("cache", "stats", "--json").stdout)["tiers"]["disk"]["entries"] == 0
     assert not (tmp_path / "elsewhere" / "spl").exists()
+
+
+def test_errors_name_where_a_bad_value_was_set(tmp_path: Path) -> None:
+    """A template or port from the config file or the environment is not blamed on a flag the user never typed."""
+    import socket
+
+    config = tmp_path / "spl.yaml"
+    config.write_text('audio:\n  filename_format: "../{instrument}.{codec}"\n')
+    song = tmp_path / "song.wav"
+    song.write_bytes(b"RIFF")  # never read: the settings fail first
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPLEETER_")}
+
+    def spl(*args: str | Path, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*spl_command(), "separate", song, "-o", tmp_path / "out", *map(str, args)], env={**env, **extra},
+                              capture_output=True, text=True, timeout=60)
+
+    done = spl("--config", config)
+    assert done.returncode == 2 and f"audio.filename_format in {config} '../{{instrument}}.{{codec}}' would write outside" in done.stderr, done.stderr
+    flagged = spl("--config", config, "-f", "/abs/{instrument}")
+    assert flagged.returncode == 2 and "--filename-format '/abs/{instrument}' would write outside" in flagged.stderr, flagged.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = spl(SPLEETER_METRICS_PORT=str(port))
+        assert done.returncode == 2 and f"SPLEETER_METRICS_PORT {port}: 127.0.0.1:{port} is already in use" in done.stderr, done.stderr
+    assert not (tmp_path / "out").exists()

@@ -62,7 +62,10 @@ def separate_options(settings, stems: int | None, model: str | None, hq: bool, o
     from ..models.catalog import model_for
     from ..separate.pipeline import SeparateOptions
 
+    from ..separate.outputs import check_filename_format
+
     audio = settings.audio
+    check_filename_format(audio.filename_format, settings.label("audio.filename_format"))  # before the core, which knows no sources
     chosen = settings.models.default if model is not None or (stems is None and not hq) else model_for(2 if stems is None else stems, hq).full_name
     strength = denoise_strength if denoise_strength is not None else DEFAULT_DENOISE_STRENGTH if denoise else 0.0
     return SeparateOptions(

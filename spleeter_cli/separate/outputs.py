@@ -27,23 +27,29 @@ MAX_NAME_BYTES = 255  # NAME_MAX of common file systems
 TEMPORARY_NAME_BYTES = 32  # what a stem's hidden temporary adds to its name: ".", ".part-PID", ".float"
 
 
-def check_filename_format(template: str) -> None:
-    """Refuse templates with unknown fields or that do not separate instruments."""
+def check_filename_format(template: str, label: str = "--filename-format") -> None:
+    """Refuse templates with unknown or formatted fields, that do not separate instruments, or that leave the output dir.
+
+    ``label`` names where the template was set (the flag, a variable, or the config file's key).
+    """
     try:
         parsed = [(field, spec, conversion) for _, field, spec, conversion in string.Formatter().parse(template) if field is not None]
     except ValueError as error:
-        raise ValidationError(f"invalid --filename-format '{template}': {error}", hint="use fields like {filename}/{instrument}.{codec}") from None
+        raise ValidationError(f"invalid {label} '{template}': {error}", hint="use fields like {filename}/{instrument}.{codec}") from None
     fields = {field for field, _, _ in parsed}
     for field, spec, conversion in parsed:
         if spec or conversion:
-            raise ValidationError(f"--filename-format '{template}' formats {{{field}}} with '{'!' + conversion if conversion else ''}{':' + spec if spec else ''}'",
+            raise ValidationError(f"{label} '{template}' formats {{{field}}} with '{'!' + conversion if conversion else ''}{':' + spec if spec else ''}'",
                                   hint="write fields plainly, e.g. {filename}/{instrument}.{codec}")
     unknown = sorted(fields - set(FORMAT_FIELDS))
     if unknown:
         allowed = ", ".join("{" + f + "}" for f in FORMAT_FIELDS)
-        raise ValidationError(f"unknown field {{{unknown[0]}}} in --filename-format '{template}'", hint=f"allowed fields: {allowed}")
+        raise ValidationError(f"unknown field {{{unknown[0]}}} in {label} '{template}'", hint=f"allowed fields: {allowed}")
     if "instrument" not in fields:
-        raise ValidationError(f"--filename-format '{template}' has no {{instrument}}", hint="every stem needs its own name, e.g. {filename}/{instrument}.{codec}")
+        raise ValidationError(f"{label} '{template}' has no {{instrument}}", hint="every stem needs its own name, e.g. {filename}/{instrument}.{codec}")
+    example = Path(template.format(**dict.fromkeys(FORMAT_FIELDS, "x")))
+    if example.is_absolute() or ".." in example.parts:
+        raise ValidationError(f"{label} '{template}' would write outside the output directory", hint="remove '..' and absolute paths from the format")
 
 
 def plan_outputs(source: Path, destination: Path, template: str, instruments: Iterable[str], codec: str) -> dict[str, Path]:

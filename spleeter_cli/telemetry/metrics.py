@@ -175,16 +175,16 @@ class RunMetrics:
             if stage in result.timings:
                 self.stages.labels(stage=stage).observe(result.timings[stage])
 
-    def serve(self, port: int) -> None:
-        """Listen on 127.0.0.1:``port``; a taken port is the user's to fix, so a usage error."""
+    def serve(self, port: int, label: str = "--metrics-port") -> None:
+        """Listen on 127.0.0.1:``port``; a taken port is the user's to fix, so a usage error naming where it was set."""
         from prometheus_client import start_http_server
 
         try:
             self._server, _ = start_http_server(port, addr="127.0.0.1", registry=self.registry)
         except OSError as error:
             if error.errno == errno.EADDRINUSE:
-                raise ValidationError(f"--metrics-port {port}: 127.0.0.1:{port} is already in use", hint="choose a free port") from None
-            raise ValidationError(f"--metrics-port {port}: cannot listen on 127.0.0.1:{port}: {error.strerror or error}") from None
+                raise ValidationError(f"{label} {port}: 127.0.0.1:{port} is already in use", hint="choose a free port") from None
+            raise ValidationError(f"{label} {port}: cannot listen on 127.0.0.1:{port}: {error.strerror or error}") from None
 
     def close(self) -> None:
         if self._server is not None:
@@ -276,5 +276,5 @@ def start_monitoring(listener: Any, settings: Any) -> Monitor:
     metrics = None
     if port is not None:
         metrics = RunMetrics()
-        metrics.serve(port)
+        metrics.serve(port, settings.label("monitoring.metrics_port"))
     return Monitor(listener, metrics, thresholds, linger)
