@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ValidationError
 
@@ -154,6 +155,10 @@ def _redis_url(value: Any) -> str:
     url = _text(value)
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise _Invalid("a redis://, rediss:// or unix:// URL")
+    try:
+        urlsplit(url).port  # unbalanced [IPv6 or a port that is not 1-65535: the URL can never connect
+    except ValueError:
+        raise _Invalid("a well-formed redis://, rediss:// or unix:// URL (host, port 1-65535)") from None
     return url
 
 
@@ -233,11 +238,11 @@ def _convert(field: Field, value: Any, where: str, null_allowed: bool = False) -
         return field.check(value)
     except _Invalid as error:
         also = " or null" if null_allowed and field.nullable else ""
-        shown = _without_credentials(value) if field.check is _redis_url else value
+        shown = without_credentials(value) if field.check is _redis_url else value
         raise ValidationError(f"{where} must be {error.expected}{also}, not {_show(shown)}") from None
 
 
-def _without_credentials(value: Any) -> Any:
+def without_credentials(value: Any) -> Any:
     """A mistyped Redis URL still carries its password: mask what precedes '@' and any password= value."""
     if not isinstance(value, str):
         return value

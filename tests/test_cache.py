@@ -370,7 +370,9 @@ def test_cli_clear_works_when_the_disk_index_cannot_be_opened(tmp_path: Path) ->
     for extra in list(index.parent.glob("cache.db-*")):
         extra.unlink()  # WAL and shared-memory files of the open connection
     index.write_bytes(b"not a database" * 100)
-    assert run_cache_cli(tmp_path, "stats").returncode == 1  # nothing but clear can use it
+    for command in ("stats", "prune"):  # nothing but clear can use it, and they say so
+        refused = run_cache_cli(tmp_path, command, "--max-size", "1KB") if command == "prune" else run_cache_cli(tmp_path, command)
+        assert refused.returncode == 1 and "spl cache clear --tier disk" in refused.stderr, refused.stderr
     done = run_cache_cli(tmp_path, "clear")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "cleared: memory, disk"

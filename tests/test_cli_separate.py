@@ -111,6 +111,7 @@ def test_bad_inputs_fail_cleanly(run_spl, tmp_path: Path) -> None:
         (("--offset", "nan"), 2, "--offset must be between 0 and"),
         (("--duration", "1e308"), 2, "leave it out to separate to the end"),
         (("--duration", "inf"), 2, "--duration must be"),
+        (("-f", "{filename}/{instrument}.part-1.{codec}"), 2, "marks spl's unfinished files"),
     ],
 )
 def test_bad_options_fail_cleanly(run_spl, tmp_path: Path, args: tuple[str, ...], code: int, words: str) -> None:

@@ -113,9 +113,11 @@ def test_unreachable_scheduler_and_bad_values_fail_at_once(run_spl, tmp_path: Pa
     [line] = done.stderr.splitlines()
     assert line.startswith("spl: error: cannot reach the Dask scheduler at tcp://127.0.0.1:") and "dask scheduler" in line
     assert not (tmp_path / "out").exists()
-    for value in ("local:0", "local:two", "nowhere", "ws://127.0.0.1:8786", "tls://127.0.0.1:8786"):
+    for value in ("local:0", "local:two", "nowhere", "ws://127.0.0.1:8786", "tls://127.0.0.1:8786", "tcp://[::1", "tcp://host:99999",
+                  "tcp://me:s3cretpw@host:8786"):
         bad = run_spl("batch", inputs, "-o", tmp_path / "out", "--scheduler", value)
         assert bad.returncode == 2 and bad.stderr.startswith("spl: error: ") and len(bad.stderr.splitlines()) == 1, (value, bad.stderr)
+        assert "internal error" not in bad.stderr and "s3cretpw" not in bad.stderr, bad.stderr
 
 
 @contextmanager

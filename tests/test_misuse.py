@@ -37,6 +37,11 @@ def test_inputs_sharing_stem_paths_never_overwrite_each_other(run_spl, tmp_path:
     stems = {name: sf.read(out / "s" / f"{name}.wav")[0] for name in ("vocals", "accompaniment")}
     mix = sf.read(tmp_path / "lib" / "a" / "s.wav")[0]
     assert np.abs(stems["vocals"] + stems["accompaniment"] - mix).mean() < 0.01  # a's stems, not b's
+    sf.write(tmp_path / "lib" / "a" / "s.flac", song(2.0, 6), RATE)  # same folder, same name, another extension
+    done = run_spl("batch", tmp_path / "lib" / "a", "-o", tmp_path / "ext", "--json")
+    failed = [json.loads(line) for line in done.stdout.splitlines() if json.loads(line)["status"] == "failed"]
+    assert len(failed) == 1 and "rename one of them" in failed[0]["error"], done.stdout
+    (tmp_path / "lib" / "a" / "s.flac").unlink()
     kept = run_spl("batch", tmp_path / "lib", "-o", tmp_path / "tree", "--keep-tree")
     assert kept.returncode == 0, kept.stderr
     assert files_under(tmp_path / "tree") == ["a/s/accompaniment.wav", "a/s/vocals.wav", "b/s/accompaniment.wav", "b/s/vocals.wav"]
@@ -69,18 +74,23 @@ def test_output_inside_the_input_folder_does_not_separate_stems_again(run_spl, t
     assert files_under(folder) == ["take.wav", "take/accompaniment.wav", "take/vocals.wav"]
 
 
-def test_non_finite_samples_are_refused_not_separated_into_noise(run_spl, tmp_path: Path) -> None:
-    samples = song(3.0, 1)
-    samples[RATE + 100, 0] = np.nan
-    damaged = tmp_path / "nan.wav"
-    sf.write(damaged, samples, RATE, subtype="FLOAT")
-    out = tmp_path / "out"
-    done = run_spl("separate", damaged, "-o", out)
-    assert done.returncode == 3, done.stderr
-    assert f"{damaged}: has NaN or infinite samples at 1.0 s" in done.stderr and "Traceback" not in done.stderr
-    assert not out.exists()  # not even the empty folder the stems were to go in
-    info = run_spl("info", damaged)
-    assert info.returncode == 3 and "NaN or infinite" in info.stderr
+def test_damaged_float_samples_are_refused_not_separated_into_noise(run_spl, tmp_path: Path) -> None:
+    """One NaN, or one sample of 1e30 (finite, but it overflows the STFT), made every stem sample -32768, reported 'ok'."""
+    for name, value in (("nan", np.nan), ("huge", 1e30)):
+        samples = song(3.0, 1)
+        samples[RATE + 100, 0] = value
+        damaged = tmp_path / f"{name}.wav"
+        sf.write(damaged, samples, RATE, subtype="FLOAT")
+        out = tmp_path / f"out-{name}"
+        done = run_spl("separate", damaged, "-o", out)
+        assert done.returncode == 3, done.stderr
+        assert f"{damaged}: has NaN, infinite or absurdly loud (over +60 dBFS) samples at 1.0 s" in done.stderr and "Traceback" not in done.stderr
+        assert not out.exists()  # not even the empty folder the stems were to go in
+        info = run_spl("info", damaged)
+        assert info.returncode == 3 and "NaN, infinite" in info.stderr
+    loud = tmp_path / "over.wav"
+    sf.write(loud, song(3.0, 1) * 4, RATE, subtype="FLOAT")  # +12 dB over full scale: a float file may do that
+    assert run_spl("separate", loud, "-o", tmp_path / "out-over").returncode == 0
 
 
 def test_failed_inputs_leave_no_empty_folders(run_spl, tmp_path: Path) -> None:
@@ -99,11 +109,18 @@ def test_report_targets_that_are_not_regular_files(run_spl, tmp_path: Path) -> N
     (path,) = write_songs(tmp_path / "in", 1, 2.0)
     fifo = tmp_path / "report.fifo"
     os.mkfifo(fifo)
-    for target, words in ((fifo, "not a regular file"), ("-", "--report - is not supported"), ("/proc/spl-report.json", "cannot create files in /proc")):
+    song_file = tmp_path / "other.wav"  # `--report *.wav` hands a song to --report
+    sf.write(song_file, song(1.0, 0), RATE)
+    for target, words in ((fifo, "not a regular file"), ("-", "--report - is not supported"), ("/proc/spl-report.json", "cannot create files in /proc"),
+                          (song_file, "exists and is not a JSON report")):
         done = run_spl("batch", path, "-o", tmp_path / "out", "--report", target)
         assert done.returncode == 5 and words in done.stderr, done.stderr
         assert not (tmp_path / "out").exists()  # refused before any work
-    assert fifo.is_fifo() and not Path("-").exists()
+    assert fifo.is_fifo() and not Path("-").exists() and sf.info(song_file).frames == RATE
+    stem = tmp_path / "out2" / "song0" / "vocals.wav"  # one this very run writes
+    done = run_spl("batch", path, "-o", tmp_path / "out2", "--report", stem)
+    assert done.returncode == 5 and "is not a JSON report" in done.stderr, done.stderr
+    assert sf.info(stem).frames == 2 * RATE
     real = tmp_path / "reports" / "real.json"
     real.parent.mkdir()
     real.write_text("{}")
@@ -146,8 +163,9 @@ def test_sigterm_cleans_up_like_ctrl_c(models_dir: Path, tmp_path: Path) -> None
 def test_a_closed_stdout_stops_spl_quietly(models_dir: Path, tmp_path: Path) -> None:
     paths = write_songs(tmp_path / "in", 4, 2.0)
     out = tmp_path / "out"
-    process = subprocess.Popen([*spl_command(), "batch", *paths, "-o", out, "--json", "-j", "1"], env=spl_env(models_dir, tmp_path / "cache"),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    report = tmp_path / "report.json"
+    process = subprocess.Popen([*spl_command(), "batch", *paths, "-o", out, "--json", "-j", "1", "--report", report],
+                               env=spl_env(models_dir, tmp_path / "cache"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert json.loads(process.stdout.readline())["status"] == "ok"  # like `| head -1`
     process.stdout.close()
     err = process.stderr.read().decode()
@@ -155,10 +173,14 @@ def test_a_closed_stdout_stops_spl_quietly(models_dir: Path, tmp_path: Path) -> 
     assert process.returncode == 141, err
     assert "internal error" not in err and "Traceback" not in err
     assert not any(".part-" in name for name in files_under(out))
+    document = json.loads(report.read_text())
+    assert document["summary"]["interrupted"] is True and document["inputs"][0]["status"] == "ok"
+    assert {r["exit_code"] for r in document["inputs"] if r["status"] == "failed"} <= {3, 141}
 
 
 def test_mistyped_redis_urls_never_show_the_password(run_spl, tmp_path: Path) -> None:
-    for url in ("reddis://:s3cretpw@cache:6379/0", "redis//user:s3cretpw@cache:6379/0", "http://cache/0?password=s3cretpw"):
+    for url in ("reddis://:s3cretpw@cache:6379/0", "redis//user:s3cretpw@cache:6379/0", "http://cache/0?password=s3cretpw",
+                "redis://:s3cret pw@[::1/0", "redis://:s3cretpw@cache:notaport/0"):
         done = run_spl("separate", tmp_path / "none.wav", "-o", tmp_path / "out", env={"SPLEETER_REDIS_URL": url})
         assert done.returncode == 2 and "SPLEETER_REDIS_URL must be" in done.stderr, done.stderr
         assert "s3cretpw" not in done.stderr and "****" in done.stderr

@@ -28,6 +28,7 @@ from .formats import _input_error, check_file, past_the_end
 _SEEK_PREROLL = 0.5  # seconds decoded and dropped before an offset: warms the decoder up after a seek
 _RESAMPLER_CONTEXT = 0.1  # seconds of input on each side of a range, so the resampler's filter sees real audio
 _LENGTH_TOLERANCE = 0.02  # seconds a lossless file may fall short of its header before we call it truncated
+_MAX_FLOAT_SAMPLE = 1000.0  # +60 dBFS: float files may go over full scale, not by this much
 _PCM_BITS = re.compile(r"pcm_[suf](\d+)")
 
 
@@ -225,10 +226,8 @@ class AudioReader:
             if frame.sample_rate != self.info.sample_rate:
                 raise _input_error(self.path, f"sample rate changes mid-stream ({self.info.sample_rate} -> {frame.sample_rate} Hz)", "convert the file to a single rate first")
             samples = self._to_float(frame)
-            if frame.format.name.startswith(("flt", "dbl")) and not np.isfinite(samples).all():
-                first_bad = position + int(np.flatnonzero(~np.isfinite(samples).all(axis=1))[0])
-                raise _input_error(self.path, f"has NaN or infinite samples at {first_bad / self.info.sample_rate:.1f} s (a damaged float file)",
-                                   "re-export the file; the model would turn them into full-scale noise")
+            if frame.format.name.startswith(("flt", "dbl")):
+                self._check_float(samples, position)
             position += len(samples)
             if position <= start:
                 continue
@@ -266,6 +265,14 @@ class AudioReader:
             self._container.close()
             self._container, self._stream = _open(self.path)
         return 0, _decode(self._container, self._stream, self.path)
+
+    def _check_float(self, samples: np.ndarray, position: int) -> None:
+        """Refuse NaN, infinite or absurd (over +60 dBFS) float samples: the model turns them into full-scale noise."""
+        sane = np.abs(samples) <= _MAX_FLOAT_SAMPLE  # False for NaN too
+        if not sane.all():
+            first_bad = position + int(np.flatnonzero(~sane.all(axis=1))[0])
+            raise _input_error(self.path, f"has NaN, infinite or absurdly loud (over +60 dBFS) samples at {first_bad / self.info.sample_rate:.1f} s (a damaged float file)",
+                               "re-export the file; the model would turn them into full-scale noise")
 
     def _to_float(self, frame: Any) -> np.ndarray:
         """(n, channels) packed float32 in the frame's own layout; FFmpeg scales ints to [-1, 1]."""

@@ -71,8 +71,9 @@ def batch(
                                  normalize_stems=normalize_stems, highpass=highpass, denoise=denoise, denoise_strength=denoise_strength)
     inputs, input_errors = expand_inputs(patterns, stdin=sys.stdin if "-" in patterns else None)
     if not inputs:
-        first = input_errors[0] if input_errors else None
-        raise ValidationError(f"no audio files to separate{f': {first}' if first else ''}", hint="check the paths and quote glob patterns")
+        if input_errors:  # the first error already carries its own fix
+            raise ValidationError(f"no audio files to separate: {input_errors[0]}")
+        raise ValidationError("no audio files to separate", hint="check the paths and quote glob patterns")
     listener = choose_listener(json_output, quiet, verbose, live=True)
     if scheduler is not None:  # the workers open the cache and the models; --jobs is the cluster's threads
         from ..distributed.run import DistributedRun

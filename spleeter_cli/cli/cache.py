@@ -57,7 +57,10 @@ def _warn(message: str) -> None:
 
 def _manager(cache_dir: Path | None, redis_url: str | None, config_file: Path | None):  # type: ignore[no-untyped-def]
     """The cache `spl separate` and `spl batch` would use with the same settings, so `clear` empties that one."""
-    return cache_manager(o.load_settings(config_file, cache_dir=cache_dir, redis_url=redis_url), _warn)
+    try:
+        return cache_manager(o.load_settings(config_file, cache_dir=cache_dir, redis_url=redis_url), _warn)
+    except CacheError as error:  # its hint is for runs (--no-cache); here the way out is clear, which needs no index
+        raise CacheError(error.message, hint="free some space, or run `spl cache clear --tier disk`, which works without the index") from None
 
 
 def _size(count: int | None) -> str:

@@ -60,7 +60,7 @@ def execute(run: Any, inputs: Sequence[Path], listener: PlainListener, settings:
                 monitor.file_finished(result)
             try:
                 results = early + run.run(inputs, destinations)
-            except KeyboardInterrupt as interrupt:  # Ctrl-C or SIGTERM (a CI job's timeout): still say what was done
+            except (KeyboardInterrupt, BrokenPipeError) as interrupt:  # Ctrl-C, SIGTERM (a CI job's timeout), `| head`: still say what was done
                 if report is not None:
                     write_report(report, _with_unfinished(monitor.finished, inputs, run, interrupt),
                                  {**summarise(monitor.finished, time.perf_counter() - clock), "interrupted": True}, run, started)
@@ -85,12 +85,12 @@ def execute(run: Any, inputs: Sequence[Path], listener: PlainListener, settings:
         raise typer.Exit(exit_code)
 
 
-def _with_unfinished(finished: Sequence[Any], inputs: Sequence[Path], run: Any, interrupt: KeyboardInterrupt) -> list[Any]:
+def _with_unfinished(finished: Sequence[Any], inputs: Sequence[Path], run: Any, interrupt: BaseException) -> list[Any]:
     """The finished results, then a failed one for every input the interruption left unfinished."""
     from ..separate.pipeline import FileResult
     from .ui import Terminated
 
-    code = ExitCode.TERMINATED if isinstance(interrupt, Terminated) else ExitCode.INTERRUPTED
+    code = ExitCode.BROKEN_PIPE if isinstance(interrupt, BrokenPipeError) else ExitCode.TERMINATED if isinstance(interrupt, Terminated) else ExitCode.INTERRUPTED
     done = {Path(r.input) for r in finished}
     unfinished = [FileResult(path, run.spec.full_name, status="failed", error=Interrupted(code, path)) for path in inputs if path not in done]
     return [*finished, *unfinished]
@@ -140,12 +140,26 @@ def check_report_path(path: Path) -> None:
         problem = "it is a folder"
     elif path.exists() and not path.is_file():
         problem = "it is not a regular file"
+    elif not _replaceable(path):
+        problem = "it exists and is not a JSON report (an audio file or a stem?)"
     elif not folder.is_dir():
         problem = f"{folder} is not a folder"
     else:
         problem = _unwritable(folder)
     if problem:
         raise OutputError(f"cannot write report {path}: {problem}", hint="choose a writable --report path")
+
+
+def _replaceable(path: Path) -> bool:
+    """A file the report may replace: none yet, empty, or JSON (an earlier report). `--report *.wav` must not eat a song."""
+    try:
+        with path.open("rb") as file:
+            start = file.read(64).lstrip()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return not start or start.startswith(b"{")
 
 
 def _unwritable(folder: Path) -> str | None:
@@ -171,6 +185,9 @@ def write_report(path: Path, results: Sequence[Any], summary: dict[str, Any], ru
     }
     path = path.resolve()  # through a symlink to its target, which the link keeps pointing at
     temporary = path.with_name(f".{path.name}.part-{os.getpid()}")
+    if not _replaceable(path):  # the run itself wrote a stem there
+        print(f"spl: error: cannot write report {path}: it exists and is not a JSON report (choose another --report path)", file=sys.stderr)
+        return False
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary.write_text(json.dumps(document, indent=2))

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
+from ..config import without_credentials
 from ..errors import ValidationError
 
 PROTOCOLS = ("tcp", "tls")
@@ -43,9 +45,15 @@ def parse_scheduler(value: str) -> SchedulerSpec:
     protocol, rest = address.split("://", 1)
     if protocol not in PROTOCOLS:
         raise ValidationError(f"--scheduler {value!r}: {protocol}:// is not supported", hint=f"use {' or '.join(p + '://' for p in PROTOCOLS)}")
-    host, _, port = rest.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValidationError(f"--scheduler {value!r} is neither local:N nor an address with a port", hint=SCHEDULER_HINT)
+    if "@" in rest:
+        raise ValidationError(f"--scheduler {without_credentials(value)!r}: a Dask scheduler's address has no user or password", hint=SCHEDULER_HINT)
+    try:
+        parts = urlsplit(address)
+        host, port = parts.hostname, parts.port
+    except ValueError:  # an unbalanced [IPv6 bracket, a port beyond 65535
+        host, port = None, None
+    if not host or not port:
+        raise ValidationError(f"--scheduler {value!r} is neither local:N nor an address with a port (1-65535)", hint=SCHEDULER_HINT)
     return SchedulerSpec(address=address)
 
 

@@ -24,7 +24,7 @@ DEFAULT_FILENAME_FORMAT = "{filename}/{instrument}.{codec}"
 FORMAT_FIELDS = ("filename", "foldername", "instrument", "codec")
 PART_MARKER = ".part-"
 MAX_NAME_BYTES = 255  # NAME_MAX of common file systems
-TEMPORARY_NAME_BYTES = 32  # what a stem's hidden temporary adds to its name: ".", ".part-PID", ".float"
+TEMPORARY_NAME_BYTES = 20  # what a stem's hidden temporary adds to its name: "." + ".part-" + a 7-digit PID + ".float"
 
 
 def check_filename_format(template: str, label: str = "--filename-format") -> None:
@@ -47,6 +47,8 @@ def check_filename_format(template: str, label: str = "--filename-format") -> No
         raise ValidationError(f"unknown field {{{unknown[0]}}} in {label} '{template}'", hint=f"allowed fields: {allowed}")
     if "instrument" not in fields:
         raise ValidationError(f"{label} '{template}' has no {{instrument}}", hint="every stem needs its own name, e.g. {filename}/{instrument}.{codec}")
+    if PART_MARKER in template:
+        raise ValidationError(f"{label} '{template}' contains '{PART_MARKER}', which marks spl's unfinished files", hint="a later run would delete such stems; rename them")
     example = Path(template.format(**dict.fromkeys(FORMAT_FIELDS, "x")))
     if example.is_absolute() or ".." in example.parts:
         raise ValidationError(f"{label} '{template}' would write outside the output directory", hint="remove '..' and absolute paths from the format")
@@ -85,8 +87,10 @@ def claim(planned: dict[str, Path], source: Path, claimed: dict[Path, Path]) -> 
         if path == real:
             raise OutputError(f"stem {path} would replace the input itself", hint="choose another -o or --filename-format", path=str(source))
         if path in claimed:
-            raise OutputError(f"{path} is also a stem of {claimed[path]}, an earlier input of this run",
-                              hint="put {foldername} in --filename-format, or use spl batch --keep-tree", path=str(source))
+            other = claimed[path]
+            hint = ("rename one of them: --filename-format has no field for the extension" if other.parent.resolve() == real.parent
+                    else "put {foldername} in --filename-format, or use spl batch --keep-tree with a folder or glob")
+            raise OutputError(f"{path} is also a stem of {other}, an earlier input of this run", hint=hint, path=str(source))
     claimed.update(dict.fromkeys(planned.values(), source))
 
 
