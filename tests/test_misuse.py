@@ -70,8 +70,15 @@ def test_output_inside_the_input_folder_does_not_separate_stems_again(run_spl, t
     assert run_spl("batch", folder, "-o", folder).returncode == 0
     again = run_spl("batch", folder, "-o", folder)
     assert again.returncode == 0, again.stderr
-    assert "left out 2 input(s) that this run writes as stems" in again.stderr
+    assert "left out 2 input(s) inside the output folder or written by this run as stems" in again.stderr
     assert files_under(folder) == ["take.wav", "take/accompaniment.wav", "take/vocals.wav"]
+    # -o a subfolder of the input folder, then another codec: the stems there are not inputs either
+    other = tmp_path / "rec2"
+    write_songs(other, 1, 2.0, name="take.wav")
+    assert run_spl("batch", other, "-o", other / "stems", "-c", "flac").returncode == 0
+    wav = run_spl("batch", other, "-o", other / "stems", "-c", "wav")
+    assert wav.returncode == 0 and "left out 2 input(s)" in wav.stderr, wav.stderr
+    assert files_under(other / "stems") == sorted(f"take/{s}.{c}" for c in ("flac", "wav") for s in ("accompaniment", "vocals"))
 
 
 def test_damaged_float_samples_are_refused_not_separated_into_noise(run_spl, tmp_path: Path) -> None:

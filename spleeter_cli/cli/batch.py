@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -15,6 +15,9 @@ from ..separate import outputs
 from . import options as o
 from .runs import choose_listener, execute, open_cache
 from .ui import handles_errors
+
+if TYPE_CHECKING:
+    from ..inputs import InputFile
 
 
 def default_jobs() -> int:
@@ -87,10 +90,19 @@ def batch(
     sources = [item.path for item in inputs]
     destinations = [output_dir / _inside(item.relative_parent) for item in inputs] if keep_tree else [output_dir] * len(inputs)
     stems = outputs.written_by_run(sources, destinations, options.filename_format, run.spec.instruments, options.codec)
-    if stems:  # -o inside an input folder: the last run's stems are not new inputs
-        listener.warning(f"left out {len(stems)} input(s) that this run writes as stems, e.g. {sources[min(stems)]}")
+    stems |= {index for index, item in enumerate(inputs) if _in_output_folder(item, output_dir)}
+    if stems:  # -o inside an input folder: earlier runs' stems are not new inputs
+        listener.warning(f"left out {len(stems)} input(s) inside the output folder or written by this run as stems, e.g. {sources[min(stems)]}")
         sources, destinations = ([item for index, item in enumerate(items) if index not in stems] for items in (sources, destinations))
     execute(run, sources, listener, settings, destinations, input_errors, report, uniform_exit=False)
+
+
+def _in_output_folder(item: InputFile, output_dir: Path) -> bool:
+    """Found by walking a folder that holds -o (not -o itself), and inside -o: a stem of an earlier run, whatever its codec."""
+    if item.root is None:
+        return False
+    out, root = output_dir.resolve(), item.root.resolve()
+    return out != root and out.is_relative_to(root) and item.path.resolve().is_relative_to(out)
 
 
 def _inside(relative: Path) -> Path:
