@@ -164,6 +164,7 @@ def test_fail_fast_stops_at_the_first_failed_input(run_spl, tmp_path: Path) -> N
     results = {Path(r["input"]).name: r for r in map(json.loads, stopped.stdout.splitlines())}
     assert results["broken.flac"]["exit_code"] == 3 and "not started" not in results["broken.flac"]["error"]
     assert all("not started: the run was stopped" in results[f"song{i}.wav"]["error"] for i in range(3))
+    assert {results[f"song{i}.wav"]["exit_code"] for i in range(3)} == {1}  # stopped, not a bad input (3)
     assert not list((tmp_path / "stopped").rglob("*.wav"))
     carried_on = run_spl("batch", inputs, "-o", tmp_path / "all", "--jobs", "1")
     assert carried_on.returncode == 1 and len(list((tmp_path / "all").rglob("*.wav"))) == 6

@@ -241,7 +241,7 @@ class SeparationRun:
 
     def _process(self, job: _Job) -> FileResult:
         if self.cancelled.is_set():
-            return self._failed(job.source, AudioProcessingError("not started: the run was stopped", hint="rerun to resume"), 0.0)
+            return self._failed(job.source, SplError("not started: the run was stopped", hint="rerun to resume"), 0.0)
         started = time.perf_counter()
         outputs.remove_stale_parts(job.outputs.values())
         if self.options.existing == "skip" and all(p.exists() for p in job.outputs.values()):
@@ -331,7 +331,7 @@ class SeparationRun:
         except SplError as error:
             return self._failed(job.source, error, started)
         except Cancelled:
-            return self._failed(job.source, AudioProcessingError("stopped before it finished: the run was stopped", hint="rerun to resume"), started)
+            return self._failed(job.source, SplError("stopped before it finished: the run was stopped", hint="rerun to resume"), started)
         return FileResult(
             job.source, self.spec.full_name, outputs=dict(job.outputs), audio_duration=written.frames / SAMPLE_RATE,
             wall_time=time.perf_counter() - started, timings=timings, peaks=written.peaks, input_gain=input_gain, stem_gains=written.gains,
