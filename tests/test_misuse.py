@@ -259,6 +259,9 @@ def test_an_interrupted_batch_still_writes_its_report(models_dir: Path, tmp_path
     statuses = {Path(r["input"]).name: r["status"] for r in document["inputs"]}
     assert statuses == {songs[0].name: "ok", songs[1].name: "ok", "zz-long.wav": "failed"}
     assert files_under(out) == sorted(f"{p.stem}/{s}.wav" for p in songs for s in ("accompaniment", "vocals"))
+    stats = subprocess.run([*spl_command(), "stats", "--json"], env=spl_env(models_dir, tmp_path / "cache"), capture_output=True, text=True, timeout=60)
+    figures = json.loads(stats.stdout)["processing_stats"]
+    assert (figures["runs"], figures["ok"], figures["failed"], figures["exit_codes"]) == (1, 2, 1, {"143": 1})
 
 
 def test_usage_errors_and_help_in_logs_are_plain_text(run_spl) -> None:

@@ -61,9 +61,12 @@ def execute(run: Any, inputs: Sequence[Path], listener: PlainListener, settings:
             try:
                 results = early + run.run(inputs, destinations)
             except (KeyboardInterrupt, BrokenPipeError) as interrupt:  # Ctrl-C, SIGTERM (a CI job's timeout), `| head`: still say what was done
+                partial = _with_unfinished(monitor.finished, inputs, run, interrupt)
+                summary = {**summarise(partial, time.perf_counter() - clock), "interrupted": True}
                 if report is not None:
-                    write_report(report, _with_unfinished(monitor.finished, inputs, run, interrupt),
-                                 {**summarise(monitor.finished, time.perf_counter() - clock), "interrupted": True}, run, started)
+                    write_report(report, partial, summary, run, started)
+                if settings.monitoring.history:  # so `spl stats` counts the run, and its inputs' outcomes
+                    record_history(run, partial, summary, _command(uniform_exit), started, int(_interrupt_code(interrupt)), listener)
                 raise
         summary = summarise(results, time.perf_counter() - clock)
         summary["model_loaded"] = run.model_loaded
@@ -78,7 +81,7 @@ def execute(run: Any, inputs: Sequence[Path], listener: PlainListener, settings:
         if report is not None and not write_report(report, results, summary, run, started):
             exit_code = exit_code or int(ExitCode.OUTPUT)
         if settings.monitoring.history:
-            record_history(run, results, summary, "separate" if uniform_exit else "batch", started, exit_code, listener)
+            record_history(run, results, summary, _command(uniform_exit), started, exit_code, listener)
     finally:
         monitor.close()
     if exit_code:
@@ -88,12 +91,23 @@ def execute(run: Any, inputs: Sequence[Path], listener: PlainListener, settings:
 def _with_unfinished(finished: Sequence[Any], inputs: Sequence[Path], run: Any, interrupt: BaseException) -> list[Any]:
     """The finished results, then a failed one for every input the interruption left unfinished."""
     from ..separate.pipeline import FileResult
-    from .ui import Terminated
 
-    code = ExitCode.BROKEN_PIPE if isinstance(interrupt, BrokenPipeError) else ExitCode.TERMINATED if isinstance(interrupt, Terminated) else ExitCode.INTERRUPTED
+    code = _interrupt_code(interrupt)
     done = {Path(r.input) for r in finished}
     unfinished = [FileResult(path, run.spec.full_name, status="failed", error=Interrupted(code, path)) for path in inputs if path not in done]
     return [*finished, *unfinished]
+
+
+def _interrupt_code(interrupt: BaseException) -> ExitCode:
+    from .ui import Terminated
+
+    if isinstance(interrupt, BrokenPipeError):
+        return ExitCode.BROKEN_PIPE
+    return ExitCode.TERMINATED if isinstance(interrupt, Terminated) else ExitCode.INTERRUPTED
+
+
+def _command(uniform_exit: bool) -> str:
+    return "separate" if uniform_exit else "batch"
 
 
 def record_history(run: Any, results: Sequence[Any], summary: dict[str, Any], command: str, started: float, exit_code: int, listener: PlainListener) -> None:
