@@ -60,9 +60,8 @@ def separate_options(settings, stems: int | None, model: str | None, hq: bool, o
     commands (``--denoise-strength`` implies ``--denoise``; 0 strength means off).
     """
     from ..models.catalog import model_for
-    from ..separate.pipeline import SeparateOptions
-
     from ..separate.outputs import check_filename_format
+    from ..separate.pipeline import SeparateOptions
 
     audio = settings.audio
     check_filename_format(audio.filename_format, settings.label("audio.filename_format"))  # before the core, which knows no sources

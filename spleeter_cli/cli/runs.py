@@ -177,11 +177,11 @@ def _replaceable(path: Path) -> bool:
 
 
 def _unwritable(folder: Path) -> str | None:
-    """Why a file cannot be created in ``folder`` (tried, not guessed from mode bits: root, /proc), or None."""
-    probe = folder / f".spl-report-test-{os.getpid()}"
+    """Why a file cannot be created in ``folder``, or None."""
+    from ..separate.outputs import try_create_file
+
     try:
-        probe.touch()
-        probe.unlink()
+        try_create_file(folder)
     except OSError as error:
         return f"cannot create files in {folder} ({error.strerror or error})"
     return None

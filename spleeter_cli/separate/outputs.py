@@ -124,9 +124,7 @@ def prepare_directories(paths: Iterable[Path], source: Path) -> list[Path]:
             missing = missing[: next(i for i, folder in enumerate(missing) if folder.exists())]
             directory.mkdir(parents=True, exist_ok=True)
             created.extend(missing)
-            probe = directory / f".spl-write-test{PART_MARKER}{os.getpid()}"
-            probe.touch()
-            probe.unlink()
+            try_create_file(directory)
         except OSError as error:
             raise OutputError(
                 f"cannot write to output directory {directory}: {error.strerror or error}",
@@ -134,6 +132,16 @@ def prepare_directories(paths: Iterable[Path], source: Path) -> list[Path]:
                 path=str(source),
             ) from None
     return created
+
+
+def try_create_file(folder: Path) -> None:
+    """Create and delete a hidden file in ``folder``; raises OSError if that fails.
+
+    The only sure test: root ignores mode bits, and /proc or a full disk refuse files anyway.
+    """
+    probe = folder / f".spl-write-test{PART_MARKER}{os.getpid()}"
+    probe.touch()
+    probe.unlink()
 
 
 def remove_if_empty(folders: Iterable[Path]) -> None:
