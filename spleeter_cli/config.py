@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ValidationError
+from .models.backend import BACKENDS, PRECISIONS
 
 CONFIG_ENV = "SPLEETER_CONFIG"
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
@@ -140,6 +141,17 @@ def _bit_depth(value: Any) -> int:
     return depth
 
 
+def _choice(allowed: tuple[str, ...]) -> Callable[[Any], str]:
+    """One of a fixed set of words, case-insensitive."""
+
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or value.strip().lower() not in allowed:
+            raise _Invalid("one of " + ", ".join(allowed))
+        return value.strip().lower()
+
+    return check
+
+
 def _model(value: Any) -> str:
     """Checked against the catalog (a light module) so a typo fails before any work starts."""
     from .models.catalog import get_spec
@@ -182,6 +194,10 @@ class Field:
 FIELDS: tuple[Field, ...] = (
     Field("performance.jobs", None, _positive_int, nullable=True, flag="--jobs", help="files processed at once; null: one per core, at least 2"),
     Field("performance.enable_gpu", True, _bool, env="SPLEETER_ENABLE_GPU", help="use a GPU when TensorFlow sees one"),
+    Field("performance.backend", "auto", _choice(BACKENDS), env="SPLEETER_BACKEND", flag="--backend",
+          help="inference runtime: auto (TensorFlow on a CUDA GPU, else OpenVINO), openvino or tensorflow"),
+    Field("performance.precision", "fp32", _choice(PRECISIONS), env="SPLEETER_PRECISION", flag="--precision",
+          help="fp32 (Spleeter's exact output) or bf16 (OpenVINO on CPUs with native bf16: faster, slightly different)"),
     Field("models.dir", None, _path, nullable=True, env="SPLEETER_MODELS_DIR", help="where models are installed; null: ~/.cache/spl/models"),
     Field("models.auto_download", True, _bool, env="SPLEETER_AUTO_DOWNLOAD", help="false: a missing model is an error instead of a download"),
     Field("models.default", "spleeter:2stems", _model, flag="--model", help="model used when neither --model nor --stems is given"),

@@ -72,6 +72,15 @@ def model_2stems(models_dir: Path):  # type: ignore[no-untyped-def]
     return SpleeterModel(get_spec("2stems"), models_dir / "2stems" / "model")
 
 
+@pytest.fixture(scope="session")
+def openvino_2stems(models_dir: Path):  # type: ignore[no-untyped-def]
+    """The same weights through OpenVINO, from the IR the store built at install."""
+    from spleeter_cli.models.catalog import get_spec
+    from spleeter_cli.models.openvino_runtime import OpenVINOModel
+
+    return OpenVINOModel(get_spec("2stems"), models_dir / "2stems")
+
+
 def spl_command() -> list[str]:
     """The installed console script next to this interpreter, else `python -m spleeter_cli`."""
     script = Path(sys.executable).with_name("spl")

@@ -59,6 +59,8 @@ def batch(
     json_output: o.Json = False,
     quiet: o.Quiet = False,
     verbose: o.Verbose = False,
+    backend: o.Backend = None,
+    precision: o.Precision = None,
     metrics_port: o.MetricsPort = None,
     config_file: o.ConfigFile = None,
 ) -> None:
@@ -67,7 +69,7 @@ def batch(
     from ..separate.pipeline import SeparationRun
 
     settings = o.load_settings(config_file, output=output, codec=codec, bitrate=bitrate, bit_depth=bit_depth, filename_format=filename_format,
-                               model=model, metrics_port=metrics_port, jobs=jobs, cache_dir=cache_dir, redis_url=redis_url,
+                               model=model, metrics_port=metrics_port, backend=backend, precision=precision, jobs=jobs, cache_dir=cache_dir, redis_url=redis_url,
                                cache=False if no_cache else None)
     options = o.separate_options(settings, stems, model, hq, offset, duration, mwf, "overwrite" if force else "skip",
                                  no_tags=no_tags, silence_threshold=silence_threshold, skip_silent=skip_silent, normalize=normalize,
@@ -84,7 +86,7 @@ def batch(
         run = DistributedRun.for_cli(scheduler, options, settings, listener, fail_fast)
     else:
         run = SeparationRun(options, settings.audio.output_dir, o.model_store(settings), listener, cache=open_cache(settings, listener),
-                            limits=InputLimits.from_settings(settings), enable_gpu=settings.performance.enable_gpu,
+                            limits=InputLimits.from_settings(settings), enable_gpu=settings.performance.enable_gpu, backend=settings.performance.backend,
                             jobs=settings.performance.jobs or default_jobs(), fail_fast=fail_fast)
     output_dir = settings.audio.output_dir
     sources = [item.path for item in inputs]

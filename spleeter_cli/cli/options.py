@@ -38,6 +38,10 @@ Highpass = Annotated[Optional[float], typer.Option("--highpass", metavar="HZ", s
 Denoise = Annotated[bool, typer.Option("--denoise", help="Reduce background noise in the input (spectral gating) before separating.")]
 DenoiseStrength = Annotated[Optional[float], typer.Option("--denoise-strength", metavar="0..1", show_default=False,
                                                           help=f"How much noise --denoise removes (implies --denoise) [default: {DEFAULT_DENOISE_STRENGTH}].")]
+Backend = Annotated[Optional[str], typer.Option("--backend", metavar="auto|openvino|tensorflow", show_default=False,
+                                                help="Inference runtime: auto picks TensorFlow on a CUDA GPU, OpenVINO otherwise [default: auto].")]
+Precision = Annotated[Optional[str], typer.Option("--precision", metavar="fp32|bf16", show_default=False,
+                                                  help="fp32: Spleeter's exact output; bf16: faster on CPUs with native bf16 (OpenVINO), slightly different [default: fp32].")]
 MetricsPort = Annotated[Optional[int], typer.Option("--metrics-port", min=1, max=65535, show_default=False,
                                                     help="Serve Prometheus metrics on 127.0.0.1:PORT while the run lasts.")]
 
@@ -71,7 +75,7 @@ def separate_options(settings, stems: int | None, model: str | None, hq: bool, o
         model=chosen, codec=audio.codec.lower(), bitrate=audio.bitrate, bit_depth=audio.bit_depth,
         filename_format=audio.filename_format, offset=offset, duration=duration, mwf=mwf, existing=existing,
         tags=not no_tags, silence_threshold=silence_threshold, skip_silent=skip_silent, normalize=normalize,
-        normalize_stems=normalize_stems, highpass=highpass, denoise=strength,
+        normalize_stems=normalize_stems, highpass=highpass, denoise=strength, precision=settings.performance.precision,
     )
 
 

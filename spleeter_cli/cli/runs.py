@@ -131,6 +131,7 @@ def summarise(results: Sequence[Any], wall: float) -> dict[str, Any]:
         "skipped": sum(r.status == "skipped" for r in results),
         "failed": sum(r.status == "failed" for r in results),
         "cached": sum(r.cache is not None for r in separated),
+        "backends": sorted({r.backend for r in separated if r.backend}),  # which runtimes ran the model (none: all cached)
         "audio_seconds": round(audio, 3),
         "wall_time": round(wall, 3),
         "x_realtime": round(audio / wall, 2) if wall > 0 else None,

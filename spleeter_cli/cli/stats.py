@@ -59,6 +59,8 @@ def render(summary: dict[str, Any]) -> list[str]:
         lines.append(f"audio:       {figures['audio_hours']:.2f} h in {figures['wall_seconds']:.1f} s{speed}")
         tiers = ", ".join(f"{tier} {_percent(rate)}" for tier, rate in figures["cache_hit_rate_by_tier"].items())
         lines.append(f"cache hits:  {_percent(figures['cache_hit_rate'])}" + (f" ({tiers})" if tiers else ""))
+        if figures["inputs_by_backend"]:
+            lines.append("backends:    " + ", ".join(f"{name} {count}" for name, count in figures["inputs_by_backend"].items()))
         stages = ", ".join(f"{stage} {_seconds(row['p50'])}/{_seconds(row['p90'])}/{_seconds(row['p99'])}" for stage, row in figures["stage_seconds"].items())
         lines.append(f"stage s/input p50/p90/p99: {stages}")
         if figures["errors_by_kind"]:

@@ -40,9 +40,12 @@ def worker_settings(settings: Any, machine_local: bool) -> dict[str, Any]:
     Workers of ``local:N`` are this machine: they get this command's models dir and cache.
     Remote workers keep their own models dir and disk cache (their environment, e.g. the
     image's) and their own limits (an operator's refusal is not the client's to lift); only what
-    must be shared travels: cache on/off and the Redis URL.
+    must be shared travels: cache on/off and the Redis URL, and a backend the user chose (with
+    ``auto`` each worker picks its own the same way: TensorFlow on a CUDA GPU, else OpenVINO).
     """
     keys = ["cache.enabled", "cache.redis_url", "cache.redis_ttl_seconds"]
+    if machine_local or settings["performance.backend"] != "auto":
+        keys.append("performance.backend")
     if machine_local:
         keys += ["models.dir", "models.auto_download", "cache.dir", "cache.memory_mb", "cache.disk_mb", "performance.enable_gpu",
                  "limits.max_file_mb", "limits.max_duration_seconds", "limits.allowed_roots"]

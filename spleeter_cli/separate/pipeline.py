@@ -26,6 +26,7 @@ from ..audio import formats
 from ..audio.formats import past_the_end
 from ..errors import AudioProcessingError, SplError, ValidationError
 from ..limits import InputLimits
+from ..models.backend import DEFAULT_PRECISION, check_precision
 from ..models.catalog import SAMPLE_RATE, ModelSpec, get_spec
 from ..models.store import ModelManager
 from . import outputs, preprocess
@@ -62,15 +63,19 @@ class SeparateOptions:
     normalize_stems: float | None = None  # target loudness (LUFS) of each written stem
     highpass: float | None = None  # cut-off (Hz) of a high-pass on the input
     denoise: float = 0.0  # strength (0..1] of spectral-gating noise reduction of the input; 0: off
+    precision: str = DEFAULT_PRECISION  # "fp32" (Spleeter's exact output) or "bf16" (OpenVINO on CPUs with native bf16)
 
     def cache_fields(self) -> dict[str, object]:
         """The options that change the bytes of the stems (not where they are written, nor which are kept)."""
         bitrate = formats.check_output_options(self.codec, self.bitrate, self.bit_depth)  # None -> the codec's default
         lossless = self.codec in formats.LOSSLESS_CODECS  # so `-c wav --bitrate 128k` is still a hit for `-c wav`
-        return {"codec": self.codec, "bitrate": None if lossless else bitrate, "bit_depth": self.bit_depth if lossless else None,
-                "offset": self.offset, "duration": self.duration,
-                "mwf": self.mwf, "tags": self.tags, "normalize": self.normalize, "normalize_stems": self.normalize_stems,
-                "highpass": self.highpass, "denoise": self.denoise}
+        fields = {"codec": self.codec, "bitrate": None if lossless else bitrate, "bit_depth": self.bit_depth if lossless else None,
+                  "offset": self.offset, "duration": self.duration,
+                  "mwf": self.mwf, "tags": self.tags, "normalize": self.normalize, "normalize_stems": self.normalize_stems,
+                  "highpass": self.highpass, "denoise": self.denoise}
+        if self.precision != DEFAULT_PRECISION:  # fp32 stems are the same whichever backend made them; bf16 ones are not
+            fields["precision"] = self.precision
+        return fields
 
 
 @dataclass
@@ -90,6 +95,8 @@ class FileResult:
     silent: list[str] = field(default_factory=list)  # instruments whose peak is below the silence threshold
     input_gain: Any = None  # preprocess.Gain applied to the input (--normalize)
     stem_gains: dict[str, Any] = field(default_factory=dict)  # instrument -> preprocess.Gain (--normalize-stems)
+    backend: str | None = None  # the runtime that ran the U-Nets ("openvino" | "tensorflow"); None when none ran (cache, skip)
+    precision: str | None = None  # its arithmetic, "fp32" | "bf16"
 
     @property
     def output_files(self) -> dict[str, Path]:
@@ -106,6 +113,8 @@ class FileResult:
             "wall_time": round(self.wall_time, 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "cache": self.cache,
+            "backend": self.backend,
+            "precision": self.precision,
             "silent": self.silent,
             "peak_dbfs": {name: _dbfs(peak) for name, peak in self.peaks.items()},
         }
@@ -172,6 +181,7 @@ class SeparationRun:
         models: ModelPool | None = None,
         limits: InputLimits | None = None,
         enable_gpu: bool = True,
+        backend: str = "auto",
     ) -> None:
         self.options = options
         self.output_dir = output_dir
@@ -185,7 +195,8 @@ class SeparationRun:
         self.spec = check_options(options)
         self.cancelled = threading.Event()
         self._own_models = models is None
-        self.models = models or ModelPool(enable_gpu)
+        self.models = models or ModelPool(enable_gpu, backend)
+        check_precision(options.precision, self.models.backend)
         self.model_loaded = False  # whether this run needed the model at all (all cached or skipped: no)
         self._weights_digest: str | None = None
         self._created_folders: list[Path] = []  # output folders this run made; the empty ones go at the end
@@ -335,6 +346,7 @@ class SeparationRun:
         return FileResult(
             job.source, self.spec.full_name, outputs=dict(job.outputs), audio_duration=written.frames / SAMPLE_RATE,
             wall_time=time.perf_counter() - started, timings=timings, peaks=written.peaks, input_gain=input_gain, stem_gains=written.gains,
+            backend=self.models.backend, precision=self.options.precision,
         )
 
     def _input_gain(self, job: _Job, size: int, timings: dict[str, float]) -> preprocess.Gain | None:
@@ -357,7 +369,7 @@ class SeparationRun:
     def _model(self) -> ModelBatcher:
         """The shared model, loading in the background from the first call on."""
         self.model_loaded = True
-        return self.models.get(self.spec, self.store.path(self.spec.name) / "model")
+        return self.models.get(self.spec, self.store, self.options.precision, self.listener.status)
 
 
 def _dbfs(peak: float) -> float | None:
