@@ -7,6 +7,7 @@ bf16 is a measured trade, checked against the true stems of song3.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 import soundfile as sf
 
 from checkpoints import write_fake_checkpoint
-from conftest import DATA, read_reference, sdr, song
+from conftest import DATA, read_reference, sdr, song, write_songs
 from spleeter_cli.models.backend import check_precision, cpu_has_native_bf16, resolve_backend
 from spleeter_cli.models.catalog import get_spec
 from spleeter_cli.models.openvino_runtime import OpenVINOModel
@@ -105,3 +106,26 @@ def test_backend_and_precision_choices() -> None:
         check_precision("bf16", "tensorflow")
     with pytest.raises(ValidationError, match="unknown backend"):
         resolve_backend("onnx")
+
+
+def test_results_reports_and_stats_name_the_backend(run_spl, tmp_path: Path) -> None:
+    songs = write_songs(tmp_path / "songs", 2, 4.0)
+    runs = {}
+    for backend in ("openvino", "tensorflow"):
+        report = tmp_path / f"{backend}.json"
+        done = run_spl("batch", songs[0].parent, "-o", tmp_path / "out", "--force", "--no-cache", "--backend", backend, "--report", report)
+        assert done.returncode == 0, done.stderr
+        runs[backend] = json.loads(report.read_text())
+    for backend, report in runs.items():
+        assert [item["backend"] for item in report["inputs"]] == [backend, backend]
+        assert report["summary"]["backends"] == [backend]
+    cached = run_spl("separate", songs[0], "-o", tmp_path / "cached", "--json")
+    cached_again = run_spl("separate", songs[0], "-o", tmp_path / "cached-again", "--json")
+    assert json.loads(cached.stdout)["backend"] == "openvino"  # auto, on this CPU-only machine
+    assert json.loads(cached_again.stdout)["cache"] is not None and json.loads(cached_again.stdout)["backend"] is None
+    stats = json.loads(run_spl("stats", "--json").stdout)
+    assert stats["processing_stats"]["inputs_by_backend"] == {"openvino": 3, "tensorflow": 2}
+    info = json.loads(run_spl("models", "info", "2stems", "--json").stdout)[0]
+    assert info["backend"] == "openvino" and info["openvino_ir"]["usable"]
+    refused = run_spl("separate", songs[0], "-o", tmp_path / "bf16", "--backend", "tensorflow", "--precision", "bf16")
+    assert refused.returncode == 2 and "precision bf16 needs the openvino backend" in refused.stderr
