@@ -148,7 +148,7 @@ complete -c spl -n "__spl_at 'batch'" -l highpass -x -d 'Remove rumble below thi
 complete -c spl -n "__spl_at 'batch'" -l denoise -d 'Reduce background noise in the input (spectral gating) before separating.'
 complete -c spl -n "__spl_at 'batch'" -l denoise-strength -x -d 'How much noise --denoise removes (implies --denoise) [default: 0.75].'
 complete -c spl -n "__spl_at 'batch'" -s j -l jobs -x -d 'Files processed at once (default: one per core, at least 2).'
-complete -c spl -n "__spl_at 'batch'" -l force -d 'Redo inputs whose stems already exist.'
+complete -c spl -n "__spl_at 'batch'" -l force -d 'Redo inputs whose stems already exist, and replace files spl did not write there.'
 complete -c spl -n "__spl_at 'batch'" -l fail-fast -d 'Stop at the first failed input.'
 complete -c spl -n "__spl_at 'batch'" -l no-cache -d 'Neither read nor write the stem cache.'
 complete -c spl -n "__spl_at 'batch'" -l cache-dir -x -a '(__fish_complete_directories)' -d 'Disk cache folder (default: $SPLEETER_CACHE_DIR or the user cache dir).'

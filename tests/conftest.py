@@ -45,6 +45,11 @@ def write_songs(folder: Path, count: int, seconds: float, name: str = "song{}.wa
     return paths
 
 
+def is_record(path: Path) -> bool:
+    """spl's hidden provenance record beside a stem (`.vocals.wav.spl.json`): it stays, unlike a temporary."""
+    return path.name.startswith(".") and path.name.endswith(".spl.json")
+
+
 def sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
     """10 log10(|s|^2 / |s - s_hat|^2), the figure DESIGN.md quotes."""
     with np.errstate(divide="ignore"):  # identical signals: +inf, not a warning

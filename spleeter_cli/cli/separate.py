@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from ..errors import ValidationError
 from ..limits import InputLimits
 from . import options as o
 from .runs import choose_listener, execute, open_cache
@@ -36,6 +37,7 @@ def separate(
     denoise: o.Denoise = False,
     denoise_strength: o.DenoiseStrength = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
+    force: o.MistakenForce = False,
     no_cache: o.NoCache = False,
     json_output: o.Json = False,
     quiet: o.Quiet = False,
@@ -48,6 +50,8 @@ def separate(
     """Split songs into stems (vocals, drums, bass, piano, other or accompaniment)."""
     from ..separate.pipeline import SeparationRun
 
+    if force:
+        raise ValidationError("spl separate has no --force", hint="--overwrite replaces existing stems; spl batch takes --force")
     settings = o.load_settings(config_file, output=output, codec=codec, bitrate=bitrate, bit_depth=bit_depth, filename_format=filename_format,
                                model=model, metrics_port=metrics_port, backend=backend, precision=precision, cache=False if no_cache else None)
     options = o.separate_options(settings, stems, model, hq, offset, duration, mwf, "overwrite" if overwrite else "refuse",

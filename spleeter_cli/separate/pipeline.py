@@ -2,7 +2,8 @@
 
 Everything that can be checked without the model (options, inputs, output
 paths) is checked first, so a typo fails in milliseconds rather than after
-TensorFlow's import. Files already done are skipped (resume), cache hits are
+TensorFlow's import. Files already done are skipped (resume, decided by the
+stems' provenance records, never by their mere existence), cache hits are
 written straight from the cache, and the model loads on a background thread
 only when the first file actually needs it, while that file's first chunk is
 decoded. Several files run at once (``jobs``), sharing one model through a
@@ -29,7 +30,7 @@ from ..limits import InputLimits
 from ..models.backend import DEFAULT_PRECISION, check_precision
 from ..models.catalog import SAMPLE_RATE, ModelSpec, get_spec
 from ..models.store import ModelManager
-from . import outputs, preprocess
+from . import outputs, preprocess, provenance
 from .stems import Cancelled, StemWriter
 from .loader import ModelPool
 
@@ -142,6 +143,7 @@ class Listener(Protocol):
 class _Job:
     source: Path
     outputs: dict[str, Path]
+    origin: provenance.Origin
     duration: float = 0.0  # seconds to separate, known once the file is probed
     channels: int = 2  # the file's own channel count, known once probed (loudness of mono is measured on one)
 
@@ -237,7 +239,7 @@ class SeparationRun:
         planned = outputs.plan_outputs(source, destination, self.options.filename_format, self.spec.instruments, self.options.codec)
         if self.options.existing == "refuse":
             outputs.refuse_existing(planned, source)
-        return _Job(source, planned)
+        return _Job(source, planned, provenance.Origin.of(source, self.spec.full_name, self.options.cache_fields()))
 
     def _probe(self, job: _Job) -> None:
         """Open the file as audio (a bad file fails here, before the model is needed)."""
@@ -255,10 +257,15 @@ class SeparationRun:
             return self._failed(job.source, SplError("not started: the run was stopped", hint="rerun to resume"), 0.0)
         started = time.perf_counter()
         outputs.remove_stale_parts(job.outputs.values())
-        if self.options.existing == "skip" and all(p.exists() for p in job.outputs.values()):
-            result = FileResult(job.source, self.spec.full_name, status="skipped", outputs=job.outputs)
-            self.listener.file_finished(result)
-            return result
+        if self.options.existing == "skip":
+            try:
+                done = provenance.is_done(job.outputs.values(), job.origin)
+            except SplError as error:
+                return self._failed(job.source, error, started)
+            if done:
+                result = FileResult(job.source, self.spec.full_name, status="skipped", outputs=job.outputs)
+                self.listener.file_finished(result)
+                return result
         key = self._cache_key(job)
         hit = self.cache.get(key) if key else None
         if hit is not None:
@@ -288,7 +295,7 @@ class SeparationRun:
         result.silent = [name for name, peak in result.peaks.items() if peak < limit]
         if self.options.skip_silent:
             for name in result.silent:
-                result.outputs.pop(name).unlink(missing_ok=True)
+                provenance.remove(result.outputs.pop(name))
 
     def _cache_key(self, job: _Job) -> str | None:
         if self.cache is None or self._weights_digest is None:
@@ -301,7 +308,7 @@ class SeparationRun:
         self.listener.file_stage(job.source, "cached")
         try:
             self.limits.check_duration(job.source, float(hit.meta.get("audio_duration", 0.0)))
-            with outputs.staged(job.outputs, job.source, self._created_folders) as temporaries:
+            with outputs.staged(job.outputs, job.origin, self._created_folders) as temporaries:
                 for name, temporary in temporaries.items():
                     temporary.write_bytes(hit.files[name])
         except SplError as error:
@@ -334,7 +341,7 @@ class SeparationRun:
             progress = lambda n: self.listener.file_progress(job.source, n / SAMPLE_RATE)  # noqa: E731
             stems = separator.stream_wiener(open_blocks, progress) if self.options.mwf else separator.stream(open_blocks(), progress)
             writer = StemWriter(self.options, self.spec.instruments, self.cancelled)
-            with outputs.staged(job.outputs, job.source, self._created_folders) as temporaries:
+            with outputs.staged(job.outputs, job.origin, self._created_folders) as temporaries:
                 self.listener.file_stage(job.source, "separate")
                 written = writer.write(temporaries, _timed(stems, timings, "separate"), timings)
                 if self.options.tags:
