@@ -49,12 +49,13 @@ class ModelPool:
     def loaded(self) -> list[str]:
         return list(self._batchers)
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Release the models; ``wait=False`` (a stopped run) returns at once, even while one is loading."""
         with self._lock:
             for batcher in self._batchers.values():
-                batcher.close()
+                batcher.close(wait)
             self._batchers.clear()
-        self._loader.shutdown(wait=True)
+        self._loader.shutdown(wait=wait)
 
 
 def _load_model(spec: ModelSpec, checkpoint: Path, enable_gpu: bool) -> Any:
