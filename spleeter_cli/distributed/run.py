@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import SplError
+from ..errors import SplError, Unfinished
 from ..separate import outputs
 from ..separate.pipeline import FileResult, Listener, SeparateOptions, check_options
 from .address import parse_scheduler
@@ -145,7 +145,7 @@ class DistributedRun:
             if self.connection.client.status != "running":
                 return self._failed(source, SplError(f"not finished: the connection to the Dask scheduler at {self.connection.spec} was lost",
                                                      hint="rerun to resume once the scheduler is back"))
-            return self._failed(source, SplError("not started: the run was stopped", hint="rerun to resume"))
+            return self._failed(source, Unfinished("not started: the run was stopped"))
         try:
             payload = future.result()
         except Exception as error:  # noqa: BLE001 - any failure of the task is this input's failure

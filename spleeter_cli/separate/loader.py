@@ -60,12 +60,13 @@ class ModelPool:
     def loaded(self) -> list[str]:
         return [name for name, _ in self._batchers]
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Release the models; ``wait=False`` (a stopped run) returns at once, even while one is loading."""
         with self._lock:
             for batcher in self._batchers.values():
-                batcher.close()
+                batcher.close(wait)
             self._batchers.clear()
-        self._loader.shutdown(wait=True)
+        self._loader.shutdown(wait=wait)
 
     def _load_openvino(self, spec: ModelSpec, store: ModelManager, precision: str, on_status: Status) -> Any:
         """The IR, rebuilt first when missing, damaged or from another OpenVINO release; once more if OpenVINO cannot read it."""

@@ -5,7 +5,10 @@ the output directory or make two stems collide is refused before any work.
 Files are written under a hidden temporary name in the destination folder and
 renamed into place only when complete, so a crash, Ctrl-C or failure never
 leaves a stem that a later run could mistake for a finished one. Each stem's
-provenance record (``provenance.py``) is written around that rename.
+provenance record (``provenance.py``) is written around that rename. Temporaries
+being written are registered (``unfinished``), so that a process ending on a
+signal removes them (``remove_unfinished``) without waiting for the threads
+writing them.
 """
 
 from __future__ import annotations
@@ -27,6 +30,11 @@ FORMAT_FIELDS = ("filename", "foldername", "instrument", "codec")
 PART_MARKER = ".part-"
 MAX_NAME_BYTES = 255  # NAME_MAX of common file systems
 TEMPORARY_NAME_BYTES = 24  # what spl's hidden files add to a stem's name, at most: its record's temporary, ".." + ".spl.json" + ".part-" + a 7-digit PID
+
+# Temporaries this process is writing, as strings. Only atomic set operations touch it
+# (update, difference_update, list()): the signal path may run between any two bytecodes
+# of a thread, even one holding a lock, so it must never wait for one.
+_UNFINISHED: set[str] = set()
 
 
 def check_filename_format(template: str, label: str = "--filename-format") -> None:
@@ -140,8 +148,8 @@ def try_create_file(folder: Path) -> None:
     The only sure test: root ignores mode bits, and /proc or a full disk refuse files anyway.
     """
     probe = folder / f".spl-write-test{PART_MARKER}{os.getpid()}"
-    probe.touch()
-    probe.unlink()
+    with unfinished([probe]):
+        probe.touch()
 
 
 def remove_if_empty(folders: Iterable[Path]) -> None:
@@ -162,37 +170,30 @@ def staged(finals: dict[str, Path], origin: provenance.Origin, created: list[Pat
     """
     source = origin.source
     temporaries = {name: temporary_path(path) for name, path in finals.items()}
-    try:
-        created.extend(prepare_directories(finals.values(), source))
-        yield temporaries
-        for final in finals.values():
-            _write_atomically(provenance.record_path(final), origin.record(None))
-        for name, temporary in temporaries.items():
-            os.replace(temporary, finals[name])
-            _write_atomically(provenance.record_path(finals[name]), origin.record(finals[name]))
-    except OSError as error:
-        discard(temporaries.values())
-        raise OutputError(f"cannot write stems: {error.strerror or error}", hint="check free space and permissions of the output directory", path=str(source)) from None
-    except OutputError as error:  # from a stem's writer, naming its hidden temporary: name the input and the stem instead
-        discard(temporaries.values())
-        stem = {str(temporary): finals[name] for name, temporary in temporaries.items()}.get(str(error.context.get("path")))
-        if stem is None:
-            raise
-        raise OutputError(f"{error.message} for {stem}", hint=error.hint, path=str(source)) from None
-    except BaseException:
-        discard(temporaries.values())
-        raise
+    with unfinished(temporaries.values()):
+        try:
+            created.extend(prepare_directories(finals.values(), source))
+            yield temporaries
+            for final in finals.values():
+                _write_atomically(provenance.record_path(final), origin.record(None))
+            for name, temporary in temporaries.items():
+                os.replace(temporary, finals[name])
+                _write_atomically(provenance.record_path(finals[name]), origin.record(finals[name]))
+        except OSError as error:
+            raise OutputError(f"cannot write stems: {error.strerror or error}", hint="check free space and permissions of the output directory", path=str(source)) from None
+        except OutputError as error:  # from a stem's writer, naming its hidden temporary: name the input and the stem instead
+            stem = {str(temporary): finals[name] for name, temporary in temporaries.items()}.get(str(error.context.get("path")))
+            if stem is None:
+                raise
+            raise OutputError(f"{error.message} for {stem}", hint=error.hint, path=str(source)) from None
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
     """Readers see the old file or the new one, whole: written under a temporary name, then renamed."""
     temporary = temporary_path(path)
-    try:
+    with unfinished([temporary]):
         temporary.write_bytes(data)
         os.replace(temporary, path)
-    except BaseException:
-        discard([temporary])
-        raise
 
 
 def discard(paths: Iterable[Path]) -> None:
@@ -200,6 +201,29 @@ def discard(paths: Iterable[Path]) -> None:
     for path in paths:
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             path.unlink()
+
+
+@contextmanager
+def unfinished(paths: Iterable[Path]) -> Iterator[None]:
+    """Files being written: registered while the block runs (see ``remove_unfinished``), deleted when it ends.
+
+    Those renamed into place by then are gone already.
+    """
+    paths = list(paths)
+    names = [str(path) for path in paths]
+    _UNFINISHED.update(names)
+    try:
+        yield
+    finally:
+        discard(paths)
+        _UNFINISHED.difference_update(names)
+
+
+def remove_unfinished() -> None:
+    """Delete every registered temporary: the process is about to end without waiting for the threads writing them."""
+    for name in list(_UNFINISHED):
+        with contextlib.suppress(OSError):
+            os.unlink(name)
 
 
 def remove_stale_parts(finals: Iterable[Path]) -> None:

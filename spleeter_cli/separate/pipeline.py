@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -25,13 +25,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .. import __version__
 from ..audio import formats
 from ..audio.formats import past_the_end
-from ..errors import AudioProcessingError, SplError, ValidationError
+from ..errors import AudioProcessingError, SplError, Unfinished, ValidationError
 from ..limits import InputLimits
 from ..models.backend import DEFAULT_PRECISION, check_precision
 from ..models.catalog import SAMPLE_RATE, ModelSpec, get_spec
 from ..models.store import ModelManager
 from . import outputs, preprocess, provenance
-from .stems import Cancelled, StemWriter
+from .stages import Cancelled
+from .stems import StemWriter
 from .loader import ModelPool
 
 if TYPE_CHECKING:  # decoding and the model are imported only when a file misses the cache
@@ -42,6 +43,7 @@ if TYPE_CHECKING:  # decoding and the model are imported only when a file misses
 
 DEFAULT_SILENCE_DBFS = -60.0
 MAX_SECONDS = 1e7  # --offset/--duration bound (115 days): sample counts stay exact integers, inf and nan are refused
+STOP_GRACE = 1.0  # seconds a stopped run waits for its files in progress to clean up after themselves
 
 
 @dataclass(frozen=True)
@@ -218,19 +220,33 @@ class SeparationRun:
         if jobs:
             self.store.ensure(self.spec.name, on_status=self.listener.status)
             self._weights_digest = self.store.weights_digest(self.spec.name) if self.cache else None
+        pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="spl-file")
+        done: dict[int, Future[FileResult]] = {}
+        stopped = False
         try:
-            with ThreadPoolExecutor(self.jobs, thread_name_prefix="spl-file") as pool:
-                done = {id(job): pool.submit(self._process, job) for job in jobs}
-                try:
-                    results = [p if isinstance(p, FileResult) else done[id(p)].result() for p in planned]
-                except BaseException:
-                    self.cancelled.set()  # Ctrl-C: files in progress discard their temporaries
-                    raise
+            done.update((id(job), pool.submit(self._process, job)) for job in jobs)
+            results = [p if isinstance(p, FileResult) else done[id(p)].result() for p in planned]
+        except BaseException:  # Ctrl-C, a signal, a closed stdout
+            stopped = True
+            self._stop(pool, done.values())
+            raise
         finally:
+            pool.shutdown(wait=not stopped)
             outputs.remove_if_empty(self._created_folders)
             if self._own_models:
-                self.models.close()
+                self.models.close(wait=not stopped)
         return results
+
+    def _stop(self, pool: ThreadPoolExecutor, futures: Iterable[Future[FileResult]]) -> None:
+        """Start no file, and give those in progress ``STOP_GRACE`` seconds to remove their temporaries.
+
+        They notice within a tenth of a second unless inside a call that cannot be interrupted;
+        nothing waits longer than that (the model may still be loading). A temporary left behind
+        is removed by the process's exit (``outputs.remove_unfinished``) or by the next run.
+        """
+        self.cancelled.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        wait([future for future in futures if not future.cancelled()], timeout=STOP_GRACE)  # a cancelled one never counts as done
 
     def _plan(self, source: Path, destination: Path) -> _Job:
         """Cheap checks only; decoding the file is left to the worker, and only on a cache miss."""
@@ -254,7 +270,7 @@ class SeparationRun:
 
     def _process(self, job: _Job) -> FileResult:
         if self.cancelled.is_set():
-            return self._failed(job.source, SplError("not started: the run was stopped", hint="rerun to resume"), 0.0)
+            return self._failed(job.source, Unfinished("not started: the run was stopped"), 0.0)
         started = time.perf_counter()
         outputs.remove_stale_parts(job.outputs.values())
         if self.options.existing == "skip":
@@ -331,7 +347,7 @@ class SeparationRun:
         model = self._model()  # start loading first: the imports below then overlap TensorFlow's
         from .separator import Separator
 
-        separator = Separator(model)
+        separator = Separator(model, cancelled=self.cancelled)
         self.listener.file_started(job.source, job.duration)
         timings = {"decode": 0.0, "separate": 0.0, "encode": 0.0}  # busy time per stage; stages overlap
         try:
@@ -349,7 +365,7 @@ class SeparationRun:
         except SplError as error:
             return self._failed(job.source, error, started)
         except Cancelled:
-            return self._failed(job.source, SplError("stopped before it finished: the run was stopped", hint="rerun to resume"), started)
+            return self._failed(job.source, Unfinished("stopped before it finished: the run was stopped"), started)
         return FileResult(
             job.source, self.spec.full_name, outputs=dict(job.outputs), audio_duration=written.frames / SAMPLE_RATE,
             wall_time=time.perf_counter() - started, timings=timings, peaks=written.peaks, input_gain=input_gain, stem_gains=written.gains,
@@ -371,7 +387,10 @@ class SeparationRun:
         from ..audio import codec
 
         with codec.AudioReader(job.source, SAMPLE_RATE, self.options.offset, self.options.duration) as reader:
-            yield from preprocess.scaled(self.conditioning.apply(reader.blocks(size)), gain)
+            for block in preprocess.scaled(self.conditioning.apply(reader.blocks(size)), gain):
+                if self.cancelled.is_set():  # the --normalize pass reads the whole file before any stage polls
+                    raise Cancelled()
+                yield block
 
     def _model(self) -> ModelBatcher:
         """The shared model, loading in the background from the first call on."""
