@@ -66,10 +66,10 @@ class Separator:
         output = _Trim(start=FRAME_LENGTH)
         for chunk, spectra, model_output in self._analyzed(blocks, estimates=wiener is not None):
             if wiener is None:
-                stems = model_output * spectra[None, :, :, : self.spec.bins]
+                stems = (_masked(spectra, mask) for mask in model_output)  # one instrument's full spectrum at a time
             else:
-                stems = wiener.apply(spectra, model_output)
-            pieces = {name: inverses[name].push(_full_band(stem)) for name, stem in zip(self.spec.instruments, stems)}
+                stems = (_full_band(stem) for stem in wiener.apply(spectra, model_output))
+            pieces = {name: inverses[name].push(stem) for name, stem in zip(self.spec.instruments, stems)}
             if chunk.total is not None:
                 pieces = {name: np.concatenate([p, inverses[name].flush()]) for name, p in pieces.items()}
                 output.end = FRAME_LENGTH + chunk.total
@@ -144,6 +144,14 @@ _Analysis = tuple[_Chunk, np.ndarray, "np.ndarray | None"]
 def _frames_first(model_output: np.ndarray, frames: int, bins: int) -> np.ndarray:
     """(n, segments, 512, F, 2) -> (n, frames, 2, F)."""
     return model_output.reshape(len(model_output), frames, bins, 2).transpose(0, 1, 3, 2)
+
+
+def _masked(spectra: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """A (frames, 2, F) mask applied to the mixture's spectrum below F, zeros above: spleeter's mask extension, in one array."""
+    full = np.zeros_like(spectra)
+    bins = mask.shape[-1]
+    np.multiply(mask, spectra[:, :, :bins], out=full[:, :, :bins])
+    return full
 
 
 def _full_band(stem: np.ndarray) -> np.ndarray:
