@@ -32,7 +32,7 @@ def _seconds(value: float | None) -> str:
 def stats(
     since: Annotated[Optional[str], typer.Option("--since", help="Runs started in this past period (7d, 12h, 30m) or since a date (2026-11-01).", show_default=False)] = None,
     last: Annotated[Optional[int], typer.Option("--last", help="Only the last N runs (after --since).", show_default=False)] = None,
-    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Cache folder holding history.db (default: cache.dir of the config or $SPLEETER_CACHE_DIR, else the user cache dir).", show_default=False)] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Cache folder holding history.db (default: cache.dir of the config or $SPLEETER_CACHE_DIR, else the user cache dir).", show_default=False, readable=False)] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
     config_file: o.ConfigFile = None,
 ) -> None:

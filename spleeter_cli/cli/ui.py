@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from ..errors import ExitCode, SplError
+from ..errors import ExitCode, SplError, path_error
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,6 +59,8 @@ def handles_errors(command: F) -> F:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(int(ExitCode.BROKEN_PIPE)) from None
         except Exception as error:  # a bug in spl, not the user's doing: one line, traceback on request
+            if isinstance(error, OSError) and error.filename is not None:  # a path no boundary claimed: still its cause and fix
+                raise fail(path_error(SplError, os.fsdecode(error.filename), error)) from None
             if os.environ.get("SPL_DEBUG"):
                 raise
             print(f"spl: internal error: {type(error).__name__}: {error} (rerun with SPL_DEBUG=1 for details, and please report it)", file=sys.stderr)

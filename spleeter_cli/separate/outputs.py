@@ -27,6 +27,12 @@ MAX_NAME_BYTES = 255  # NAME_MAX of common file systems
 TEMPORARY_NAME_BYTES = 20  # what a stem's hidden temporary adds to its name: "." + ".part-" + a 7-digit PID + ".float"
 
 
+def real(path: Path) -> Path:
+    """``path`` with its symlinks followed, like ``Path.resolve()``, which raises RuntimeError on a link loop;
+    the loop then fails where the file is opened, with its cause."""
+    return Path(os.path.realpath(path))
+
+
 def check_filename_format(template: str, label: str = "--filename-format") -> None:
     """Refuse templates with unknown or formatted fields, that do not separate instruments, or that leave the output dir.
 
@@ -56,12 +62,12 @@ def check_filename_format(template: str, label: str = "--filename-format") -> No
 
 def plan_outputs(source: Path, destination: Path, template: str, instruments: Iterable[str], codec: str) -> dict[str, Path]:
     """Final path of each stem of ``source``; all inside ``destination``."""
-    root = destination.resolve()
-    fields = {"filename": source.stem, "foldername": source.resolve().parent.name, "codec": codec}
+    root = real(destination)
+    fields = {"filename": source.stem, "foldername": real(source).parent.name, "codec": codec}
     planned: dict[str, Path] = {}
     for instrument in instruments:
         relative = template.format(instrument=instrument, **fields)
-        path = (root / relative).resolve()
+        path = real(root / relative)
         if path == root or not path.is_relative_to(root):
             raise ValidationError(
                 f"--filename-format '{template}' would write {relative!r} outside the output directory {destination}",
@@ -82,13 +88,13 @@ def claim(planned: dict[str, Path], source: Path, claimed: dict[Path, Path]) -> 
     stems, and a rerun would call the second "already done". A stem that is the input
     itself is refused too, even with --overwrite.
     """
-    real = source.resolve()
+    resolved = real(source)
     for path in planned.values():
-        if path == real:
+        if path == resolved:
             raise OutputError(f"stem {path} would replace the input itself", hint="choose another -o or --filename-format", path=str(source))
         if path in claimed:
             other = claimed[path]
-            hint = ("rename one of them: --filename-format has no field for the extension" if other.parent.resolve() == real.parent
+            hint = ("rename one of them: --filename-format has no field for the extension" if real(other.parent) == resolved.parent
                     else "put {foldername} in --filename-format, or use spl batch --keep-tree with a folder or glob")
             raise OutputError(f"{path} is also a stem of {other}, an earlier input of this run", hint=hint, path=str(source))
     claimed.update(dict.fromkeys(planned.values(), source))
@@ -100,7 +106,7 @@ def written_by_run(sources: list[Path], destinations: list[Path], template: str,
     for source, destination in zip(sources, destinations):
         with contextlib.suppress(ValidationError):
             stems.update(plan_outputs(source, destination, template, instruments, codec).values())
-    return {index for index, source in enumerate(sources) if source.resolve() in stems}
+    return {index for index, source in enumerate(sources) if real(source) in stems}
 
 
 def refuse_existing(outputs: dict[str, Path], source: Path) -> None:
@@ -179,9 +185,10 @@ def staged(finals: dict[str, Path], source: Path, created: list[Path]) -> Iterat
 
 
 def discard(paths: Iterable[Path]) -> None:
-    """Remove temporaries; some may never have been created (or their folder could not be)."""
+    """Remove temporaries; some may never have been created (or their folder could not be, for any reason:
+    a link loop, a name too long), and the error that brought us here is the one to report."""
     for path in paths:
-        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        with contextlib.suppress(OSError):
             path.unlink()
 
 
