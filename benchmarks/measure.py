@@ -30,6 +30,24 @@ def report(label: str, seconds: float, wall: float, rss: float) -> None:
     print(f"{label:<40} wall {wall:7.2f} s   {seconds / wall:6.1f}x realtime   peak RSS {rss:7.0f} MB", flush=True)
 
 
+# The runs a backend comparison makes: label -> extra `spl` flags. bf16 only where the CPU has it.
+VARIANTS = {
+    "tensorflow": ["--backend", "tensorflow"],
+    "openvino fp32": ["--backend", "openvino", "--precision", "fp32"],
+    "openvino bf16": ["--backend", "openvino", "--precision", "bf16"],
+}
+
+
+def variants(names: list[str] | None = None) -> dict[str, list[str]]:
+    """The chosen variants (default: all), without bf16 on a CPU that lacks it."""
+    from spleeter_cli.models.backend import cpu_has_native_bf16
+
+    chosen = {name: flags for name, flags in VARIANTS.items() if names is None or name.split()[0] in names or name in names}
+    if not cpu_has_native_bf16():
+        chosen.pop("openvino bf16", None)
+    return chosen
+
+
 def official_env(work: Path) -> dict[str, str]:
     """A MODEL_PATH holding spl's 2stems checkpoint, so official spleeter runs offline."""
     from spleeter_cli.models.store import ModelManager

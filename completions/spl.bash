@@ -13,13 +13,13 @@ _spl_spec() {
             argument=none ;;
         "separate")
             subcommands=""
-            options="-o --output -s --stems -m --model --hq -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --mwf --no-tags --silence-threshold --skip-silent --normalize --normalize-stems --highpass --denoise --denoise-strength --overwrite --no-cache --json -q --quiet -v --verbose --metrics-port --config -h --help"
-            value_options="-o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength --metrics-port --config"
+            options="-o --output -s --stems -m --model --hq -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --mwf --no-tags --silence-threshold --skip-silent --normalize --normalize-stems --highpass --denoise --denoise-strength --overwrite --no-cache --json -q --quiet -v --verbose --backend --precision --metrics-port --config -h --help"
+            value_options="-o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength --backend --precision --metrics-port --config"
             argument=file ;;
         "batch")
             subcommands=""
-            options="-o --output -s --stems -m --model --hq -c --codec --bitrate --bit-depth -f --filename-format --keep-tree --offset --duration --mwf --no-tags --silence-threshold --skip-silent --normalize --normalize-stems --highpass --denoise --denoise-strength -j --jobs --force --fail-fast --no-cache --cache-dir --redis-url --scheduler --report --json -q --quiet -v --verbose --metrics-port --config -h --help"
-            value_options="-o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength -j --jobs --cache-dir --redis-url --scheduler --report --metrics-port --config"
+            options="-o --output -s --stems -m --model --hq -c --codec --bitrate --bit-depth -f --filename-format --keep-tree --offset --duration --mwf --no-tags --silence-threshold --skip-silent --normalize --normalize-stems --highpass --denoise --denoise-strength -j --jobs --force --fail-fast --no-cache --cache-dir --redis-url --scheduler --report --json -q --quiet -v --verbose --backend --precision --metrics-port --config -h --help"
+            value_options="-o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength -j --jobs --cache-dir --redis-url --scheduler --report --backend --precision --metrics-port --config"
             argument=file ;;
         "info")
             subcommands=""
@@ -146,6 +146,10 @@ _spl_value() {
             COMPREPLY=() ;;
         "separate|--denoise-strength")
             COMPREPLY=() ;;
+        "separate|--backend")
+            COMPREPLY=() ;;
+        "separate|--precision")
+            COMPREPLY=() ;;
         "separate|--metrics-port")
             COMPREPLY=() ;;
         "separate|--config")
@@ -188,6 +192,10 @@ _spl_value() {
             COMPREPLY=() ;;
         "batch|--report")
             _spl_paths -f ;;
+        "batch|--backend")
+            COMPREPLY=() ;;
+        "batch|--precision")
+            COMPREPLY=() ;;
         "batch|--metrics-port")
             COMPREPLY=() ;;
         "batch|--config")

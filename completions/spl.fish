@@ -19,9 +19,9 @@ end
 function __spl_value_options
     switch $argv[1]
         case 'separate'
-            printf '%s\n' -o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength --metrics-port --config
+            printf '%s\n' -o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength --backend --precision --metrics-port --config
         case 'batch'
-            printf '%s\n' -o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength -j --jobs --cache-dir --redis-url --scheduler --report --metrics-port --config
+            printf '%s\n' -o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength -j --jobs --cache-dir --redis-url --scheduler --report --backend --precision --metrics-port --config
         case 'stats'
             printf '%s\n' --since --last --cache-dir --config
         case 'models list'
@@ -119,6 +119,8 @@ complete -c spl -n "__spl_at 'separate'" -l no-cache -d 'Neither read nor write 
 complete -c spl -n "__spl_at 'separate'" -l json -d 'Print one JSON object per input on stdout.'
 complete -c spl -n "__spl_at 'separate'" -s q -l quiet -d 'Print errors only.'
 complete -c spl -n "__spl_at 'separate'" -s v -l verbose -d 'Also print per-stage timings.'
+complete -c spl -n "__spl_at 'separate'" -l backend -x -d 'Inference runtime: auto picks TensorFlow on a CUDA GPU, OpenVINO otherwise [default: auto].'
+complete -c spl -n "__spl_at 'separate'" -l precision -x -d 'fp32: Spleeter\'s exact output; bf16: faster on CPUs with native bf16 (OpenVINO), slightly different [default: fp32].'
 complete -c spl -n "__spl_at 'separate'" -l metrics-port -x -d 'Serve Prometheus metrics on 127.0.0.1:PORT while the run lasts.'
 complete -c spl -n "__spl_at 'separate'" -l config -r -F -d 'Config file (default: $SPLEETER_CONFIG, else the user config file).'
 complete -c spl -n "__spl_at 'separate'" -s h -l help -d 'Show this message and exit.'
@@ -146,7 +148,7 @@ complete -c spl -n "__spl_at 'batch'" -l highpass -x -d 'Remove rumble below thi
 complete -c spl -n "__spl_at 'batch'" -l denoise -d 'Reduce background noise in the input (spectral gating) before separating.'
 complete -c spl -n "__spl_at 'batch'" -l denoise-strength -x -d 'How much noise --denoise removes (implies --denoise) [default: 0.75].'
 complete -c spl -n "__spl_at 'batch'" -s j -l jobs -x -d 'Files processed at once (default: one per core, at least 2).'
-complete -c spl -n "__spl_at 'batch'" -l force -d 'Redo inputs whose stems already exist.'
+complete -c spl -n "__spl_at 'batch'" -l force -d 'Redo inputs whose stems already exist, and replace files spl did not write there.'
 complete -c spl -n "__spl_at 'batch'" -l fail-fast -d 'Stop at the first failed input.'
 complete -c spl -n "__spl_at 'batch'" -l no-cache -d 'Neither read nor write the stem cache.'
 complete -c spl -n "__spl_at 'batch'" -l cache-dir -x -a '(__fish_complete_directories)' -d 'Disk cache folder (default: $SPLEETER_CACHE_DIR or the user cache dir).'
@@ -156,6 +158,8 @@ complete -c spl -n "__spl_at 'batch'" -l report -r -F -d 'Write a JSON report of
 complete -c spl -n "__spl_at 'batch'" -l json -d 'Print one JSON object per input on stdout.'
 complete -c spl -n "__spl_at 'batch'" -s q -l quiet -d 'Print errors only.'
 complete -c spl -n "__spl_at 'batch'" -s v -l verbose -d 'Also print per-stage timings.'
+complete -c spl -n "__spl_at 'batch'" -l backend -x -d 'Inference runtime: auto picks TensorFlow on a CUDA GPU, OpenVINO otherwise [default: auto].'
+complete -c spl -n "__spl_at 'batch'" -l precision -x -d 'fp32: Spleeter\'s exact output; bf16: faster on CPUs with native bf16 (OpenVINO), slightly different [default: fp32].'
 complete -c spl -n "__spl_at 'batch'" -l metrics-port -x -d 'Serve Prometheus metrics on 127.0.0.1:PORT while the run lasts.'
 complete -c spl -n "__spl_at 'batch'" -l config -r -F -d 'Config file (default: $SPLEETER_CONFIG, else the user config file).'
 complete -c spl -n "__spl_at 'batch'" -s h -l help -d 'Show this message and exit.'
@@ -175,7 +179,7 @@ complete -c spl -n "__spl_at 'stats'" -s h -l help -d 'Show this message and exi
 
 # spl models
 complete -c spl -n "__spl_at 'models'" -a list -d 'Every model of the catalog: installed, damaged or not installed.'
-complete -c spl -n "__spl_at 'models'" -a info -d 'Instruments, band, install source, version and checksums of models.'
+complete -c spl -n "__spl_at 'models'" -a info -d 'Instruments, band, install source, version, checksums and backend of models.'
 complete -c spl -n "__spl_at 'models'" -a download -d 'Install models from the official release (or its fallback source).'
 complete -c spl -n "__spl_at 'models'" -a import -d 'Install a model offline from a release archive or folder (its variable layout is checked).'
 complete -c spl -n "__spl_at 'models'" -a verify -d 'Re-check models\' files against their recorded checksums and the checkpoint\'s variables; exit 4 if any is damaged.'

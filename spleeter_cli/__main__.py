@@ -1,3 +1,3 @@
-from spleeter_cli.cli.app import main
+from spleeter_cli.cli import main
 
 main()

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ValidationError, os_cause
+from .models.backend import BACKENDS, PRECISIONS
 
 CONFIG_ENV = "SPLEETER_CONFIG"
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
@@ -31,11 +32,12 @@ BIT_DEPTHS = (16, 24, 32)
 
 
 class _Invalid(Exception):
-    """A value failed its check; carries the phrase after "must be", e.g. "a positive integer"."""
+    """A value failed its check; carries the phrase after "must be", e.g. "a positive integer", and what else to say about the value."""
 
-    def __init__(self, expected: str) -> None:
+    def __init__(self, expected: str, about_value: str = "") -> None:
         super().__init__(expected)
         self.expected = expected
+        self.about_value = about_value  # e.g. ", which is a file"
 
 
 # --- checks: each turns a raw value (YAML scalar or env string) into the typed value ---------
@@ -120,7 +122,17 @@ def _text(value: Any) -> str:
 
 def _path(value: Any) -> Path:
     """``~`` is expanded; relative paths stay relative to the working directory, like flags."""
-    return Path(value if isinstance(value, Path) else _text(value)).expanduser()
+    if not isinstance(value, Path) and not (isinstance(value, str) and value.strip()):
+        raise _Invalid("a non-empty path")
+    return Path(value).expanduser()
+
+
+def _folder(value: Any) -> Path:
+    """A folder spl creates when missing; an existing file there is refused before anything is written inside or removed."""
+    path = _path(value)
+    if path.exists() and not path.is_dir():
+        raise _Invalid("a folder", ", which is a file")
+    return path
 
 
 def _seconds(value: Any) -> float:
@@ -153,6 +165,17 @@ def _bit_depth(value: Any) -> int:
     if depth not in BIT_DEPTHS:
         raise _Invalid("16, 24 or 32")
     return depth
+
+
+def _choice(allowed: tuple[str, ...]) -> Callable[[Any], str]:
+    """One of a fixed set of words, case-insensitive."""
+
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or value.strip().lower() not in allowed:
+            raise _Invalid("one of " + ", ".join(allowed))
+        return value.strip().lower()
+
+    return check
 
 
 def _model(value: Any) -> str:
@@ -197,11 +220,15 @@ class Field:
 FIELDS: tuple[Field, ...] = (
     Field("performance.jobs", None, _jobs, nullable=True, flag="--jobs", help="files processed at once; null: one per core, at least 2"),
     Field("performance.enable_gpu", True, _bool, env="SPLEETER_ENABLE_GPU", help="use a GPU when TensorFlow sees one"),
+    Field("performance.backend", "auto", _choice(BACKENDS), env="SPLEETER_BACKEND", flag="--backend",
+          help="inference runtime: auto (TensorFlow on a CUDA GPU, else OpenVINO), openvino or tensorflow"),
+    Field("performance.precision", "fp32", _choice(PRECISIONS), env="SPLEETER_PRECISION", flag="--precision",
+          help="fp32 (Spleeter's exact output) or bf16 (OpenVINO on CPUs with native bf16: faster, slightly different)"),
     Field("models.dir", None, _path, nullable=True, env="SPLEETER_MODELS_DIR", help="where models are installed; null: ~/.cache/spl/models"),
     Field("models.auto_download", True, _bool, env="SPLEETER_AUTO_DOWNLOAD", help="false: a missing model is an error instead of a download"),
     Field("models.default", "spleeter:2stems", _model, flag="--model", help="model used when neither --model nor --stems is given"),
     Field("cache.enabled", True, _bool, flag="--cache", help="false: never read or write the stem cache (like --no-cache)"),
-    Field("cache.dir", None, _path, nullable=True, env="SPLEETER_CACHE_DIR", flag="--cache-dir", help="disk cache folder; null: ~/.cache/spl/cache"),
+    Field("cache.dir", None, _folder, nullable=True, env="SPLEETER_CACHE_DIR", flag="--cache-dir", help="disk cache folder; null: ~/.cache/spl/cache"),
     Field("cache.memory_mb", 512, _positive_int, help="in-memory cache limit, MB"),
     Field("cache.disk_mb", 10240, _positive_int, help="disk cache limit, MB"),
     Field("cache.redis_url", None, _redis_url, nullable=True, env="SPLEETER_REDIS_URL", flag="--redis-url", help="shared Redis cache; null: none"),
@@ -254,7 +281,7 @@ def _convert(field: Field, value: Any, where: str, null_allowed: bool = False) -
     except _Invalid as error:
         also = " or null" if null_allowed and field.nullable else ""
         shown = without_credentials(value) if field.check is _redis_url else value
-        raise ValidationError(f"{where} must be {error.expected}{also}, not {_show(shown)}") from None
+        raise ValidationError(f"{where} must be {error.expected}{also}, not {_show(shown)}{error.about_value}") from None
 
 
 def without_credentials(value: Any) -> Any:

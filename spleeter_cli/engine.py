@@ -37,6 +37,8 @@ class SpleeterConfig:
     jobs: int = 2  # files in flight per batch_separate call
     default_model: str = "spleeter:2stems"
     enable_gpu: bool = True
+    backend: str = "auto"  # "auto" (TensorFlow on a CUDA GPU, else OpenVINO), "openvino" or "tensorflow"
+    precision: str = "fp32"  # default of every call; "bf16" needs OpenVINO on a CPU with native bf16
 
     @classmethod
     def from_env(cls, config_file: Path | None = None) -> SpleeterConfig:
@@ -53,6 +55,8 @@ class SpleeterConfig:
             jobs=settings.performance.jobs or 2,
             default_model=settings.models.default,
             enable_gpu=settings.performance.enable_gpu,
+            backend=settings.performance.backend,
+            precision=settings.performance.precision,
         )
 
 
@@ -82,7 +86,7 @@ class SpleeterEngine:
         self.config = config or SpleeterConfig.from_env()
         self.model_manager = ModelManager(self.config.models_dir, auto_download=self.config.auto_download)
         self.cache_manager: Any = None
-        self._models = ModelPool(self.config.enable_gpu)
+        self._models = ModelPool(self.config.enable_gpu, self.config.backend)
         self._lock = threading.Lock()
         self._stats = {"files_ok": 0, "files_failed": 0, "files_cached": 0, "audio_seconds": 0.0, "wall_seconds": 0.0}
         self._warnings: list[str] = []
@@ -110,7 +114,7 @@ class SpleeterEngine:
         ``options`` are those of ``SeparateOptions`` (codec, bitrate, bit_depth,
         filename_format, offset, duration, mwf, existing="overwrite"|"skip"|"refuse").
         """
-        settings = SeparateOptions(model=model_name or self.config.default_model, **{"existing": "overwrite", **options})
+        settings = SeparateOptions(model=model_name or self.config.default_model, **{"existing": "overwrite", "precision": self.config.precision, **options})
         run = SeparationRun(settings, Path(output_dir), self.model_manager, _Silent(), cache=self.cache_manager, jobs=self.config.jobs, models=self._models)
         results = await asyncio.to_thread(run.run, [Path(f) for f in files])
         self._count(results)
@@ -118,7 +122,8 @@ class SpleeterEngine:
 
     def get_available_models(self) -> list[dict[str, Any]]:
         return [
-            {"name": spec.full_name, "instruments": list(spec.instruments), "installed": self.model_manager.is_installed(spec.name), "loaded": spec.name in self._models.loaded}
+            {"name": spec.full_name, "instruments": list(spec.instruments), "installed": self.model_manager.is_installed(spec.name),
+             "loaded": spec.name in self._models.loaded, "backend": self._models.backend}
             for spec in CATALOG.values()
         ]
 

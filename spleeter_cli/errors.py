@@ -25,6 +25,7 @@ class ExitCode(IntEnum):
     INPUT = 3  # input missing, unreadable or not decodable audio
     MODEL = 4  # model cannot be obtained or is corrupt
     OUTPUT = 5  # output cannot be written, or exists without --overwrite
+    HANGUP = 129  # SIGHUP: 128 + 1, a closed terminal or a dropped ssh session; the same clean-up as Ctrl-C
     INTERRUPTED = 130  # Ctrl-C
     BROKEN_PIPE = 141  # stdout's reader went away (`spl ... | head`): 128 + SIGPIPE, as a shell reports it
     TERMINATED = 143  # SIGTERM: 128 + 15, after the same clean-up as Ctrl-C
@@ -75,11 +76,19 @@ class CacheError(SplError):
     """The cache cannot be used; callers usually warn and continue without it."""
 
 
-class Interrupted(SplError):
-    """An input left unfinished by Ctrl-C or SIGTERM, as the --report of the interrupted run lists it."""
+class Unfinished(SplError):
+    """An input a stopped run (--fail-fast, Ctrl-C, a signal) did not finish; a rerun resumes it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, hint="rerun to resume")
+
+
+class Interrupted(Unfinished):
+    """An input left unfinished by Ctrl-C, SIGTERM or SIGHUP, as the --report of the interrupted run lists it."""
 
     def __init__(self, code: ExitCode, path: Path) -> None:
-        super().__init__("not finished: the run was interrupted", hint="rerun to resume", path=str(path))
+        super().__init__("not finished: the run was interrupted")
+        self.context["path"] = str(path)
         self.exit_code = code
 
 

@@ -109,6 +109,7 @@ def processing_stats(runs: list[dict[str, Any]], inputs: list[dict[str, Any]]) -
         "cache_hit_rate_by_tier": {tier: _ratio(count, len(separated)) for tier, count in sorted(tiers.items())},
         "stage_seconds": {stage: _percentiles([row[f"{stage}_s"] for row in separated if row[f"{stage}_s"] is not None])
                           for stage in ("decode", "separate", "encode")},
+        "inputs_by_backend": dict(Counter(row["backend"] for row in separated if row.get("backend")).most_common()),
         "errors_by_kind": dict(Counter(row["error_kind"] for row in inputs if row["error_kind"]).most_common()),
         "exit_codes": {str(code): count for code, count in sorted(Counter(run["exit_code"] for run in runs).items())},
     }

@@ -45,6 +45,11 @@ def write_songs(folder: Path, count: int, seconds: float, name: str = "song{}.wa
     return paths
 
 
+def is_record(path: Path) -> bool:
+    """spl's hidden provenance record beside a stem (`.vocals.wav.spl.json`): it stays, unlike a temporary."""
+    return path.name.startswith(".") and path.name.endswith(".spl.json")
+
+
 def sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
     """10 log10(|s|^2 / |s - s_hat|^2), the figure DESIGN.md quotes."""
     with np.errstate(divide="ignore"):  # identical signals: +inf, not a warning
@@ -70,6 +75,15 @@ def model_2stems(models_dir: Path):  # type: ignore[no-untyped-def]
     from spleeter_cli.models.unet import SpleeterModel
 
     return SpleeterModel(get_spec("2stems"), models_dir / "2stems" / "model")
+
+
+@pytest.fixture(scope="session")
+def openvino_2stems(models_dir: Path):  # type: ignore[no-untyped-def]
+    """The same weights through OpenVINO, from the IR the store built at install."""
+    from spleeter_cli.models.catalog import get_spec
+    from spleeter_cli.models.openvino_runtime import OpenVINOModel
+
+    return OpenVINOModel(get_spec("2stems"), models_dir / "2stems")
 
 
 def spl_command() -> list[str]:

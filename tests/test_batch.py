@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from conftest import RATE, song, spl_command, spl_env, spl_until_first_stem, write_songs
+from conftest import RATE, is_record, song, spl_command, spl_env, spl_until_first_stem, write_songs
 from spleeter_cli.audio.codec import encode
 
 
@@ -32,7 +32,7 @@ def tree(tmp_path: Path) -> Path:
 
 
 def stems_under(root: Path) -> list[str]:
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not is_record(p))
 
 
 def test_tree_with_a_corrupt_file_and_a_duplicate(run_spl, tree: Path, tmp_path: Path) -> None:
@@ -92,7 +92,7 @@ def test_sigkill_midway_then_resume(models_dir: Path, tmp_path: Path) -> None:
     assert stems_under(out) == sorted(f"song{i}/{stem}.wav" for i in range(6) for stem in ("accompaniment", "vocals"))
     for path in out.rglob("*.wav"):
         assert sf.info(path).frames == 12 * RATE, path
-    assert not [p for p in out.rglob(".*") if p.is_file()]  # stale temporaries cleaned up
+    assert not [p for p in out.rglob(".*") if p.is_file() and not is_record(p)]  # stale temporaries cleaned up
 
 
 def test_second_identical_run_is_served_from_cache_without_the_model(run_spl, tree: Path, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from conftest import RATE, spl_command, spl_env, spl_until_first_stem, write_songs
+from conftest import RATE, is_record, spl_command, spl_env, spl_until_first_stem, write_songs
 from redis_server import RedisServer, free_port
 
 distributed = pytest.importorskip("distributed")
@@ -39,7 +39,7 @@ def cluster(models_dir: Path, tmp_path: Path) -> Iterator[distributed.LocalClust
 
 
 def stems_under(root: Path) -> list[str]:
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not is_record(p))
 
 
 def comparable(report: dict, out: Path) -> dict:
@@ -84,6 +84,25 @@ def test_cluster_batch_equals_a_local_batch_and_resumes(run_spl, cluster, tmp_pa
     assert both.returncode == 1, both.stderr
     results = sorted((json.loads(line) for line in both.stdout.splitlines()), key=lambda result: result["input"])
     assert [r["status"] for r in results] == ["ok", "failed"] and f"also a stem of {twins[0]}" in results[1]["error"]
+
+
+def test_workers_keep_the_provenance_rules(run_spl, cluster, tmp_path: Path) -> None:
+    """A worker decides skip, redo and refuse from the stems' records exactly as a local batch does."""
+    songs = write_songs(tmp_path / "in", 2, 2.0)
+    out = tmp_path / "out"
+    (out / "song0").mkdir(parents=True)
+    (out / "song0" / "vocals.wav").write_bytes(b"mine")  # not spl's: never replaced without --force
+    args = ("batch", *songs, "-o", out, "--json", "--scheduler", cluster.scheduler_address)
+    for attempt in range(2):
+        done = run_spl(*args)
+        assert done.returncode == 1, done.stderr
+        by_name = {Path(r["input"]).name: r for r in map(json.loads, done.stdout.splitlines())}
+        assert by_name["song0.wav"]["exit_code"] == 5 and "exists and spl has no record of writing it" in by_name["song0.wav"]["error"]
+        assert by_name["song1.wav"]["status"] == ("ok" if attempt == 0 else "skipped")
+        assert (out / "song0" / "vocals.wav").read_bytes() == b"mine"
+    forced = run_spl(*args, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert stems_under(out) == sorted(f"song{i}/{s}.wav" for i in range(2) for s in ("accompaniment", "vocals"))
 
 
 def test_dask_is_imported_only_with_a_scheduler(models_dir: Path, tmp_path: Path) -> None:
@@ -221,7 +240,7 @@ def test_a_worker_killed_mid_task_has_its_input_rescheduled(models_dir: Path, cl
     assert stems_under(out) == sorted(f"song{i}/{s}.wav" for i in range(6) for s in ("accompaniment", "vocals"))
     for path in out.rglob("*.wav"):
         assert sf.info(path).frames == 12 * RATE, path
-    assert not [p for p in out.rglob(".*") if p.is_file()]  # the killed worker's temporary was cleaned up
+    assert not [p for p in out.rglob(".*") if p.is_file() and not is_record(p)]  # the killed worker's temporary was cleaned up
 
 
 def start_worker(address: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import write_songs
+from conftest import is_record, write_songs
 
 
 def _outputs(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+    return [p for p in folder.rglob("*") if p.is_file() and not is_record(p)] if folder.exists() else []
 
 
 def test_file_above_max_file_mb_is_refused(run_spl, tmp_path: Path) -> None:

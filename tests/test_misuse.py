@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from conftest import RATE, song, spl_command, spl_env, write_songs
+from conftest import RATE, is_record, song, spl_command, spl_env, write_songs
 
 
 def files_under(root: Path) -> list[str]:
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) if root.exists() else []
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not is_record(p)) if root.exists() else []
 
 
 def test_inputs_sharing_stem_paths_never_overwrite_each_other(run_spl, tmp_path: Path) -> None:

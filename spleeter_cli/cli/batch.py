@@ -49,16 +49,19 @@ def batch(
     denoise: o.Denoise = False,
     denoise_strength: o.DenoiseStrength = None,
     jobs: Annotated[Optional[int], typer.Option("-j", "--jobs", help="Files processed at once (default: one per core, at least 2).", show_default=False)] = None,
-    force: Annotated[bool, typer.Option("--force", help="Redo inputs whose stems already exist.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Redo inputs whose stems already exist, and replace files spl did not write there.")] = False,
+    overwrite: o.MistakenOverwrite = False,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failed input.")] = False,
     no_cache: o.NoCache = False,
-    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Disk cache folder (default: $SPLEETER_CACHE_DIR or the user cache dir).", show_default=False, readable=False)] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", parser=o.raw_path, help="Disk cache folder (default: $SPLEETER_CACHE_DIR or the user cache dir).", show_default=False)] = None,
     redis_url: Annotated[Optional[str], typer.Option("--redis-url", help="Shared Redis cache, e.g. redis://host:6379/0 (default: $SPLEETER_REDIS_URL).", show_default=False)] = None,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Run on Dask: local:N starts N worker processes here (at most 4 per core), tcp://HOST:8786 uses a running scheduler (inputs and -o must be paths every worker sees).", show_default=False)] = None,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write a JSON report of every input to this file.", show_default=False, readable=False)] = None,
     json_output: o.Json = False,
     quiet: o.Quiet = False,
     verbose: o.Verbose = False,
+    backend: o.Backend = None,
+    precision: o.Precision = None,
     metrics_port: o.MetricsPort = None,
     config_file: o.ConfigFile = None,
 ) -> None:
@@ -66,8 +69,10 @@ def batch(
     from ..inputs import expand_inputs
     from ..separate.pipeline import SeparationRun
 
+    if overwrite:
+        raise ValidationError("spl batch has no --overwrite", hint="--force redoes inputs and replaces existing files; spl separate takes --overwrite")
     settings = o.load_settings(config_file, output=output, codec=codec, bitrate=bitrate, bit_depth=bit_depth, filename_format=filename_format,
-                               model=model, metrics_port=metrics_port, jobs=jobs, cache_dir=cache_dir, redis_url=redis_url,
+                               model=model, metrics_port=metrics_port, backend=backend, precision=precision, jobs=jobs, cache_dir=cache_dir, redis_url=redis_url,
                                cache=False if no_cache else None)
     options = o.separate_options(settings, stems, model, hq, offset, duration, mwf, "overwrite" if force else "skip",
                                  no_tags=no_tags, silence_threshold=silence_threshold, skip_silent=skip_silent, normalize=normalize,
@@ -84,7 +89,7 @@ def batch(
         run = DistributedRun.for_cli(scheduler, options, settings, listener, fail_fast)
     else:
         run = SeparationRun(options, settings.audio.output_dir, o.model_store(settings), listener, cache=open_cache(settings, listener),
-                            limits=InputLimits.from_settings(settings), enable_gpu=settings.performance.enable_gpu,
+                            limits=InputLimits.from_settings(settings), enable_gpu=settings.performance.enable_gpu, backend=settings.performance.backend,
                             jobs=settings.performance.jobs or default_jobs(), fail_fast=fail_fast)
     output_dir = settings.audio.output_dir
     sources = [item.path for item in inputs]
@@ -92,7 +97,10 @@ def batch(
     stems = outputs.written_by_run(sources, destinations, options.filename_format, run.spec.instruments, options.codec)
     stems |= {index for index, item in enumerate(inputs) if _in_output_folder(item, output_dir)}
     if stems:  # -o inside an input folder: earlier runs' stems are not new inputs
-        listener.warning(f"left out {len(stems)} input(s) inside the output folder or written by this run as stems, e.g. {sources[min(stems)]}")
+        why = f"{len(stems)} input(s) inside the output folder or written by this run as stems, e.g. {sources[min(stems)]}"
+        if len(stems) == len(sources):
+            raise ValidationError(f"no audio files to separate: left out all {why}", hint="choose an -o outside the input folders, or another --filename-format")
+        listener.warning(f"left out {why}")
         sources, destinations = ([item for index, item in enumerate(items) if index not in stems] for items in (sources, destinations))
     execute(run, sources, listener, settings, destinations, input_errors, report, uniform_exit=False)
 

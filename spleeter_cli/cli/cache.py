@@ -27,7 +27,7 @@ RedisUrl = Annotated[
 ]
 CacheDir = Annotated[
     Optional[Path],
-    typer.Option("--cache-dir", help="Disk cache folder (default: cache.dir of the config or $SPLEETER_CACHE_DIR, else the user cache dir).", show_default=False, readable=False),
+    typer.Option("--cache-dir", parser=o.raw_path, help="Disk cache folder (default: cache.dir of the config or $SPLEETER_CACHE_DIR, else the user cache dir).", show_default=False),
 ]
 
 _UNITS = {"": 1, "b": 1} | {prefix + suffix: 1024**power for power, prefix in enumerate("kmgt", 1) for suffix in ("", "b", "ib")}

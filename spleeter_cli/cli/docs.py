@@ -596,7 +596,10 @@ EXIT_STATUS: tuple[tuple[str, str], ...] = (
     ("4", "Model error: cannot be downloaded or imported, or is damaged."),
     ("5", "Output error: output directory or --report not writable (permission, symlink loop, name too long, no space), "
           "or stems exist without --overwrite."),
-    ("130", "Interrupted (Ctrl-C); unfinished outputs are removed."),
+    ("129", "Hung up (SIGHUP: the terminal was closed, an ssh session dropped); the same clean-up as Ctrl-C."),
+    ("130", "Interrupted (Ctrl-C); unfinished outputs are removed. A second signal stops at once."),
+    ("141", "Standard output was closed early (spl ... | head); unfinished outputs are removed."),
+    ("143", "Terminated (SIGTERM); the same clean-up as Ctrl-C."),
 )
 
 FILES: tuple[tuple[str, str], ...] = (

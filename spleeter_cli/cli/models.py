@@ -36,12 +36,13 @@ def _state_text(row: dict[str, Any]) -> str:
 
 
 def _describe(store: Any, name: str) -> dict[str, Any]:
-    """Catalog facts plus what the store recorded at install (source, version, checksums)."""
+    """Catalog facts plus what the store recorded at install (source, version, checksums, the OpenVINO IR)."""
     from ..models.catalog import get_spec
 
     spec = get_spec(name)
     manifest = store.manifest(spec.name) or {}
     state = store.state(spec.name)
+    ir = manifest.get("openvino") or {}
     return {
         "name": spec.full_name,
         "instruments": list(spec.instruments),
@@ -56,6 +57,12 @@ def _describe(store: Any, name: str) -> dict[str, Any]:
         "version": manifest.get("version"),
         "installed_at": manifest.get("installed_at"),
         "files": manifest.get("files", {}),
+        "openvino_ir": None if state != "installed" else {
+            "usable": (problem := store.ir_problem(spec.name)) is None,
+            "problem": problem,
+            "openvino_version": ir.get("version"),
+            "files": ir.get("files", {}),
+        },
     }
 
 
@@ -83,15 +90,26 @@ def list_models(json_output: JsonFlag = False, config_file: o.ConfigFile = None)
 @app.command("info")
 @handles_errors
 def info(names: Names, json_output: JsonFlag = False, config_file: o.ConfigFile = None) -> None:
-    """Instruments, band, install source, version and checksums of models."""
-    store = _store(config_file)
-    rows = [_describe(store, name) for name in names]
+    """Instruments, band, install source, version, checksums and backend of models."""
+    from ..models.backend import resolve_backend
+
+    settings = o.load_settings(config_file)
+    store = o.model_store(settings)
+    backend = resolve_backend(settings.performance.backend, settings.performance.enable_gpu)
+    rows = [{**_describe(store, name), "backend": backend} for name in names]
 
     def block(row: dict[str, Any]) -> str:
         lines = [row["name"], f"  instruments  {', '.join(row['instruments'])}", f"  band         up to {row['bandwidth_khz']} kHz ({row['frequency_bins']} bins), {row['masks']} masks"]
         if row["installed"]:
             lines += [f"  installed    {row['path']} ({row['installed_at']})", f"  source       {row['source']} {row['version']}"]
             lines += [f"  {file:<28} sha256 {entry['sha256'][:16]}…  {entry['size']} bytes" for file, entry in row["files"].items()]
+            lines.append(f"  backend      {row['backend']} ({settings.source('performance.backend')}: {settings.performance.backend})")
+            ir = row["openvino_ir"]
+            if ir["usable"]:
+                lines.append(f"  openvino IR  built by OpenVINO {ir['openvino_version']}")
+                lines += [f"  {file:<28} sha256 {entry['sha256'][:16]}…  {entry['size']} bytes" for file, entry in ir["files"].items()]
+            else:
+                lines.append(f"  openvino IR  rebuilt on first use: {ir['problem']}")
         else:
             lines.append(f"  {_state_text(row)}")
         return "\n".join(lines)
@@ -127,10 +145,13 @@ def import_model(
     _emit([{"source": str(source), "path": str(path)}], json_output, lambda r: f"imported {r['source']} into {r['path']}")
 
 
-def _verify_one(store: Any, name: str) -> dict[str, Any]:
-    """One model's verdict; a damaged one is reported on stderr at once and the others still checked."""
+def _verify_one(store: Any, name: str, on_status: Any) -> dict[str, Any]:
+    """One model's verdict; a damaged one is reported on stderr at once and the others still checked.
+
+    A damaged OpenVINO IR is not a damaged model: it is rebuilt from the (verified) checkpoint, with one line saying so.
+    """
     try:
-        store.validate_model(name)
+        store.validate_model(name, on_status)
     except ModelError as error:
         fail(error)
         return {"name": name, "ok": False, "error": str(error)}
@@ -155,8 +176,9 @@ def verify(
         print(f"no models installed in {store.models_dir}")
         return
     rows = []
+    status = (lambda m: None) if json_output else (lambda m: print(f"spl: {m}", flush=True))
     for name in targets:
-        rows.append(_verify_one(store, name))
+        rows.append(_verify_one(store, name, status))
         if rows[-1]["ok"] and not json_output:
             print(f"{name}: ok", flush=True)
     if json_output:

@@ -9,8 +9,14 @@ import typer
 
 DEFAULT_DENOISE_STRENGTH = 0.75  # full strength costs music a lot (README, Pre-processing)
 
+
+def raw_path(value: str) -> Path | str:
+    """A folder flag's value; '' stays text so the settings check refuses it (``Path('')`` would quietly be '.')."""
+    return Path(value) if value else value
+
+
 ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="Config file (default: $SPLEETER_CONFIG, else the user config file).", show_default=False, readable=False)]
-Output = Annotated[Optional[Path], typer.Option("-o", "--output", help="Output directory [default: separated, or audio.output_dir].", show_default=False, readable=False)]
+Output = Annotated[Optional[Path], typer.Option("-o", "--output", parser=raw_path, help="Output directory [default: separated, or audio.output_dir].", show_default=False)]
 Stems = Annotated[Optional[int], typer.Option("-s", "--stems", help="2 (vocals/accompaniment), 4 (+drums, bass, other) or 5 (+piano) [default: models.default, spleeter:2stems].", show_default=False)]
 Model = Annotated[Optional[str], typer.Option("-m", "--model", help="Model name, e.g. spleeter:4stems-16kHz; overrides --stems/--hq.", show_default=False)]
 HighQuality = Annotated[bool, typer.Option("--hq", help="Use the -16kHz model (sees up to 16 kHz instead of 11 kHz).")]
@@ -38,6 +44,13 @@ Highpass = Annotated[Optional[float], typer.Option("--highpass", metavar="HZ", s
 Denoise = Annotated[bool, typer.Option("--denoise", help="Reduce background noise in the input (spectral gating) before separating.")]
 DenoiseStrength = Annotated[Optional[float], typer.Option("--denoise-strength", metavar="0..1", show_default=False,
                                                           help=f"How much noise --denoise removes (implies --denoise) [default: {DEFAULT_DENOISE_STRENGTH}].")]
+Backend = Annotated[Optional[str], typer.Option("--backend", metavar="auto|openvino|tensorflow", show_default=False,
+                                                help="Inference runtime: auto picks TensorFlow on a CUDA GPU, OpenVINO otherwise [default: auto].")]
+Precision = Annotated[Optional[str], typer.Option("--precision", metavar="fp32|bf16", show_default=False,
+                                                  help="fp32: Spleeter's exact output; bf16: faster on CPUs with native bf16 (OpenVINO), slightly different [default: fp32].")]
+# The other command's flag, given by mistake: a one-line error naming the right one, not Click's closest spelling.
+MistakenOverwrite = Annotated[bool, typer.Option("--overwrite", hidden=True)]
+MistakenForce = Annotated[bool, typer.Option("--force", hidden=True)]
 MetricsPort = Annotated[Optional[int], typer.Option("--metrics-port", min=1, max=65535, show_default=False,
                                                     help="Serve Prometheus metrics on 127.0.0.1:PORT while the run lasts.")]
 
@@ -71,7 +84,7 @@ def separate_options(settings, stems: int | None, model: str | None, hq: bool, o
         model=chosen, codec=audio.codec.lower(), bitrate=audio.bitrate, bit_depth=audio.bit_depth,
         filename_format=audio.filename_format, offset=offset, duration=duration, mwf=mwf, existing=existing,
         tags=not no_tags, silence_threshold=silence_threshold, skip_silent=skip_silent, normalize=normalize,
-        normalize_stems=normalize_stems, highpass=highpass, denoise=strength,
+        normalize_stems=normalize_stems, highpass=highpass, denoise=strength, precision=settings.performance.precision,
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -14,7 +13,7 @@ from typing import Any
 import typer
 
 from .. import __version__
-from ..errors import CacheError, ExitCode, Interrupted, OutputError, SplError, ValidationError, user_path
+from ..errors import CacheError, ExitCode, Interrupted, OutputError, SplError, Unfinished, ValidationError, user_path
 from .ui import JsonListener, PlainListener, RichListener
 
 
@@ -60,7 +59,7 @@ def execute(run: Any, inputs: Sequence[Path], listener: PlainListener, settings:
                 monitor.file_finished(result)
             try:
                 results = early + run.run(inputs, destinations)
-            except (KeyboardInterrupt, BrokenPipeError) as interrupt:  # Ctrl-C, SIGTERM (a CI job's timeout), `| head`: still say what was done
+            except (KeyboardInterrupt, BrokenPipeError) as interrupt:  # Ctrl-C, SIGTERM, SIGHUP, `| head`: still say what was done
                 partial = _with_unfinished(monitor.finished, inputs, run, interrupt)
                 summary = {**summarise(partial, time.perf_counter() - clock), "interrupted": True}
                 if report is not None:
@@ -93,17 +92,18 @@ def _with_unfinished(finished: Sequence[Any], inputs: Sequence[Path], run: Any, 
     from ..separate.pipeline import FileResult
 
     code = _interrupt_code(interrupt)
+    finished = [r for r in finished if not isinstance(r.error, Unfinished)]  # stopped by this interruption: its code, not 1
     done = {Path(r.input) for r in finished}
     unfinished = [FileResult(path, run.spec.full_name, status="failed", error=Interrupted(code, path)) for path in inputs if path not in done]
     return [*finished, *unfinished]
 
 
 def _interrupt_code(interrupt: BaseException) -> ExitCode:
-    from .ui import Terminated
+    from .stopping import Stopped
 
     if isinstance(interrupt, BrokenPipeError):
         return ExitCode.BROKEN_PIPE
-    return ExitCode.TERMINATED if isinstance(interrupt, Terminated) else ExitCode.INTERRUPTED
+    return interrupt.exit_code if isinstance(interrupt, Stopped) else ExitCode.INTERRUPTED
 
 
 def _command(uniform_exit: bool) -> str:
@@ -131,6 +131,7 @@ def summarise(results: Sequence[Any], wall: float) -> dict[str, Any]:
         "skipped": sum(r.status == "skipped" for r in results),
         "failed": sum(r.status == "failed" for r in results),
         "cached": sum(r.cache is not None for r in separated),
+        "backends": sorted({r.backend for r in separated if r.backend}),  # which runtimes ran the model (none: all cached)
         "audio_seconds": round(audio, 3),
         "wall_time": round(wall, 3),
         "x_realtime": round(audio / wall, 2) if wall > 0 else None,
@@ -201,6 +202,8 @@ def write_report(path: Path, results: Sequence[Any], summary: dict[str, Any], ru
         "summary": summary,
         "inputs": [r.to_json() for r in results],
     }
+    from ..separate.outputs import unfinished
+
     path = Path(os.path.realpath(path))  # through a symlink to its target, which the link keeps pointing at
     temporary = path.with_name(f".{path.name}.part-{os.getpid()}")
     if not _replaceable(path):  # the run itself wrote a stem there
@@ -208,11 +211,10 @@ def write_report(path: Path, results: Sequence[Any], summary: dict[str, Any], ru
         return False
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(json.dumps(document, indent=2))
-        os.replace(temporary, path)
+        with unfinished([temporary]):
+            temporary.write_text(json.dumps(document, indent=2))
+            os.replace(temporary, path)
     except OSError as error:
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)
         print(f"spl: error: cannot write report {path}: {error.strerror or error} (choose a writable --report path)", file=sys.stderr)
         return False
     return True

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from ..errors import ValidationError
 from ..limits import InputLimits
 from ..separate import outputs
 from . import options as o
@@ -37,23 +38,28 @@ def separate(
     denoise: o.Denoise = False,
     denoise_strength: o.DenoiseStrength = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
+    force: o.MistakenForce = False,
     no_cache: o.NoCache = False,
     json_output: o.Json = False,
     quiet: o.Quiet = False,
     verbose: o.Verbose = False,
+    backend: o.Backend = None,
+    precision: o.Precision = None,
     metrics_port: o.MetricsPort = None,
     config_file: o.ConfigFile = None,
 ) -> None:
     """Split songs into stems (vocals, drums, bass, piano, other or accompaniment)."""
     from ..separate.pipeline import SeparationRun
 
+    if force:
+        raise ValidationError("spl separate has no --force", hint="--overwrite replaces existing stems; spl batch takes --force")
     settings = o.load_settings(config_file, output=output, codec=codec, bitrate=bitrate, bit_depth=bit_depth, filename_format=filename_format,
-                               model=model, metrics_port=metrics_port, cache=False if no_cache else None)
+                               model=model, metrics_port=metrics_port, backend=backend, precision=precision, cache=False if no_cache else None)
     options = o.separate_options(settings, stems, model, hq, offset, duration, mwf, "overwrite" if overwrite else "refuse",
                                  no_tags=no_tags, silence_threshold=silence_threshold, skip_silent=skip_silent, normalize=normalize,
                                  normalize_stems=normalize_stems, highpass=highpass, denoise=denoise, denoise_strength=denoise_strength)
     listener = choose_listener(json_output, quiet, verbose)
     run = SeparationRun(options, settings.audio.output_dir, o.model_store(settings), listener, cache=open_cache(settings, listener),
-                        limits=InputLimits.from_settings(settings), enable_gpu=settings.performance.enable_gpu)
+                        limits=InputLimits.from_settings(settings), enable_gpu=settings.performance.enable_gpu, backend=settings.performance.backend)
     unique = list({outputs.real(file): file for file in reversed(files)}.values())[::-1]  # a file named twice is separated once
     execute(run, unique, listener, settings)

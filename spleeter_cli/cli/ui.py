@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -20,6 +19,7 @@ import typer
 from rich.console import Console
 
 from ..errors import ExitCode, SplError, path_error
+from . import stopping
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,39 +30,23 @@ def fail(error: SplError) -> typer.Exit:
     return typer.Exit(int(error.exit_code))
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (kill, docker stop, Kubernetes), raised in the main thread so it cleans up exactly like Ctrl-C."""
-
-
-def _terminate(signum: int, frame: Any) -> None:
-    raise Terminated()
-
-
 def handles_errors(command: F) -> F:
-    """Turn user errors, Ctrl-C and SIGTERM into one line and a documented exit code, never a traceback."""
+    """Turn user errors and stop signals (Ctrl-C, SIGTERM, SIGHUP) into one line and a documented exit code, never a traceback."""
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, _terminate)
+        stopping.install()
         try:
             return command(*args, **kwargs)
-        except SplError as error:
-            raise fail(error) from None
-        except KeyboardInterrupt as interrupt:
-            terminated = isinstance(interrupt, Terminated)
-            print(f"spl: {'terminated' if terminated else 'interrupted'}; unfinished outputs were removed", file=sys.stderr)
-            raise typer.Exit(int(ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED)) from None
-        except typer.Exit:
-            raise
-        except BrokenPipeError:  # stop quietly, like any Unix tool whose reader left; later writes go nowhere
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise typer.Exit(int(ExitCode.BROKEN_PIPE)) from None
-        except Exception as error:  # a bug in spl, not the user's doing: one line, traceback on request
+        except BaseException as error:
+            stopping.exit_if_stopping(error)  # the report and history are written: end now, whatever threads still run
+            if isinstance(error, SplError):
+                raise fail(error) from None
             if isinstance(error, OSError) and error.filename is not None:  # a path no boundary claimed: still its cause and fix
                 raise fail(path_error(SplError, os.fsdecode(error.filename), error)) from None
-            if os.environ.get("SPL_DEBUG"):
+            if isinstance(error, typer.Exit) or not isinstance(error, Exception) or os.environ.get("SPL_DEBUG"):
                 raise
+            # a bug in spl, not the user's doing: one line, traceback on request
             print(f"spl: internal error: {type(error).__name__}: {error} (rerun with SPL_DEBUG=1 for details, and please report it)", file=sys.stderr)
             raise typer.Exit(int(ExitCode.FAILED)) from None
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import SplError
+from ..errors import SplError, Unfinished
 from ..separate import outputs
 from ..separate.pipeline import FileResult, Listener, SeparateOptions, check_options
 from .address import parse_scheduler
@@ -40,9 +40,12 @@ def worker_settings(settings: Any, machine_local: bool) -> dict[str, Any]:
     Workers of ``local:N`` are this machine: they get this command's models dir and cache.
     Remote workers keep their own models dir and disk cache (their environment, e.g. the
     image's) and their own limits (an operator's refusal is not the client's to lift); only what
-    must be shared travels: cache on/off and the Redis URL.
+    must be shared travels: cache on/off and the Redis URL, and a backend the user chose (with
+    ``auto`` each worker picks its own the same way: TensorFlow on a CUDA GPU, else OpenVINO).
     """
     keys = ["cache.enabled", "cache.redis_url", "cache.redis_ttl_seconds"]
+    if machine_local or settings["performance.backend"] != "auto":
+        keys.append("performance.backend")
     if machine_local:
         keys += ["models.dir", "models.auto_download", "cache.dir", "cache.memory_mb", "cache.disk_mb", "performance.enable_gpu",
                  "limits.max_file_mb", "limits.max_duration_seconds", "limits.allowed_roots"]
@@ -142,7 +145,7 @@ class DistributedRun:
             if self.connection.client.status != "running":
                 return self._failed(source, SplError(f"not finished: the connection to the Dask scheduler at {self.connection.spec} was lost",
                                                      hint="rerun to resume once the scheduler is back"))
-            return self._failed(source, SplError("not started: the run was stopped", hint="rerun to resume"))
+            return self._failed(source, Unfinished("not started: the run was stopped"))
         try:
             payload = future.result()
         except Exception as error:  # noqa: BLE001 - any failure of the task is this input's failure

@@ -45,6 +45,8 @@ def encode_result(result: FileResult) -> dict[str, Any]:
         "silent": list(result.silent),
         "input_gain": _encode_gain(result.input_gain),
         "stem_gains": {name: _encode_gain(gain) for name, gain in result.stem_gains.items()},
+        "backend": result.backend,
+        "precision": result.precision,
     }
 
 
@@ -56,6 +58,7 @@ def decode_result(data: dict[str, Any]) -> FileResult:
         error=decode_error(data["error"]) if data["error"] is not None else None,
         peaks=dict(data["peaks"]), silent=list(data["silent"]), input_gain=_decode_gain(data["input_gain"]),
         stem_gains={name: _decode_gain(gain) for name, gain in data["stem_gains"].items()},
+        backend=data["backend"], precision=data["precision"],
     )
 
 

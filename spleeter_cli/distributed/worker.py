@@ -29,7 +29,7 @@ PROGRESS_INTERVAL = 0.5  # seconds between forwarded progress events of one inpu
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _states: dict[tuple[tuple[str, str], ...], _WorkerState] = {}
-_pools: dict[Path, ModelPool] = {}  # models folder -> its loaded models
+_pools: dict[tuple[Path, str], ModelPool] = {}  # (models folder, backend) -> its loaded models
 _worker: Any = None  # this process's Dask worker, for warnings raised outside a task
 
 
@@ -78,10 +78,10 @@ def _state(settings: dict[str, Any]) -> _WorkerState:
 
             resolved = load_config().with_overrides(**settings)
             store = ModelManager(resolved.models.dir, auto_download=resolved.models.auto_download)
-            folder = store.models_dir.resolve()
-            if folder not in _pools:
-                _pools[folder] = ModelPool(resolved.performance.enable_gpu)
-            _states[key] = _WorkerState(store, open_cache(resolved, _Warnings()), _pools[folder], InputLimits.from_settings(resolved))
+            pool_key = (store.models_dir.resolve(), resolved.performance.backend)
+            if pool_key not in _pools:
+                _pools[pool_key] = ModelPool(resolved.performance.enable_gpu, resolved.performance.backend)
+            _states[key] = _WorkerState(store, open_cache(resolved, _Warnings()), _pools[pool_key], InputLimits.from_settings(resolved))
         return _states[key]
 
 

@@ -26,7 +26,9 @@ import filelock
 import platformdirs
 
 from ..errors import ModelError, ValidationError
+from .backend import openvino_version
 from .catalog import CATALOG, ModelSpec, get_spec
+from .ir import IR_FILES, IR_XML
 from .sources import (
     CHECKPOINT_FILES,
     Source,
@@ -164,17 +166,79 @@ class ModelManager:
 
         return self._install(spec, copy, force=True, on_status=_quiet)
 
-    def _install(self, spec: ModelSpec, fetch: Callable[[Path], SourceRecord], *, force: bool, on_status: Status) -> Path:
+    # The OpenVINO IR: derived from the checkpoint, so it can always be rebuilt from it.
+
+    def ir_problem(self, name: str) -> str | None:
+        """Why the installed model's IR cannot be used as it is, or None.
+
+        Cheap enough for every run: versions, sizes, and the hash of the small graph file (a damaged
+        graph would send OpenVINO through every frontend it has, each printing its own complaint).
+        The 80-190 MB of weights are re-hashed only by ``verify``, as the checkpoint's are.
+        """
+        section = (self.manifest(name) or {}).get("openvino")
+        if not isinstance(section, dict) or not isinstance(section.get("files"), dict):
+            return "it was never built"
+        if section.get("version") != openvino_version():
+            return f"it was built by OpenVINO {section.get('version')}, this is {openvino_version()}"
+        directory = self.path(name)
+        try:
+            sizes_match = all((directory / file).stat().st_size == entry["size"] for file, entry in section["files"].items())
+        except (OSError, KeyError, TypeError):
+            sizes_match = False
+        if not sizes_match or set(section["files"]) != set(IR_FILES) or not _matches(directory / IR_XML, section["files"][IR_XML]):
+            return "its files are missing or damaged"
+        return None
+
+    def ensure_ir(self, name: str, on_status: Status | None = None, *, verify: bool = False, damaged: str | None = None) -> Path:
+        """The model's folder with a usable IR, rebuilding it (with one status line saying why) when needed.
+
+        ``verify`` re-hashes the IR files instead of comparing sizes; ``damaged`` says the caller
+        found the IR unusable although it looked fine (OpenVINO could not read it).
+        """
+        spec = get_spec(name)
+        problem = damaged or self.ir_problem(spec.name) or (self._ir_hash_problem(spec.name) if verify else None)
+        if problem is None:
+            return self.path(spec.name)
+        installed = self.path(spec.name)
+        manifest = self.manifest(spec.name) or {}
+
+        def relink(dest: Path) -> SourceRecord:
+            (on_status or _quiet)(f"rebuilding the OpenVINO model of {spec.full_name}: {problem}")  # said only by the process that builds
+            for file in manifest.get("files", {}):
+                _link_or_copy(installed / file, dest / file)
+            return SourceRecord(manifest.get("source", "unknown"), manifest.get("version", "unknown"), manifest.get("archive_sha256"))
+
+        def still_broken() -> bool:  # another process may have rebuilt it while we waited for the lock
+            return damaged is not None or self.ir_problem(spec.name) is not None or (verify and self._ir_hash_problem(spec.name) is not None)
+
+        return self._install(spec, relink, force=False, on_status=_quiet, needed=still_broken)
+
+    def _ir_hash_problem(self, name: str) -> str | None:
+        section = (self.manifest(name) or {}).get("openvino") or {}
+        changed = [file for file, entry in section.get("files", {}).items() if not _matches(self.path(name) / file, entry)]
+        return f"{', '.join(changed)} changed since it was built" if changed else None
+
+    def _install(self, spec: ModelSpec, fetch: Callable[[Path], SourceRecord], *, force: bool, on_status: Status,
+                 needed: Callable[[], bool] | None = None) -> Path:
+        """Fetch into a private folder, build the IR, write the manifest, rename into place: all under the model's lock.
+
+        ``needed`` decides, once the lock is held, whether there is still work to do (default: the model is not installed).
+        """
         final = self.models_dir / spec.name
         try:
             self.models_dir.mkdir(parents=True, exist_ok=True)
             with self._locked(spec, on_status):
-                if not force and self.is_installed(spec.name):
+                if not force and not (needed or (lambda: not self.is_installed(spec.name)))():
                     return final  # another process finished it while we waited
                 self._clean_stale(spec)
                 work = _work_folder(self.models_dir, spec)
                 try:
                     record = fetch(work)
+                    if openvino_version() is not None:
+                        on_status(f"building the OpenVINO model of {spec.full_name}")
+                        from .ir import build_ir
+
+                        build_ir(spec, work)
                     _write_manifest(spec, work, record)
                     if final.exists():
                         aside = Path(tempfile.mkdtemp(prefix=_temp_prefix(spec), dir=self.models_dir))
@@ -233,8 +297,8 @@ class ModelManager:
 
     # Checking and removing.
 
-    def validate_model(self, name: str) -> None:
-        """Re-hash every file against the manifest, then check the variable layout."""
+    def validate_model(self, name: str, on_status: Status | None = None) -> None:
+        """Re-hash every file against the manifest, then check the variable layout; a bad IR is rebuilt."""
         spec = get_spec(name)
         directory = self.path(name)
         manifest = self.manifest(name)
@@ -248,6 +312,8 @@ class ModelManager:
         from .checkpoint import check_layout
 
         check_layout(spec, directory)
+        if openvino_version() is not None:
+            self.ensure_ir(spec.name, on_status, verify=True)
 
     def remove(self, name: str) -> bool:
         spec = get_spec(name)
@@ -323,12 +389,10 @@ def _copy_folder(source: Path, dest: Path) -> None:
 
 
 def _write_manifest(spec: ModelSpec, directory: Path, record: SourceRecord) -> None:
-    files = {
-        path.name: {"sha256": sha256_file(path), "size": path.stat().st_size}
-        for path in sorted(directory.iterdir())
-        if path.is_file()
-    }
-    manifest = {
+    """The install's record. The IR is listed apart from the checkpoint: the weights' digest (part of
+    every cache key) covers the checkpoint only, so building an IR never invalidates the cache."""
+    files = {path.name: _file_entry(path) for path in sorted(directory.iterdir()) if path.is_file() and path.name not in IR_FILES}
+    manifest: dict[str, Any] = {
         "model": spec.name,
         "source": record.source,
         "version": record.version,
@@ -336,7 +400,21 @@ def _write_manifest(spec: ModelSpec, directory: Path, record: SourceRecord) -> N
         "installed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "files": files,
     }
+    if all((directory / name).is_file() for name in IR_FILES):
+        manifest["openvino"] = {"version": openvino_version(), "files": {name: _file_entry(directory / name) for name in IR_FILES}}
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def _file_entry(path: Path) -> dict[str, Any]:
+    return {"sha256": sha256_file(path), "size": path.stat().st_size}
+
+
+def _link_or_copy(source: Path, dest: Path) -> None:
+    """A hard link costs nothing and keeps the 80-190 MB checkpoint once on disk; other file systems get a copy."""
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copyfile(source, dest)
 
 
 def _matches(path: Path, entry: dict[str, Any]) -> bool:

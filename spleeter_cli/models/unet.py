@@ -91,11 +91,19 @@ class SpleeterModel:
         self._estimates = tf.function(lambda x: self._model(x, training=False), input_signature=[signature], autograph=False)
 
     def _compute_masks(self, magnitudes: tf.Tensor) -> tf.Tensor:
-        """Spleeter's ratio masks ``(s_i^p + eps/n) / (sum_j s_j^p + eps)``."""
+        return self._masks_and_estimates(magnitudes)[0]
+
+    def _masks_and_estimates(self, magnitudes: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Spleeter's ratio masks ``(s_i^p + eps/n) / (sum_j s_j^p + eps)``, and the estimates they come from."""
         estimates = self._model(magnitudes, training=False)
         powered = estimates**SEPARATION_EXPONENT
         total = tf.reduce_sum(powered, axis=0) + EPSILON
-        return (powered + EPSILON / self.spec.stems) / total
+        return (powered + EPSILON / self.spec.stems) / total, estimates
+
+    def export_function(self) -> tf.types.experimental.GenericFunction:
+        """Masks and estimates in one traced graph: what OpenVINO's converter turns into the IR (``models/ir.py``)."""
+        signature = tf.TensorSpec((None, SEGMENT_FRAMES, self.spec.bins, N_CHANNELS), tf.float32)
+        return tf.function(self._masks_and_estimates, input_signature=[signature], autograph=False)
 
     def masks(self, magnitudes: np.ndarray) -> np.ndarray:
         """(batch, 512, F, 2) float32 magnitudes -> (n_instruments, batch, 512, F, 2) masks."""

@@ -5,7 +5,8 @@ chunk. Requests queue here and the owner thread runs whatever is waiting as one
 batch, up to ``max_segments``: on a GPU that is what keeps it fed, on a CPU it
 keeps the model busy while the other files decode and encode. Callers block
 until their slice of the batch is ready, so the separator does not know it is
-sharing the model.
+sharing the model; a request the owner will never serve (it was closed, or
+died) fails instead of waiting for good.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from typing import Any
 import numpy as np
 
 from ..models.catalog import ModelSpec
+from .stages import Cancelled
 
 MAX_SEGMENTS = 4  # per model call; more buys little on a CPU and costs activation memory
+_POLL = 0.1  # seconds between checks, while a request waits, that the owner is still serving
 
 
 @dataclass
@@ -49,14 +52,25 @@ class ModelBatcher:
     def estimates(self, segments: np.ndarray) -> np.ndarray:
         return self._submit("estimates", segments)
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Stop the owner once the requests queued so far are served; requests after that fail.
+
+        ``wait=False`` (a stopped run) returns at once: the batch in progress may be waiting
+        for the model to load, which cannot be interrupted.
+        """
         self._requests.put(None)
-        self._owner.join()
+        if wait:
+            self._owner.join()
 
     def _submit(self, kind: str, segments: np.ndarray) -> np.ndarray:
         request = _Request(kind, segments)
         self._requests.put(request)
-        return request.result.result()
+        while True:
+            try:
+                return request.result.result(timeout=_POLL)
+            except TimeoutError:
+                if not self._owner.is_alive() and not request.result.done():
+                    raise Cancelled() from None
 
     def _serve(self) -> None:
         carried: list[_Request | None] = []  # a request (or the stop signal) that did not fit the last batch

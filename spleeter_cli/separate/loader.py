@@ -1,81 +1,95 @@
 """Loaded models, shared by every run that needs them.
 
 A model loads on a background thread the first time a file needs it, so the
-file's decoding overlaps TensorFlow's start-up; callers get a ``ModelBatcher``
+file's decoding overlaps the runtime's start-up; callers get a ``ModelBatcher``
 at once and block only when they first ask for masks. One pool serves one CLI
-run, or every call of a long-lived ``SpleeterEngine``.
+run, or every call of a long-lived ``SpleeterEngine``. The pool owns the choice of
+backend (``models/backend.py``): OpenVINO reads the IR the store keeps beside the
+checkpoint and never imports TensorFlow; TensorFlow reads the checkpoint itself.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ModelError
+from ..models.backend import hide_gpus_from_tensorflow, resolve_backend
 from ..models.catalog import ModelSpec
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from ..models.store import ModelManager
     from .batcher import ModelBatcher
+
+Status = Callable[[str], None]
 
 
 class ModelPool:
-    """One batcher per model, created on first use and kept until ``close``.
+    """One batcher per model and precision, created on first use and kept until ``close``.
 
+    ``backend`` is ``auto``, ``openvino`` or ``tensorflow`` (resolved once, here).
     ``enable_gpu=False`` (``performance.enable_gpu``) hides GPUs from TensorFlow, for a machine
-    whose GPU is busy with other work or too small for the model.
+    whose GPU is busy with other work or too small for the model. ``threads`` is OpenVINO's
+    inference threads (None: its default, one per core).
     """
 
-    def __init__(self, enable_gpu: bool = True) -> None:
+    def __init__(self, enable_gpu: bool = True, backend: str = "auto", threads: int | None = None) -> None:
         self.enable_gpu = enable_gpu
+        self.backend = resolve_backend(backend, enable_gpu)
+        self.threads = threads
         self._lock = threading.Lock()
         self._loader = ThreadPoolExecutor(1, thread_name_prefix="spl-model")
-        self._batchers: dict[str, ModelBatcher] = {}
+        self._batchers: dict[tuple[str, str], ModelBatcher] = {}
 
-    def get(self, spec: ModelSpec, checkpoint: Path) -> ModelBatcher:
+    def get(self, spec: ModelSpec, store: ModelManager, precision: str = "fp32", on_status: Status | None = None) -> ModelBatcher:
         from .batcher import ModelBatcher
 
         with self._lock:
-            if spec.name not in self._batchers:
-                loading = _LoadingModel(spec, self._loader.submit(_load_model, spec, checkpoint, self.enable_gpu))
-                self._batchers[spec.name] = ModelBatcher(spec, loading)
-            return self._batchers[spec.name]
+            key = (spec.name, precision)
+            if key not in self._batchers:
+                load = self._load_openvino if self.backend == "openvino" else self._load_tensorflow
+                loading = _LoadingModel(spec, self._loader.submit(load, spec, store, precision, on_status or _quiet))
+                self._batchers[key] = ModelBatcher(spec, loading)
+            return self._batchers[key]
 
     @property
     def loaded(self) -> list[str]:
-        return list(self._batchers)
+        return [name for name, _ in self._batchers]
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Release the models; ``wait=False`` (a stopped run) returns at once, even while one is loading."""
         with self._lock:
             for batcher in self._batchers.values():
-                batcher.close()
+                batcher.close(wait)
             self._batchers.clear()
-        self._loader.shutdown(wait=True)
+        self._loader.shutdown(wait=wait)
+
+    def _load_openvino(self, spec: ModelSpec, store: ModelManager, precision: str, on_status: Status) -> Any:
+        """The IR, rebuilt first when missing, damaged or from another OpenVINO release; once more if OpenVINO cannot read it."""
+        from ..models.openvino_runtime import load_openvino_model
+
+        directory = store.ensure_ir(spec.name, on_status)
+        try:
+            return load_openvino_model(spec, directory, precision, self.threads)
+        except ModelError:
+            directory = store.ensure_ir(spec.name, on_status, damaged="OpenVINO cannot read it")
+            return load_openvino_model(spec, directory, precision, self.threads)
+
+    def _load_tensorflow(self, spec: ModelSpec, store: ModelManager, precision: str, on_status: Status) -> Any:
+        if not self.enable_gpu:
+            hide_gpus_from_tensorflow()
+        from ..models.checkpoint import checkpoint_prefix
+        from ..models.unet import load_model  # TensorFlow: only once a file is actually separated
+
+        return load_model(spec, checkpoint_prefix(store.path(spec.name)))
 
 
-def _load_model(spec: ModelSpec, checkpoint: Path, enable_gpu: bool) -> Any:
-    if not enable_gpu:
-        hide_gpus()
-    from ..models.unet import load_model  # TensorFlow: only once a file is actually separated
-
-    return load_model(spec, checkpoint)
-
-
-def hide_gpus() -> None:
-    """Keep TensorFlow on the CPU: through CUDA's variable before its import, its own API after."""
-    if "tensorflow" not in sys.modules:
-        os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
-        return
-    import tensorflow as tf
-
-    try:
-        tf.config.set_visible_devices([], "GPU")
-    except RuntimeError:  # devices were already initialised by an earlier model in this process
-        pass
+def _quiet(_: str) -> None:
+    """Default status callback."""
 
 
 class _LoadingModel:

@@ -4,7 +4,11 @@ Paths come from a ``--filename-format`` template; a template that would leave
 the output directory or make two stems collide is refused before any work.
 Files are written under a hidden temporary name in the destination folder and
 renamed into place only when complete, so a crash, Ctrl-C or failure never
-leaves a stem that a later run could mistake for a finished one.
+leaves a stem that a later run could mistake for a finished one. Each stem's
+provenance record (``provenance.py``) is written around that rename. Temporaries
+being written are registered (``unfinished``), so that a process ending on a
+signal removes them (``remove_unfinished``) without waiting for the threads
+writing them.
 """
 
 from __future__ import annotations
@@ -18,13 +22,19 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import OutputError, ValidationError
+from ..errors import OutputError, SplError, ValidationError
+from . import provenance
 
 DEFAULT_FILENAME_FORMAT = "{filename}/{instrument}.{codec}"
 FORMAT_FIELDS = ("filename", "foldername", "instrument", "codec")
 PART_MARKER = ".part-"
 MAX_NAME_BYTES = 255  # NAME_MAX of common file systems
-TEMPORARY_NAME_BYTES = 20  # what a stem's hidden temporary adds to its name: "." + ".part-" + a 7-digit PID + ".float"
+TEMPORARY_NAME_BYTES = 24  # what spl's hidden files add to a stem's name, at most: its record's temporary, ".." + ".spl.json" + ".part-" + a 7-digit PID
+
+# Temporaries this process is writing, as strings. Only atomic set operations touch it
+# (update, difference_update, list()): the signal path may run between any two bytecodes
+# of a thread, even one holding a lock, so it must never wait for one.
+_UNFINISHED: set[str] = set()
 
 
 def real(path: Path) -> Path:
@@ -68,11 +78,9 @@ def plan_outputs(source: Path, destination: Path, template: str, instruments: It
     for instrument in instruments:
         relative = template.format(instrument=instrument, **fields)
         path = real(root / relative)
-        if path == root or not path.is_relative_to(root):
-            raise ValidationError(
-                f"--filename-format '{template}' would write {relative!r} outside the output directory {destination}",
-                hint="remove '..' and absolute paths from the format",
-            )
+        if path == root or not path.is_relative_to(root):  # check_filename_format refused templates that leave: the input's name does
+            raise OutputError(f"its name would put a stem at {relative!r}, outside the output directory {destination}",
+                              hint="rename the file, or use a --filename-format without {filename} and {foldername}", path=str(source))
         if len(os.fsencode(path.name)) > MAX_NAME_BYTES - TEMPORARY_NAME_BYTES or any(len(os.fsencode(part)) > MAX_NAME_BYTES for part in path.relative_to(root).parts):
             raise OutputError(f"stem name {relative!r} is too long for the file system", hint="shorten it with --filename-format", path=str(source))
         planned[instrument] = path
@@ -104,7 +112,7 @@ def written_by_run(sources: list[Path], destinations: list[Path], template: str,
     """Indexes of ``sources`` that are stems another source of the run writes (a batch whose -o is inside its input folder)."""
     stems: set[Path] = set()
     for source, destination in zip(sources, destinations):
-        with contextlib.suppress(ValidationError):
+        with contextlib.suppress(SplError):  # that input fails on its own, with its reason, when the run plans it
             stems.update(plan_outputs(source, destination, template, instruments, codec).values())
     return {index for index, source in enumerate(sources) if real(source) in stems}
 
@@ -146,8 +154,8 @@ def try_create_file(folder: Path) -> None:
     The only sure test: root ignores mode bits, and /proc or a full disk refuse files anyway.
     """
     probe = folder / f".spl-write-test{PART_MARKER}{os.getpid()}"
-    probe.touch()
-    probe.unlink()
+    with unfinished([probe]):
+        probe.touch()
 
 
 def remove_if_empty(folders: Iterable[Path]) -> None:
@@ -158,30 +166,40 @@ def remove_if_empty(folders: Iterable[Path]) -> None:
 
 
 @contextmanager
-def staged(finals: dict[str, Path], source: Path, created: list[Path]) -> Iterator[dict[str, Path]]:
+def staged(finals: dict[str, Path], origin: provenance.Origin, created: list[Path]) -> Iterator[dict[str, Path]]:
     """Temporary paths for ``finals``: renamed into place if the block completes, deleted if not.
 
-    The folders it creates are added to ``created``: the caller removes those left empty
-    once no other input can be about to write into them (``remove_if_empty``).
+    Each stem's record says "pending" for ``origin`` before the first rename and "written"
+    after its own (see provenance.py). The folders it creates are added to ``created``: the
+    caller removes those left empty once no other input can be about to write into them
+    (``remove_if_empty``).
     """
+    source = origin.source
     temporaries = {name: temporary_path(path) for name, path in finals.items()}
-    try:
-        created.extend(prepare_directories(finals.values(), source))
-        yield temporaries
-        for name, temporary in temporaries.items():
-            os.replace(temporary, finals[name])
-    except OSError as error:
-        discard(temporaries.values())
-        raise OutputError(f"cannot write stems: {error.strerror or error}", hint="check free space and permissions of the output directory", path=str(source)) from None
-    except OutputError as error:  # from a stem's writer, naming its hidden temporary: name the input and the stem instead
-        discard(temporaries.values())
-        stem = {str(temporary): finals[name] for name, temporary in temporaries.items()}.get(str(error.context.get("path")))
-        if stem is None:
-            raise
-        raise OutputError(f"{error.message} for {stem}", hint=error.hint, path=str(source)) from None
-    except BaseException:
-        discard(temporaries.values())
-        raise
+    with unfinished(temporaries.values()):
+        try:
+            created.extend(prepare_directories(finals.values(), source))
+            yield temporaries
+            for final in finals.values():
+                _write_atomically(provenance.record_path(final), origin.record(None))
+            for name, temporary in temporaries.items():
+                os.replace(temporary, finals[name])
+                _write_atomically(provenance.record_path(finals[name]), origin.record(finals[name]))
+        except OSError as error:
+            raise OutputError(f"cannot write stems: {error.strerror or error}", hint="check free space and permissions of the output directory", path=str(source)) from None
+        except OutputError as error:  # from a stem's writer, naming its hidden temporary: name the input and the stem instead
+            stem = {str(temporary): finals[name] for name, temporary in temporaries.items()}.get(str(error.context.get("path")))
+            if stem is None:
+                raise
+            raise OutputError(f"{error.message} for {stem}", hint=error.hint, path=str(source)) from None
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Readers see the old file or the new one, whole: written under a temporary name, then renamed."""
+    temporary = temporary_path(path)
+    with unfinished([temporary]):
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
 
 
 def discard(paths: Iterable[Path]) -> None:
@@ -192,9 +210,32 @@ def discard(paths: Iterable[Path]) -> None:
             path.unlink()
 
 
+@contextmanager
+def unfinished(paths: Iterable[Path]) -> Iterator[None]:
+    """Files being written: registered while the block runs (see ``remove_unfinished``), deleted when it ends.
+
+    Those renamed into place by then are gone already.
+    """
+    paths = list(paths)
+    names = [str(path) for path in paths]
+    _UNFINISHED.update(names)
+    try:
+        yield
+    finally:
+        discard(paths)
+        _UNFINISHED.difference_update(names)
+
+
+def remove_unfinished() -> None:
+    """Delete every registered temporary: the process is about to end without waiting for the threads writing them."""
+    for name in list(_UNFINISHED):
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+
+
 def remove_stale_parts(finals: Iterable[Path]) -> None:
-    """Delete temporaries left by a killed run (their writer process is gone), so a rerun starts clean."""
-    for final in finals:
+    """Delete temporaries of stems and records left by a killed run (their writer process is gone), so a rerun starts clean."""
+    for final in (path for stem in finals for path in (stem, provenance.record_path(stem))):
         if not final.parent.is_dir():
             continue
         for part in final.parent.glob(f".{glob.escape(final.name)}{PART_MARKER}*"):

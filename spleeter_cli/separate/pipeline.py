@@ -2,7 +2,8 @@
 
 Everything that can be checked without the model (options, inputs, output
 paths) is checked first, so a typo fails in milliseconds rather than after
-TensorFlow's import. Files already done are skipped (resume), cache hits are
+TensorFlow's import. Files already done are skipped (resume, decided by the
+stems' provenance records, never by their mere existence), cache hits are
 written straight from the cache, and the model loads on a background thread
 only when the first file actually needs it, while that file's first chunk is
 decoded. Several files run at once (``jobs``), sharing one model through a
@@ -15,8 +16,8 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -24,12 +25,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .. import __version__
 from ..audio import formats
 from ..audio.formats import past_the_end
-from ..errors import AudioProcessingError, SplError, ValidationError, escaped_error
+from ..errors import AudioProcessingError, SplError, Unfinished, ValidationError, escaped_error
 from ..limits import InputLimits
+from ..models.backend import DEFAULT_PRECISION, check_precision
 from ..models.catalog import SAMPLE_RATE, ModelSpec, get_spec
 from ..models.store import ModelManager
-from . import outputs, preprocess
-from .stems import Cancelled, StemWriter
+from . import outputs, preprocess, provenance
+from .stages import Cancelled
+from .stems import StemWriter
 from .loader import ModelPool
 
 if TYPE_CHECKING:  # decoding and the model are imported only when a file misses the cache
@@ -40,6 +43,7 @@ if TYPE_CHECKING:  # decoding and the model are imported only when a file misses
 
 DEFAULT_SILENCE_DBFS = -60.0
 MAX_SECONDS = 1e7  # --offset/--duration bound (115 days): sample counts stay exact integers, inf and nan are refused
+STOP_GRACE = 1.0  # seconds a stopped run waits for its files in progress to clean up after themselves
 
 
 @dataclass(frozen=True)
@@ -62,15 +66,19 @@ class SeparateOptions:
     normalize_stems: float | None = None  # target loudness (LUFS) of each written stem
     highpass: float | None = None  # cut-off (Hz) of a high-pass on the input
     denoise: float = 0.0  # strength (0..1] of spectral-gating noise reduction of the input; 0: off
+    precision: str = DEFAULT_PRECISION  # "fp32" (Spleeter's exact output) or "bf16" (OpenVINO on CPUs with native bf16)
 
     def cache_fields(self) -> dict[str, object]:
         """The options that change the bytes of the stems (not where they are written, nor which are kept)."""
         bitrate = formats.check_output_options(self.codec, self.bitrate, self.bit_depth)  # None -> the codec's default
         lossless = self.codec in formats.LOSSLESS_CODECS  # so `-c wav --bitrate 128k` is still a hit for `-c wav`
-        return {"codec": self.codec, "bitrate": None if lossless else bitrate, "bit_depth": self.bit_depth if lossless else None,
-                "offset": self.offset, "duration": self.duration,
-                "mwf": self.mwf, "tags": self.tags, "normalize": self.normalize, "normalize_stems": self.normalize_stems,
-                "highpass": self.highpass, "denoise": self.denoise}
+        fields = {"codec": self.codec, "bitrate": None if lossless else bitrate, "bit_depth": self.bit_depth if lossless else None,
+                  "offset": self.offset, "duration": self.duration,
+                  "mwf": self.mwf, "tags": self.tags, "normalize": self.normalize, "normalize_stems": self.normalize_stems,
+                  "highpass": self.highpass, "denoise": self.denoise}
+        if self.precision != DEFAULT_PRECISION:  # fp32 stems are the same whichever backend made them; bf16 ones are not
+            fields["precision"] = self.precision
+        return fields
 
 
 @dataclass
@@ -90,6 +98,8 @@ class FileResult:
     silent: list[str] = field(default_factory=list)  # instruments whose peak is below the silence threshold
     input_gain: Any = None  # preprocess.Gain applied to the input (--normalize)
     stem_gains: dict[str, Any] = field(default_factory=dict)  # instrument -> preprocess.Gain (--normalize-stems)
+    backend: str | None = None  # the runtime that ran the U-Nets ("openvino" | "tensorflow"); None when none ran (cache, skip)
+    precision: str | None = None  # its arithmetic, "fp32" | "bf16"
 
     @property
     def output_files(self) -> dict[str, Path]:
@@ -106,6 +116,8 @@ class FileResult:
             "wall_time": round(self.wall_time, 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "cache": self.cache,
+            "backend": self.backend,
+            "precision": self.precision,
             "silent": self.silent,
             "peak_dbfs": {name: _dbfs(peak) for name, peak in self.peaks.items()},
         }
@@ -133,6 +145,7 @@ class Listener(Protocol):
 class _Job:
     source: Path
     outputs: dict[str, Path]
+    origin: provenance.Origin
     duration: float = 0.0  # seconds to separate, known once the file is probed
     channels: int = 2  # the file's own channel count, known once probed (loudness of mono is measured on one)
 
@@ -172,6 +185,7 @@ class SeparationRun:
         models: ModelPool | None = None,
         limits: InputLimits | None = None,
         enable_gpu: bool = True,
+        backend: str = "auto",
     ) -> None:
         self.options = options
         self.output_dir = output_dir
@@ -185,7 +199,8 @@ class SeparationRun:
         self.spec = check_options(options)
         self.cancelled = threading.Event()
         self._own_models = models is None
-        self.models = models or ModelPool(enable_gpu)
+        self.models = models or ModelPool(enable_gpu, backend)
+        check_precision(options.precision, self.models.backend)
         self.model_loaded = False  # whether this run needed the model at all (all cached or skipped: no)
         self._weights_digest: str | None = None
         self._created_folders: list[Path] = []  # output folders this run made; the empty ones go at the end
@@ -207,19 +222,33 @@ class SeparationRun:
         if jobs:
             self.store.ensure(self.spec.name, on_status=self.listener.status)
             self._weights_digest = self.store.weights_digest(self.spec.name) if self.cache else None
+        pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="spl-file")
+        done: dict[int, Future[FileResult]] = {}
+        stopped = False
         try:
-            with ThreadPoolExecutor(self.jobs, thread_name_prefix="spl-file") as pool:
-                done = {id(job): pool.submit(self._process, job) for job in jobs}
-                try:
-                    results = [p if isinstance(p, FileResult) else done[id(p)].result() for p in planned]
-                except BaseException:
-                    self.cancelled.set()  # Ctrl-C: files in progress discard their temporaries
-                    raise
+            done.update((id(job), pool.submit(self._process, job)) for job in jobs)
+            results = [p if isinstance(p, FileResult) else done[id(p)].result() for p in planned]
+        except BaseException:  # Ctrl-C, a signal, a closed stdout
+            stopped = True
+            self._stop(pool, done.values())
+            raise
         finally:
+            pool.shutdown(wait=not stopped)
             outputs.remove_if_empty(self._created_folders)
             if self._own_models:
-                self.models.close()
+                self.models.close(wait=not stopped)
         return results
+
+    def _stop(self, pool: ThreadPoolExecutor, futures: Iterable[Future[FileResult]]) -> None:
+        """Start no file, and give those in progress ``STOP_GRACE`` seconds to remove their temporaries.
+
+        They notice within a tenth of a second unless inside a call that cannot be interrupted;
+        nothing waits longer than that (the model may still be loading). A temporary left behind
+        is removed by the process's exit (``outputs.remove_unfinished``) or by the next run.
+        """
+        self.cancelled.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        wait([future for future in futures if not future.cancelled()], timeout=STOP_GRACE)  # a cancelled one never counts as done
 
     def _plan(self, source: Path, destination: Path) -> _Job:
         """Cheap checks only; decoding the file is left to the worker, and only on a cache miss."""
@@ -228,7 +257,7 @@ class SeparationRun:
         planned = outputs.plan_outputs(source, destination, self.options.filename_format, self.spec.instruments, self.options.codec)
         if self.options.existing == "refuse":
             outputs.refuse_existing(planned, source)
-        return _Job(source, planned)
+        return _Job(source, planned, provenance.Origin.of(source, self.spec.full_name, self.options.cache_fields()))
 
     def _probe(self, job: _Job) -> None:
         """Open the file as audio (a bad file fails here, before the model is needed)."""
@@ -251,13 +280,18 @@ class SeparationRun:
 
     def _process_job(self, job: _Job) -> FileResult:
         if self.cancelled.is_set():
-            return self._failed(job.source, SplError("not started: the run was stopped", hint="rerun to resume"), 0.0)
+            return self._failed(job.source, Unfinished("not started: the run was stopped"), 0.0)
         started = time.perf_counter()
         outputs.remove_stale_parts(job.outputs.values())
-        if self.options.existing == "skip" and all(p.exists() for p in job.outputs.values()):
-            result = FileResult(job.source, self.spec.full_name, status="skipped", outputs=job.outputs)
-            self.listener.file_finished(result)
-            return result
+        if self.options.existing == "skip":
+            try:
+                done = provenance.is_done(job.outputs.values(), job.origin)
+            except SplError as error:
+                return self._failed(job.source, error, started)
+            if done:
+                result = FileResult(job.source, self.spec.full_name, status="skipped", outputs=job.outputs)
+                self.listener.file_finished(result)
+                return result
         key = self._cache_key(job)
         hit = self.cache.get(key) if key else None
         if hit is not None:
@@ -287,7 +321,7 @@ class SeparationRun:
         result.silent = [name for name, peak in result.peaks.items() if peak < limit]
         if self.options.skip_silent:
             for name in result.silent:
-                result.outputs.pop(name).unlink(missing_ok=True)
+                provenance.remove(result.outputs.pop(name))
 
     def _cache_key(self, job: _Job) -> str | None:
         if self.cache is None or self._weights_digest is None:
@@ -300,7 +334,7 @@ class SeparationRun:
         self.listener.file_stage(job.source, "cached")
         try:
             self.limits.check_duration(job.source, float(hit.meta.get("audio_duration", 0.0)))
-            with outputs.staged(job.outputs, job.source, self._created_folders) as temporaries:
+            with outputs.staged(job.outputs, job.origin, self._created_folders) as temporaries:
                 for name, temporary in temporaries.items():
                     temporary.write_bytes(hit.files[name])
         except SplError as error:
@@ -323,7 +357,7 @@ class SeparationRun:
         model = self._model()  # start loading first: the imports below then overlap TensorFlow's
         from .separator import Separator
 
-        separator = Separator(model)
+        separator = Separator(model, cancelled=self.cancelled)
         self.listener.file_started(job.source, job.duration)
         timings = {"decode": 0.0, "separate": 0.0, "encode": 0.0}  # busy time per stage; stages overlap
         try:
@@ -333,7 +367,7 @@ class SeparationRun:
             progress = lambda n: self.listener.file_progress(job.source, n / SAMPLE_RATE)  # noqa: E731
             stems = separator.stream_wiener(open_blocks, progress) if self.options.mwf else separator.stream(open_blocks(), progress)
             writer = StemWriter(self.options, self.spec.instruments, self.cancelled)
-            with outputs.staged(job.outputs, job.source, self._created_folders) as temporaries:
+            with outputs.staged(job.outputs, job.origin, self._created_folders) as temporaries:
                 self.listener.file_stage(job.source, "separate")
                 written = writer.write(temporaries, _timed(stems, timings, "separate"), timings)
                 if self.options.tags:
@@ -341,10 +375,11 @@ class SeparationRun:
         except SplError as error:
             return self._failed(job.source, error, started)
         except Cancelled:
-            return self._failed(job.source, SplError("stopped before it finished: the run was stopped", hint="rerun to resume"), started)
+            return self._failed(job.source, Unfinished("stopped before it finished: the run was stopped"), started)
         return FileResult(
             job.source, self.spec.full_name, outputs=dict(job.outputs), audio_duration=written.frames / SAMPLE_RATE,
             wall_time=time.perf_counter() - started, timings=timings, peaks=written.peaks, input_gain=input_gain, stem_gains=written.gains,
+            backend=self.models.backend, precision=self.options.precision,
         )
 
     def _input_gain(self, job: _Job, size: int, timings: dict[str, float]) -> preprocess.Gain | None:
@@ -362,12 +397,15 @@ class SeparationRun:
         from ..audio import codec
 
         with codec.AudioReader(job.source, SAMPLE_RATE, self.options.offset, self.options.duration) as reader:
-            yield from preprocess.scaled(self.conditioning.apply(reader.blocks(size)), gain)
+            for block in preprocess.scaled(self.conditioning.apply(reader.blocks(size)), gain):
+                if self.cancelled.is_set():  # the --normalize pass reads the whole file before any stage polls
+                    raise Cancelled()
+                yield block
 
     def _model(self) -> ModelBatcher:
         """The shared model, loading in the background from the first call on."""
         self.model_loaded = True
-        return self.models.get(self.spec, self.store.path(self.spec.name) / "model")
+        return self.models.get(self.spec, self.store, self.options.precision, self.listener.status)
 
 
 def _dbfs(peak: float) -> float | None:

@@ -12,6 +12,7 @@ the file's length.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -38,10 +39,12 @@ class MaskModel(Protocol):
 class Separator:
     """Separates float32 stereo 44.1 kHz audio with one loaded model."""
 
-    def __init__(self, model: MaskModel, chunk_segments: int = CHUNK_SEGMENTS) -> None:
+    def __init__(self, model: MaskModel, chunk_segments: int = CHUNK_SEGMENTS, cancelled: threading.Event | None = None) -> None:
+        """``cancelled``, once set, makes the stem stream raise ``stages.Cancelled`` rather than wait for the stages."""
         if chunk_segments < 1:
             raise ValueError("chunk_segments must be >= 1")
         self.model = model
+        self.cancelled = cancelled
         self.spec = model.spec
         self.chunk_frames = chunk_segments * SEGMENT_FRAMES
         self.chunk_samples = self.chunk_frames * FRAME_STEP
@@ -92,8 +95,8 @@ class Separator:
             output = model(self._segments(spectra, chunk.frames))
             return chunk, spectra, _frames_first(output, chunk.frames, self.spec.bins)[:, : chunk.keep]
 
-        spectra = staged(self._chunks(blocks), self._analyze, depth=1, name="spl-stft")
-        return staged(spectra, run_model, depth=1, name="spl-model")
+        spectra = staged(self._chunks(blocks), self._analyze, depth=1, name="spl-stft", cancelled=self.cancelled)
+        return staged(spectra, run_model, depth=1, name="spl-model", cancelled=self.cancelled)
 
     def _analyze(self, chunk: _Chunk) -> _Analysis:
         return chunk, stft(chunk.samples, chunk.frames)[: chunk.keep], None

@@ -4,6 +4,9 @@ NumPy's FFTs, PyAV's decoder and TensorFlow's kernels all release the GIL, so
 chaining steps through ``staged`` lets decoding and STFT, the U-Nets, and the
 inverse STFT with encoding overlap on different cores. Queues hold at most
 ``depth`` finished items, which keeps memory bounded whatever the input length.
+No wait here is unbounded: the consumer polls a cancel event, and nobody joins a
+stage's thread, which may be inside a call that cannot be interrupted (a model
+that is still loading).
 """
 
 from __future__ import annotations
@@ -15,7 +18,11 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 U = TypeVar("U")
-_POLL = 0.1  # seconds between checks that the consumer is still there
+_POLL = 0.1  # seconds between checks that the other side is still there
+
+
+class Cancelled(Exception):
+    """The run was stopped (Ctrl-C, a signal, --fail-fast) while this file was in progress."""
 
 
 class _Failure(Generic[T]):
@@ -26,11 +33,13 @@ class _Failure(Generic[T]):
 _DONE = object()
 
 
-def staged(source: Iterable[T], step: Callable[[T], U], depth: int = 1, name: str = "spl-stage") -> Iterator[U]:
+def staged(source: Iterable[T], step: Callable[[T], U], depth: int = 1, name: str = "spl-stage",
+           cancelled: threading.Event | None = None) -> Iterator[U]:
     """``map(step, source)`` computed on a background thread, results in order.
 
     An exception in the thread is re-raised to the consumer; a consumer that stops
-    early (error, Ctrl-C, generator closed) stops the thread at its next item.
+    early (error, Ctrl-C, generator closed) stops the thread at its next item. Once
+    ``cancelled`` is set, a consumer waiting for an item raises ``Cancelled`` instead.
     """
     results: queue.Queue[object] = queue.Queue(maxsize=depth)
     stopped = threading.Event()
@@ -61,12 +70,17 @@ def staged(source: Iterable[T], step: Callable[[T], U], depth: int = 1, name: st
     thread.start()
     try:
         while True:
-            item = results.get()
+            try:
+                item = results.get(timeout=_POLL)
+            except queue.Empty:
+                if cancelled is not None and cancelled.is_set():
+                    raise Cancelled() from None
+                continue
             if item is _DONE:
+                thread.join()  # only closing the source is left: done before the caller goes on
                 return
             if isinstance(item, _Failure):
                 raise item.error
             yield item  # type: ignore[misc]
     finally:
-        stopped.set()
-        thread.join()
+        stopped.set()  # the thread ends at its next item; not joined, it may be stuck in ``step``

@@ -18,15 +18,12 @@ from typing import TYPE_CHECKING, Any
 from ..errors import AudioProcessingError
 from ..models.catalog import SAMPLE_RATE
 from . import outputs, preprocess
+from .stages import Cancelled
 
 if TYPE_CHECKING:
     import numpy as np
 
     from .pipeline import SeparateOptions
-
-
-class Cancelled(Exception):
-    """The run was stopped (Ctrl-C or --fail-fast) while this file was in progress."""
 
 
 @dataclass
@@ -54,7 +51,8 @@ class StemWriter:
 
             meters = {name: LoudnessMeter(SAMPLE_RATE, 2) for name in targets}
         written = StemsWritten(peaks=dict.fromkeys(self.instruments, 0.0))
-        try:
+        intermediates = list(targets.values()) if normalizing else []  # the stems' own temporaries are the caller's
+        with outputs.unfinished(intermediates):
             writers = {name: self._writer(path, float_intermediate=normalizing) for name, path in targets.items()}
             try:
                 for blocks in stems:
@@ -76,9 +74,6 @@ class StemWriter:
                 raise AudioProcessingError("no audio samples in the selected range", hint="check --offset and --duration")
             if normalizing:
                 written.gains = self._normalize(temporaries, targets, meters, written.peaks, timings)
-        finally:
-            if normalizing:
-                outputs.discard(targets.values())
         return written
 
     def copy_tags(self, source: Path, temporaries: dict[str, Path]) -> None:

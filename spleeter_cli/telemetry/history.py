@@ -55,10 +55,12 @@ CREATE TABLE IF NOT EXISTS inputs (
     encode_s REAL,
     cache_tier TEXT,                -- memory | disk | redis, NULL when computed
     error_kind TEXT,                -- exception class name, e.g. AudioProcessingError
-    error TEXT
+    error TEXT,
+    backend TEXT                    -- openvino | tensorflow, NULL when no model ran (cache hit, skip, failure)
 );
 CREATE INDEX IF NOT EXISTS inputs_run_id ON inputs (run_id);
 """
+_ADDED_COLUMNS = {"inputs": {"backend": "TEXT"}}  # columns newer than some history files: added on open
 
 
 class HistoryError(Exception):
@@ -97,12 +99,27 @@ def _connect(path: Path, create: bool) -> Iterator[sqlite3.Connection]:
             path.parent.mkdir(parents=True, exist_ok=True)
         with closing(connect_wal(path, timeout=_BUSY_TIMEOUT_S)) as connection:
             connection.executescript(_SCHEMA)
+            _add_missing_columns(connection)
             connection.row_factory = sqlite3.Row
             yield connection
     except sqlite3.Error as error:
         raise HistoryError(f"run history {shown(path)}: {error}") from None
     except OSError as error:
         raise HistoryError(f"run history {shown(path)}: {os_cause(error)[0]}") from None
+
+
+def _add_missing_columns(connection: sqlite3.Connection) -> None:
+    """Bring a history file written by an older spl up to the current schema (another process may race us to it)."""
+    for table, columns in _ADDED_COLUMNS.items():
+        present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns.items():
+            if name in present:
+                continue
+            try:
+                connection.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+            except sqlite3.OperationalError as error:
+                if "duplicate column" not in str(error):
+                    raise
 
 
 def record_run(path: Path, results: Sequence[Any], summary: dict[str, Any], *, command: str, model: str,
@@ -124,8 +141,8 @@ def record_run(path: Path, results: Sequence[Any], summary: dict[str, Any], *, c
             )
             run_id = int(cursor.lastrowid or 0)
             connection.executemany(
-                "INSERT INTO inputs (run_id, path, status, audio_duration, wall_time, decode_s, separate_s, encode_s, cache_tier, error_kind, error)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO inputs (run_id, path, status, audio_duration, wall_time, decode_s, separate_s, encode_s, cache_tier, error_kind, error,"
+                " backend) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(run_id, *row) for row in rows],
             )
         except BaseException:
@@ -142,6 +159,7 @@ def _input_row(result: Any) -> tuple[Any, ...]:
         shown(result.input), result.status, float(result.audio_duration), float(result.wall_time),
         timings.get("decode"), timings.get("separate"), timings.get("encode"), result.cache,
         type(error).__name__ if error is not None else None, printable(str(error)) if error is not None else None,
+        getattr(result, "backend", None),
     )
 
 

@@ -1,0 +1,108 @@
+"""Which inference runtime runs the U-Nets, decided without importing either.
+
+Two backends compute the same ratio masks: OpenVINO, the default on CPUs (it starts in
+tenths of a second, holds about 60 MB of runtime, and has the fastest fp32 CPU kernels
+measured here), and TensorFlow, which reads the official checkpoints, builds OpenVINO's
+IR from them, runs on CUDA GPUs, and is the reference every test compares against.
+Everything here reads files under /proc and package metadata only: choosing must stay
+as cheap as parsing a flag.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import metadata
+from pathlib import Path
+
+from ..errors import ValidationError
+
+BACKENDS = ("auto", "openvino", "tensorflow")
+PRECISIONS = ("fp32", "bf16")
+DEFAULT_PRECISION = "fp32"  # exact Spleeter output; bf16 is a measured trade (README, Precision)
+NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")  # one folder per GPU the NVIDIA driver sees
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of native bf16 arithmetic
+
+
+def resolve_backend(requested: str, enable_gpu: bool = True) -> str:
+    """``auto`` -> TensorFlow when it can use a CUDA GPU (and GPU use is on), OpenVINO otherwise."""
+    if requested not in BACKENDS:
+        raise ValidationError(f"unknown backend '{requested}'", hint=f"choose one of: {', '.join(BACKENDS)}")
+    if requested != "auto":
+        return requested
+    return "tensorflow" if enable_gpu and cuda_gpu_usable() else "openvino"
+
+
+def cuda_gpu_usable() -> bool:
+    """An NVIDIA GPU is present, not hidden by CUDA_VISIBLE_DEVICES, and TensorFlow has a CUDA build.
+
+    ``tensorflow-cpu`` (the default install) cannot use the GPU: choosing TensorFlow there
+    would only trade OpenVINO's faster CPU kernels for TensorFlow's.
+    """
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
+        return False
+    try:
+        if not any(NVIDIA_GPUS.iterdir()):
+            return False
+    except OSError:
+        return False
+    return _installed("tensorflow") and not _installed("tensorflow-cpu")
+
+
+def check_precision(precision: str, backend: str) -> None:
+    """bf16 runs only on OpenVINO, and only on a CPU that computes bf16 natively (else it is emulated, slower than fp32)."""
+    if precision not in PRECISIONS:
+        raise ValidationError(f"unknown precision '{precision}'", hint=f"choose one of: {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return
+    if backend != "openvino":
+        raise ValidationError(f"precision bf16 needs the openvino backend, not {backend}", hint="use --backend openvino, or --precision fp32")
+    if not cpu_has_native_bf16():
+        raise ValidationError(
+            "precision bf16 needs a CPU with native bf16 arithmetic (AVX512_BF16 or AMX-BF16); this CPU has neither",
+            hint="use --precision fp32",
+        )
+
+
+def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether the CPU advertises AVX512_BF16 or AMX-BF16 (x86 Linux; elsewhere: no)."""
+    try:
+        text = cpuinfo.read_text(errors="replace")
+    except OSError:
+        return False
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.partition(":")[2].split())
+            return any(flag in flags for flag in BF16_CPU_FLAGS)
+    return False
+
+
+def openvino_version() -> str | None:
+    """The installed OpenVINO release, from package metadata (importing it costs 0.1 s); None if absent."""
+    try:
+        return metadata.version("openvino")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def hide_gpus_from_tensorflow() -> None:
+    """Keep TensorFlow on the CPU (``performance.enable_gpu: false``): CUDA's variable before its import, its own API after."""
+    import sys
+
+    if "tensorflow" not in sys.modules:
+        os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+        return
+    import tensorflow as tf
+
+    try:
+        tf.config.set_visible_devices([], "GPU")
+    except RuntimeError:  # devices were already initialised by an earlier model in this process
+        pass
