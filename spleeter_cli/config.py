@@ -130,7 +130,11 @@ def _path(value: Any) -> Path:
 def _folder(value: Any) -> Path:
     """A folder spl creates when missing; an existing file there is refused before anything is written inside or removed."""
     path = _path(value)
-    if path.exists() and not path.is_dir():
+    try:
+        exists_as_file = not stat.S_ISDIR(os.stat(path).st_mode)
+    except OSError:  # missing, or not usable (a link loop, a name too long): the cache says why when it tries, and goes on without it
+        return path
+    if exists_as_file:
         raise _Invalid("a folder", ", which is a file")
     return path
 

@@ -130,10 +130,8 @@ _CAUSES: dict[int, tuple[str, str]] = {
 }
 
 
-def os_cause(error: OSError | UnicodeError) -> tuple[str, str]:
+def os_cause(error: OSError) -> tuple[str, str]:
     """(cause, fix) of a file-system failure, in our words; unknown errnos keep the system's text."""
-    if isinstance(error, UnicodeError):  # a library that cannot take a non-UTF-8 name: as EILSEQ
-        return _CAUSES[errno.EILSEQ]
     if error.errno in _CAUSES:
         return _CAUSES[error.errno]
     return (error.strerror or str(error)).lower(), "check the path and its permissions"
@@ -142,7 +140,7 @@ def os_cause(error: OSError | UnicodeError) -> tuple[str, str]:
 E = TypeVar("E", bound=SplError)
 
 
-def path_error(kind: type[E], path: str | os.PathLike[str], error: OSError | UnicodeError, doing: str = "", fix: str | None = None) -> E:
+def path_error(kind: type[E], path: str | os.PathLike[str], error: OSError, doing: str = "", fix: str | None = None) -> E:
     """The one wording of a file-system failure on a user's path, as the error class of its role.
 
     ``kind`` is the role: ``AudioProcessingError`` for an input (exit 3), ``OutputError`` for
@@ -153,7 +151,7 @@ def path_error(kind: type[E], path: str | os.PathLike[str], error: OSError | Uni
     usual fix for the cause where the role has a better one.
     """
     cause, usual_fix = os_cause(error)
-    other = getattr(error, "filename", None)
+    other = error.filename
     if other is not None and os.fsdecode(other) not in (os.fspath(path), os.path.abspath(path)):
         cause = f"{cause}: {shown(os.fsdecode(other))}"
     return kind(f"{doing}: {cause}" if doing else cause, hint=fix or usual_fix, path=os.fspath(path))
@@ -168,17 +166,17 @@ def user_path(kind: type[SplError], path: str | os.PathLike[str], doing: str = "
     """
     try:
         yield
-    except (OSError, UnicodeEncodeError) as error:
+    except OSError as error:
         raise path_error(kind, path, error, doing, fix) from None
 
 
-def escaped_error(source: str | os.PathLike[str], error: OSError | UnicodeEncodeError) -> SplError:
+def escaped_error(source: str | os.PathLike[str], error: OSError) -> SplError:
     """The role of an OSError that escaped one input's work, told by the path it names.
 
     Everything an input's work touches is the input itself (exit 3) or the stems and folders
     it writes (exit 5); the cache and the history catch their own failures. The net under
     each input, so one odd file never stops a batch as an internal error.
     """
-    name = getattr(error, "filename", None)
+    name = error.filename
     on_input = name is not None and os.path.realpath(os.fsdecode(name)) == os.path.realpath(source)
     return path_error(AudioProcessingError if on_input else OutputError, source, error)

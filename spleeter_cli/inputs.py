@@ -98,7 +98,7 @@ class _Expander:
         named = base / spec
         try:
             self._add(spec, named, base)
-        except (OSError, UnicodeEncodeError) as error:
+        except OSError as error:
             self.errors.append(path_error(AudioProcessingError, named, error))
 
     def _add(self, spec: str, named: Path, base: Path) -> None:
