@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import ValidationError
+from .errors import ValidationError, os_cause
 from .models.backend import BACKENDS, PRECISIONS
 
 CONFIG_ENV = "SPLEETER_CONFIG"
@@ -64,11 +65,25 @@ def _int(value: Any, expected: str) -> int:
     raise _Invalid(expected)
 
 
-def _positive_int(value: Any) -> int:
+def _positive_int(value: Any, high: int = 2**40) -> int:
+    """At least 1, and at most ``high``: past it a number means a typo, and overflows SQLite (2^63) on its way."""
     number = _int(value, "a positive integer")
     if number < 1:
         raise _Invalid("a positive integer")
+    if number > high:
+        raise _Invalid(f"at most {high}")
     return number
+
+
+MAX_JOBS = 1024  # files in flight at once; each holds decoded blocks and threads, far more only thrashes
+
+
+def _jobs(value: Any) -> int:
+    return _positive_int(value, MAX_JOBS)
+
+
+def _ttl(value: Any) -> int:
+    return _positive_int(value, 100 * 365 * 86400)  # Redis takes milliseconds up to 2^63
 
 
 def _port(value: Any) -> int:
@@ -115,7 +130,11 @@ def _path(value: Any) -> Path:
 def _folder(value: Any) -> Path:
     """A folder spl creates when missing; an existing file there is refused before anything is written inside or removed."""
     path = _path(value)
-    if path.exists() and not path.is_dir():
+    try:
+        exists_as_file = not stat.S_ISDIR(os.stat(path).st_mode)
+    except OSError:  # missing, or not usable (a link loop, a name too long): the cache says why when it tries, and goes on without it
+        return path
+    if exists_as_file:
         raise _Invalid("a folder", ", which is a file")
     return path
 
@@ -203,7 +222,7 @@ class Field:
 
 
 FIELDS: tuple[Field, ...] = (
-    Field("performance.jobs", None, _positive_int, nullable=True, flag="--jobs", help="files processed at once; null: one per core, at least 2"),
+    Field("performance.jobs", None, _jobs, nullable=True, flag="--jobs", help="files processed at once; null: one per core, at least 2"),
     Field("performance.enable_gpu", True, _bool, env="SPLEETER_ENABLE_GPU", help="use a GPU when TensorFlow sees one"),
     Field("performance.backend", "auto", _choice(BACKENDS), env="SPLEETER_BACKEND", flag="--backend",
           help="inference runtime: auto (TensorFlow on a CUDA GPU, else OpenVINO), openvino or tensorflow"),
@@ -217,7 +236,7 @@ FIELDS: tuple[Field, ...] = (
     Field("cache.memory_mb", 512, _positive_int, help="in-memory cache limit, MB"),
     Field("cache.disk_mb", 10240, _positive_int, help="disk cache limit, MB"),
     Field("cache.redis_url", None, _redis_url, nullable=True, env="SPLEETER_REDIS_URL", flag="--redis-url", help="shared Redis cache; null: none"),
-    Field("cache.redis_ttl_seconds", 604800, _positive_int, help="lifetime of Redis entries, seconds"),
+    Field("cache.redis_ttl_seconds", 604800, _ttl, help="lifetime of Redis entries, seconds"),
     Field("audio.codec", "wav", _codec, flag="--codec", help="output codec: wav, flac, mp3, ogg, m4a"),
     Field("audio.bitrate", None, _text, nullable=True, flag="--bitrate", help="bitrate of lossy codecs, e.g. 192k; null: the codec's default"),
     Field("audio.bit_depth", 16, _bit_depth, flag="--bit-depth", help="WAV/FLAC sample size: 16, 24 or 32 (float, WAV only)"),
@@ -397,9 +416,16 @@ def find_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         chosen, origin = Path(env[CONFIG_ENV]).expanduser(), CONFIG_ENV
     else:
         fallback = default_config_path()
-        return fallback if fallback.is_file() else None
-    if not chosen.is_file():
-        problem = "is a folder, not a file" if chosen.is_dir() else "is not a regular file" if chosen.exists() else "does not exist"
+        return fallback if os.path.isfile(fallback) else None
+    try:
+        status = os.stat(chosen)
+    except FileNotFoundError:
+        problem = "does not exist"
+    except OSError as error:  # a name too long, a link loop, a folder above that cannot be entered
+        problem = f"cannot be read ({os_cause(error)[0]})"
+    else:
+        problem = "is a folder, not a file" if stat.S_ISDIR(status.st_mode) else None if stat.S_ISREG(status.st_mode) else "is not a regular file"
+    if problem:
         raise ValidationError(f"config file {chosen} (from {origin}) {problem}", hint="create it from config.example.yaml or fix the path")
     return chosen
 
@@ -414,6 +440,8 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise ValidationError(f"{path}: cannot read config file: {error}") from None
     try:
         data = yaml.safe_load(text)
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise ValidationError(f"{path}: invalid YAML: nested too deeply", hint="a config file is at most a few levels deep, see config.example.yaml") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "somewhere"

@@ -7,9 +7,13 @@ and never as a traceback.
 
 from __future__ import annotations
 
+import errno
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import IntEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 
 class ExitCode(IntEnum):
@@ -40,8 +44,8 @@ class SplError(Exception):
 
     def __str__(self) -> str:
         path = self.context.get("path")
-        text = f"{path}: {self.message}" if path else self.message
-        return f"{text} ({self.hint})" if self.hint else text
+        text = f"{shown(str(path))}: {self.message}" if path else self.message
+        return printable(f"{text} ({self.hint})" if self.hint else text)
 
 
 class ValidationError(SplError):
@@ -86,3 +90,93 @@ class Interrupted(Unfinished):
         super().__init__("not finished: the run was interrupted")
         self.context["path"] = str(path)
         self.exit_code = code
+
+
+def printable(text: str) -> str:
+    """``text`` with the undecodable bytes of file names (``\\udcff`` from os.fsdecode) as ``\\xff``.
+
+    A name that is not UTF-8 is a valid name on Linux; it must still reach a terminal,
+    a JSON report or SQLite, none of which accepts the lone surrogates Python keeps it in.
+    """
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def shown(path: str | os.PathLike[str]) -> str:
+    """A path as messages print it (see ``printable``)."""
+    return printable(os.fspath(path))
+
+
+# What a failed system call on a user's path means, and its usual fix; the errno names the cause,
+# so every command words the same failure the same way whatever call met it.
+_CAUSES: dict[int, tuple[str, str]] = {
+    errno.ENOENT: ("no such file or folder", "check the path and its spelling"),
+    errno.ENOTDIR: ("a part of the path is not a folder", "check the path"),
+    errno.EISDIR: ("is a directory, not a file", "give a file"),
+    errno.EEXIST: ("exists, but is not a folder (a file, or a link to nowhere)", "choose another path, or remove what is there"),
+    errno.EACCES: ("permission denied", "check its permissions and those of its folders"),
+    errno.EPERM: ("operation not permitted", "check its permissions and those of its folders"),
+    errno.ELOOP: ("symbolic link loop (or too many links)", "fix or remove the link"),
+    errno.ENAMETOOLONG: ("name too long for the file system", "shorten it: at most 255 bytes per file or folder name"),
+    errno.EILSEQ: ("the name is not valid on this file system", "rename it, e.g. to plain UTF-8"),
+    errno.ENOSPC: ("no space left on the device", "free some space or choose another place"),
+    errno.EDQUOT: ("disk quota exceeded", "free some space or choose another place"),
+    errno.EROFS: ("read-only file system", "choose a writable place"),
+    errno.EFBIG: ("file too large for the file system", "choose another place"),
+    errno.EIO: ("input/output error (a failing disk or network share?)", "check the device"),
+    errno.EBUSY: ("device or resource busy", "retry once it is free"),
+    errno.EMFILE: ("too many open files", "raise the open-file limit (ulimit -n) or use fewer --jobs"),
+    errno.ENXIO: ("no such device", "check the path"),
+    errno.ENODEV: ("no such device", "check the path"),
+}
+
+
+def os_cause(error: OSError) -> tuple[str, str]:
+    """(cause, fix) of a file-system failure, in our words; unknown errnos keep the system's text."""
+    if error.errno in _CAUSES:
+        return _CAUSES[error.errno]
+    return (error.strerror or str(error)).lower(), "check the path and its permissions"
+
+
+E = TypeVar("E", bound=SplError)
+
+
+def path_error(kind: type[E], path: str | os.PathLike[str], error: OSError, doing: str = "", fix: str | None = None) -> E:
+    """The one wording of a file-system failure on a user's path, as the error class of its role.
+
+    ``kind`` is the role: ``AudioProcessingError`` for an input (exit 3), ``OutputError`` for
+    stems and reports (exit 5), ``ValidationError`` for a path given as an option (exit 2),
+    ``CacheError`` for the cache, which callers turn into a warning. ``doing`` says what
+    failed ("cannot write stems"); the message also names the path the system call met when
+    it is not ``path`` itself (a stem of the input, a folder above it). ``fix`` replaces the
+    usual fix for the cause where the role has a better one.
+    """
+    cause, usual_fix = os_cause(error)
+    other = error.filename
+    if other is not None and os.fsdecode(other) not in (os.fspath(path), os.path.abspath(path)):
+        cause = f"{cause}: {shown(os.fsdecode(other))}"
+    return kind(f"{doing}: {cause}" if doing else cause, hint=fix or usual_fix, path=os.fspath(path))
+
+
+@contextmanager
+def user_path(kind: type[SplError], path: str | os.PathLike[str], doing: str = "", fix: str | None = None) -> Iterator[None]:
+    """Run a block of file-system work on ``path``; an OSError in it becomes ``path_error(kind, ...)``.
+
+    Used at the boundaries where a role is known (an input's checks, an output's folder, a
+    config file), so no call inside needs its own try/except.
+    """
+    try:
+        yield
+    except OSError as error:
+        raise path_error(kind, path, error, doing, fix) from None
+
+
+def escaped_error(source: str | os.PathLike[str], error: OSError) -> SplError:
+    """The role of an OSError that escaped one input's work, told by the path it names.
+
+    Everything an input's work touches is the input itself (exit 3) or the stems and folders
+    it writes (exit 5); the cache and the history catch their own failures. The net under
+    each input, so one odd file never stops a batch as an internal error.
+    """
+    name = error.filename
+    on_input = name is not None and os.path.realpath(os.fsdecode(name)) == os.path.realpath(source)
+    return path_error(AudioProcessingError if on_input else OutputError, source, error)

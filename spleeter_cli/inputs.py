@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from .errors import AudioProcessingError, SplError, ValidationError
+from .errors import AudioProcessingError, SplError, ValidationError, path_error
 
 AUDIO_EXTENSIONS = frozenset(
     {
@@ -90,18 +90,33 @@ class _Expander:
                 self.add(entry, base)
 
     def add(self, spec: str, base: Path) -> None:
-        """A file, folder or pattern; an existing name is taken literally even if it looks like a pattern."""
+        """A file, folder or pattern; an existing name is taken literally even if it looks like a pattern.
+
+        A file-system error on the way (a name too long, a symlink loop, no permission) is
+        this entry's error, reported with the others; the rest of the batch goes on.
+        """
         named = base / spec
+        try:
+            self._add(spec, named, base)
+        except OSError as error:
+            self.errors.append(path_error(AudioProcessingError, named, error))
+
+    def _add(self, spec: str, named: Path, base: Path) -> None:
         if not spec:
             self.errors.append(ValidationError("empty input path", hint="name a file, folder or pattern"))
-        elif named.is_dir():
+        elif os.path.isdir(named):
             self._search([(named, ())], named, named)
-        elif named.exists():
-            self._keep([str(named)], root=None)  # named directly: the decoder judges its format
+        elif os.path.lexists(named):
+            self._keep([str(named)], root=None)  # named directly: the decoder judges its format (and a broken link's cause)
         elif glob.has_magic(spec) or "{" in spec or "}" in spec:
             self._add_pattern(spec, base)
         else:
-            self.errors.append(AudioProcessingError("no such file", path=str(named), hint="check the path"))
+            try:
+                os.stat(named)  # why it is not there; ENAMETOOLONG, or EACCES on a folder above, go to add()
+            except FileNotFoundError:
+                self.errors.append(AudioProcessingError("no such file", path=str(named), hint="check the path"))
+            else:
+                self._keep([str(named)], root=None)  # it appeared meanwhile
 
     def _add_pattern(self, pattern: str, base: Path) -> None:
         if not _balanced(pattern):
@@ -169,8 +184,8 @@ class _Expander:
                 if not _name_matches(entry.name, head):
                     continue
                 if not rest:
-                    yield entry.path, entry.is_dir()
-                elif entry.is_dir():
+                    yield entry.path, _is_dir(entry)
+                elif _is_dir(entry):
                     yield from self._match(entry.path, rest)
 
     def _walk(self, directory: str) -> Iterator[str]:
@@ -180,7 +195,7 @@ class _Expander:
                 continue
             if entry.is_dir(follow_symlinks=False):
                 yield from self._walk(entry.path)
-            elif entry.is_file() and _is_audio(entry.name):
+            elif _is_file(entry) and _is_audio(entry.name):
                 yield entry.path
 
     def _scan(self, directory: str) -> list[os.DirEntry[str]]:
@@ -190,8 +205,24 @@ class _Expander:
         except (FileNotFoundError, NotADirectoryError):
             return []  # a pattern's literal part that does not exist just matches nothing
         except OSError as error:
-            self.errors.append(AudioProcessingError(f"cannot read folder: {error.strerror or error}", path=directory, hint="check its permissions"))
+            self.errors.append(path_error(AudioProcessingError, directory, error, "cannot read folder"))
             return []
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    """A file, or a name whose kind cannot be told (a symlink loop): the input's own check then names the cause."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return True
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """A folder to descend into; a symlink loop is not one (it is reported as an input, see ``_is_file``)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _is_audio(name: str) -> bool:

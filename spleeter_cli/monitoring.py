@@ -15,6 +15,7 @@ Definitions, chosen so the figures stay meaningful when a batch is rerun:
 from __future__ import annotations
 
 import math
+import os
 import re
 import shutil
 import time
@@ -121,7 +122,7 @@ def system_health(cache_dir: Path, models_dir: Path | None = None, redis_url: st
 
     problems: list[str] = []
     unhealthy = False
-    if cache_dir.exists() and not cache_dir.is_dir():
+    if os.path.lexists(cache_dir) and not os.path.isdir(cache_dir):
         unhealthy = True
         problems.append(f"cache_dir {cache_dir} is not a folder")
     disks = {"cache_dir": _disk(cache_dir), "models_dir": _disk(models_dir or default_models_dir())}
@@ -143,7 +144,7 @@ def system_health(cache_dir: Path, models_dir: Path | None = None, redis_url: st
 def _disk(path: Path) -> dict[str, Any]:
     """Free space of the filesystem that holds (or will hold) ``path``: its nearest existing ancestor."""
     probe = path
-    while not probe.exists() and probe != probe.parent:
+    while not os.path.exists(probe) and probe != probe.parent:  # False for any failure: a name too long climbs too
         probe = probe.parent
     try:
         usage = shutil.disk_usage(probe)
@@ -163,7 +164,7 @@ def _redis(url: str | None) -> dict[str, Any] | None:
 
 def _live_cache_stats(cache_dir: Path) -> dict[str, Any] | None:
     """The cache's own hit/miss counters (every process, including runs before history existed)."""
-    if not (cache_dir / "stats.db").exists():
+    if not os.path.exists(cache_dir / "stats.db"):
         return None
     from .cache.manager import CacheManager
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tracemalloc
 from collections.abc import Callable
 from fractions import Fraction
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from audio_files import with_libsndfile, with_pyav
 from spleeter_cli.audio import codec, dsp
 from spleeter_cli.errors import AudioProcessingError, OutputError, SplError, ValidationError
 
@@ -298,6 +300,60 @@ def test_truncated_wav(sources: dict[str, Path]) -> None:
     path = cut(sources["wav"], 0.3)
     assert_input_error(lambda: codec.decode(path), path, "truncated or corrupt (decoded 2.4 s of 8.0 s)")
     assert len(codec.decode(path, duration=1.0)) == RATE  # a range inside the intact part still decodes
+
+
+# Files whose length the container counts (a header field, an MP3's Xing frame count, an Ogg page
+# cut short) and one writer of each, with the cut length's shortfall each must report.
+CUTTABLE = {
+    "mp3-xing": with_pyav(".mp3", "mp3", "libmp3lame", 44100, bit_rate=128000),
+    "mp3-vbr-22k-mono": with_pyav(".mp3", "mp3", "libmp3lame", 22050, 1, vbr_quality=4),
+    "vorbis": with_libsndfile(".ogg", "OGG", "VORBIS", 44100),
+    "opus": with_pyav(".opus", "opus", "libopus", 48000, bit_rate=64000),
+    "aiff": with_libsndfile(".aiff", "AIFF", "PCM_16", 32000),
+    "m4a-faststart": with_pyav(".m4a", "ipod", "aac", 44100, bit_rate=128000, options={"movflags": "+faststart"}),
+}
+
+
+@pytest.mark.parametrize("name", CUTTABLE)
+def test_cut_files_are_refused(tmp_path: Path, name: str) -> None:
+    whole = CUTTABLE[name](tmp_path / name, 10.0)
+    for share in (0.1, 0.5, 0.9):
+        path = cut(whole, share)
+        with pytest.raises(AudioProcessingError) as caught:
+            codec.decode(path)
+        if name == "m4a-faststart":  # FFmpeg itself fails on the missing samples the moov lists
+            assert "corrupt or truncated" in caught.value.message
+        elif caught.value.message != "cannot be opened (End of file)":  # or on a cut inside the first pages, before any audio
+            assert re.fullmatch(r"truncated or corrupt \(decoded \d+\.\d s (of \d+\.\d s|; it ends inside an Ogg page)\)", caught.value.message), caught.value.message
+
+
+GOOD_MATRIX = {
+    # family: (writers over rates and channels); every file at every length must decode whole
+    "mp3": [with_pyav(".mp3", "mp3", "libmp3lame", rate, channels, **options) for rate in (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
+            for channels in (1, 2) for options in ({"bit_rate": 64000}, {"vbr_quality": 0}, {"vbr_quality": 4},
+                                                    {"bit_rate": 64000, "options": {"write_xing": "0"}}, {"vbr_quality": 2, "options": {"write_xing": "0"}})],
+    "m4a": [with_pyav(".m4a", "ipod", "aac", rate, channels, bit_rate=64000, options=options) for rate in (8000, 16000, 22050, 44100, 48000)
+            for channels in (1, 2) for options in ({}, {"movflags": "+faststart"})],
+    "ogg": [with_libsndfile(".ogg", "OGG", "VORBIS", rate, channels) for rate in (8000, 22050, 44100, 48000) for channels in (1, 2)]
+           + [with_pyav(suffix, container, "libopus", 48000, channels, bit_rate=64000) for suffix, container in ((".opus", "opus"), (".ogg", "ogg")) for channels in (1, 2)],
+    "aiff": [with_libsndfile(".aiff", "AIFF", subtype, rate, channels) for subtype in ("PCM_16", "PCM_24") for rate in (8000, 44100, 96000) for channels in (1, 2)],
+    "wma": [with_pyav(".wma", "asf", encoder, rate, channels, bit_rate=64000) for encoder in ("wmav1", "wmav2") for rate in (8000, 22050, 44100, 48000) for channels in (1, 2)],
+}
+
+
+@pytest.mark.parametrize("family", GOOD_MATRIX)
+def test_complete_files_are_never_called_truncated(tmp_path: Path, family: str) -> None:
+    """The truncation check must not refuse a good file: encoder priming and padding, VBR, low rates, tiny files."""
+    for index, write in enumerate(GOOD_MATRIX[family]):
+        for seconds in (0.03, 0.7, 2.5):
+            path = write(tmp_path / f"{family}-{index}-{seconds}", seconds)
+            assert abs(len(codec.decode(path)) / RATE - seconds) < 0.25, path
+
+
+def test_the_bundled_songs_are_not_called_truncated() -> None:
+    root = Path(__file__).resolve().parent
+    for path in [root.parent / "examples" / "audio_example.mp3", *sorted((root / "data").rglob("*.flac"))]:
+        assert len(codec.decode(path)) == pytest.approx(codec.probe(path).duration * RATE, abs=RATE * 0.05), path
 
 
 @pytest.mark.parametrize("name", ["flac-48k", "mp3"])

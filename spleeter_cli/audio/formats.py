@@ -6,10 +6,12 @@ cache, never pay for importing NumPy, PyAV and libsndfile.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from pathlib import Path
 
-from ..errors import AudioProcessingError, ValidationError
+from ..errors import AudioProcessingError, ValidationError, user_path
 
 SUPPORTED_CODECS = ("wav", "flac", "mp3", "ogg", "m4a")
 LOSSLESS_CODECS = ("wav", "flac")  # take a bit depth; the others take a bitrate
@@ -26,15 +28,21 @@ def past_the_end(offset: float, length: float) -> str:
 
 
 def check_file(path: Path) -> None:
-    """Refuse what cannot be an audio file at all: missing, a folder, empty."""
-    if not path.exists():
-        raise _input_error(path, "no such file", "check the path and its spelling")
-    if path.is_dir():
-        raise _input_error(path, "is a directory, not an audio file", "give a file, or a glob such as 'dir/*.mp3'")
-    if not path.is_file():  # a device, pipe or socket: no length to plan by, no second pass to read
-        raise _input_error(path, "is not a regular file (a device or pipe)", "save the audio to a file first")
-    if path.stat().st_size == 0:
-        raise _input_error(path, "file is empty", "re-export or re-download it")
+    """Refuse what cannot be an audio file at all: missing, unreadable, a folder, empty.
+
+    One ``stat`` and one ``open``: every way they can fail (a symlink loop, a name too long,
+    no permission) becomes an ``AudioProcessingError`` in the words of ``errors.path_error``.
+    """
+    with user_path(AudioProcessingError, path):
+        status = os.stat(path)
+        if stat.S_ISDIR(status.st_mode):
+            raise _input_error(path, "is a directory, not an audio file", "give a file, or a glob such as 'dir/*.mp3'")
+        if not stat.S_ISREG(status.st_mode):  # a device, pipe or socket: no length to plan by, no second pass to read
+            raise _input_error(path, "is not a regular file (a device or pipe)", "save the audio to a file first")
+        if status.st_size == 0:
+            raise _input_error(path, "file is empty", "re-export or re-download it")
+        with open(path, "rb"):  # readable: root passes any mode bits, so only opening tells
+            pass
 
 
 def check_output_options(codec: str, bitrate: str | None, bit_depth: int) -> int:

@@ -9,6 +9,7 @@ converts the rate. Every failure a user can cause leaves this module as an
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +29,15 @@ from .formats import _input_error, check_file, past_the_end
 _SEEK_PREROLL = 0.5  # seconds decoded and dropped before an offset: warms the decoder up after a seek
 _RESAMPLER_CONTEXT = 0.1  # seconds of input on each side of a range, so the resampler's filter sees real audio
 _LENGTH_TOLERANCE = 0.02  # seconds a lossless file may fall short of its header before we call it truncated
+# A complete lossy file may fall short of the length its container declares by the encoder's priming and
+# padding: an MP3's Xing/VBRI frame count includes them and FFmpeg drops them (LAME's two 12-bit fields
+# allow 2 x 4095 samples), AAC edit lists trim them. Half a second, or 12288 samples at low rates, stays
+# clear of all of it; a cut losing less than that goes unnoticed. Containers that only estimate a length
+# (an MP3 without a frame count: file size / first frame's bitrate, far off for VBR; ASF) are not checked.
+_LOSSY_TOLERANCE = 0.5
+_LOSSY_TOLERANCE_FRAMES = 12288
+_HEADER_LENGTH_CONTAINERS = ("aiff", "mov,mp4,m4a,3gp,3g2,mj2")  # FFmpeg reads their length from a header count (COMM, moov)
+_OGG_MAX_PAGE = 27 + 255 + 255 * 255  # header, lacing table, payload
 _MAX_FLOAT_SAMPLE = 1000.0  # +60 dBFS: float files may go over full scale, not by this much
 _PCM_BITS = re.compile(r"pcm_[suf](\d+)")
 
@@ -106,20 +116,99 @@ def _wav_data_frames(path: Path) -> int | None:
         if chunk == b"fmt ":
             block_align = int.from_bytes(head[position + 20 : position + 22], "little")
         elif chunk == b"data":
-            # Writers that stream to a pipe leave the size at 0 or near 4 GiB: nothing to check.
-            return size // block_align if block_align and 0 < size < 0x7FFFF000 else None
+            # Writers that stream to a pipe leave the size at 0, 0xFFFFFFFF (FFmpeg, RF64) or 0x7FFFF000..0x7FFFFFFF (sox): nothing to check.
+            placeholder = size == 0 or size >= 0xFFFFF000 or 0x7FFFF000 <= size <= 0x7FFFFFFF
+            return size // block_align if block_align and not placeholder else None
         position += 8 + size + (size & 1)
     return None
 
 
-def _declared_frames(path: Path, info: AudioInfo, stream: Any) -> int | None:
-    """Sample frames a lossless file's header promises, to detect truncation after decoding."""
+def _mp3_counted_frames(path: Path) -> int | None:
+    """Sample frames an MP3's Xing, Info or VBRI header counts; None without one, as then FFmpeg only estimates."""
+    try:
+        with path.open("rb") as file:
+            id3 = file.read(10)
+            if id3[:3] == b"ID3" and len(id3) == 10:  # ID3v2: 7 bits per size byte, then maybe a footer
+                file.seek(10 + sum((byte & 0x7F) << 7 * (3 - index) for index, byte in enumerate(id3[6:10])) + (10 if id3[5] & 0x10 else 0))
+            else:
+                file.seek(0)
+            head = file.read(1 << 16)
+    except OSError:
+        return None
+    sync = re.search(rb"\xff[\xe0-\xff]", head)
+    if sync is None or len(head) < sync.start() + 40:
+        return None
+    start = sync.start()
+    version, layer = head[start + 1] >> 3 & 3, head[start + 1] >> 1 & 3  # version 3: MPEG-1; layer 1: Layer III
+    if version == 1 or layer != 1 or head[start + 2] >> 4 == 15 or head[start + 2] >> 2 & 3 == 3:
+        return None
+    mono = head[start + 3] >> 6 == 3
+    tag = start + 4 + ((17 if mono else 32) if version == 3 else (9 if mono else 17))  # after the side information
+    frames = None
+    if head[tag : tag + 4] in (b"Xing", b"Info") and int.from_bytes(head[tag + 4 : tag + 8], "big") & 1:
+        frames = int.from_bytes(head[tag + 8 : tag + 12], "big")
+    elif head[start + 36 : start + 40] == b"VBRI":
+        frames = int.from_bytes(head[start + 50 : start + 54], "big")
+    return frames * (1152 if version == 3 else 576) if frames else None
+
+
+def _ogg_unfinished_page(path: Path) -> _Promise | None:
+    """Whether an Ogg file ends inside a page (a cut file), and the samples that page's header counts, if it got that far.
+
+    A complete file ends on a whole page. Only pages of the first page's stream count, so a chance
+    "OggS" in the audio data cannot pass for a page header; one in the last 27 bytes is a cut header.
+    """
+    try:
+        with path.open("rb") as file:
+            first = file.read(27)
+            size = file.seek(0, os.SEEK_END)
+            file.seek(max(0, size - _OGG_MAX_PAGE))
+            tail = file.read()
+    except OSError:
+        return None
+    if len(first) < 27 or first[:4] != b"OggS":
+        return None
+    position = len(tail)
+    while (position := tail.rfind(b"OggS", 0, position)) >= 0:
+        header = tail[position : position + 27]
+        if len(header) < 27:
+            return _Promise(None, 0)
+        if header[4] != 0 or header[14:18] != first[14:18]:
+            continue
+        lacing = tail[position + 27 : position + 27 + header[26]]
+        if len(lacing) < header[26] or position + 27 + len(lacing) + sum(lacing) > len(tail):
+            granule = int.from_bytes(header[6:14], "little", signed=True)
+            return _Promise(granule if granule > 0 else None, 0)  # -1: no packet ends on that page
+        return None
+    return None
+
+
+@dataclass(frozen=True)
+class _Promise:
+    """The length a file's container declares, to tell a truncated file once it is decoded."""
+
+    frames: int | None  # at the file's own rate; None: cut short (inside an Ogg page), the whole length unknown
+    slack: int  # frames a complete file may still fall short by
+
+
+def _declared_frames(path: Path, info: AudioInfo, stream: Any) -> _Promise | None:
+    """What the container promises, where it counts rather than estimates (see ``_LOSSY_TOLERANCE``)."""
+    rate = info.sample_rate
+    exact, lossy = round(_LENGTH_TOLERANCE * rate), max(round(_LOSSY_TOLERANCE * rate), _LOSSY_TOLERANCE_FRAMES)
+    frames, slack = None, lossy
     if info.codec == "flac":
         streaminfo = _flac_streaminfo(stream.codec_context.extradata)
-        return streaminfo[1] if streaminfo and streaminfo[1] else None
-    if info.container == "wav" and info.codec.startswith("pcm_"):  # block_align is per frame only for PCM
-        return _wav_data_frames(path)
-    return None
+        frames, slack = (streaminfo[1] if streaminfo and streaminfo[1] else None), exact
+    elif info.container == "wav" and info.codec.startswith("pcm_"):  # block_align is per frame only for PCM
+        frames, slack = _wav_data_frames(path), exact
+    elif info.container == "mp3":
+        frames = _mp3_counted_frames(path)
+    elif info.container == "ogg":
+        return _ogg_unfinished_page(path)  # an unfinished last page is itself the proof
+    elif info.container in _HEADER_LENGTH_CONTAINERS and stream.duration and stream.time_base:
+        frames = round(stream.duration * stream.time_base * rate)
+        slack = exact if info.codec.startswith("pcm_") else lossy
+    return _Promise(frames, slack) if frames else None
 
 
 def _info(path: Path, container: Any, stream: Any) -> AudioInfo:
@@ -237,8 +326,10 @@ class AudioReader:
                 return
             yield piece
         rate = self.info.sample_rate
-        if self._declared and position < self._declared - _LENGTH_TOLERANCE * rate:
-            raise _input_error(self.path, f"truncated or corrupt (decoded {position / rate:.1f} s of {self._declared / rate:.1f} s)", "re-export or re-download the file")
+        promise = self._declared
+        if promise and (promise.frames is None or position < promise.frames - promise.slack):
+            whole = f"of {promise.frames / rate:.1f} s" if promise.frames else "; it ends inside an Ogg page"
+            raise _input_error(self.path, f"truncated or corrupt (decoded {position / rate:.1f} s {whole})", "re-export or re-download the file")
         if first > 0 and position <= first:
             raise self._past_end(position / rate)
 
@@ -280,7 +371,11 @@ class AudioReader:
         if self._converter is None or self._converter[0] != key:
             self._converter = (key, av.AudioResampler(format="flt", layout=frame.layout, rate=frame.sample_rate))
         channels = frame.layout.nb_channels
-        parts = [converted.to_ndarray().reshape(-1, channels) for converted in self._converter[1].resample(frame)]
+        try:
+            parts = [converted.to_ndarray().reshape(-1, channels) for converted in self._converter[1].resample(frame)]
+        except av.FFmpegError as error:  # a damaged header's layout FFmpeg cannot convert (e.g. 127 channels; it stops at 64)
+            raise _input_error(self.path, f"its {channels}-channel {frame.format.name} samples cannot be converted ({error.strerror or error})",
+                               "check that it is really audio; re-export it as stereo WAV or FLAC") from None
         return np.concatenate(parts) if parts else np.zeros((0, channels), np.float32)
 
     def _past_end(self, length: float) -> AudioProcessingError:

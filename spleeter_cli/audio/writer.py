@@ -6,6 +6,7 @@ this module as an ``OutputError`` or ``ValidationError`` naming the file and the
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ class _SoundFileSink:
     _MAX_WRITE = 1 << 16
 
     def __init__(self, path: Path, sample_rate: int, codec: str, bitrate: int, bit_depth: int, channels: int) -> None:
+        path = os.fsencode(path)  # bytes: soundfile would encode a str strictly, refusing a non-UTF-8 name
         if codec == "ogg":
             quality = float(np.interp(bitrate / 1000, _VORBIS_KBPS, range(len(_VORBIS_KBPS))))
             self._file = sf.SoundFile(path, "w", sample_rate, channels, "VORBIS", format="OGG", compression_level=1 - quality / 10)

@@ -26,9 +26,9 @@ def input_digest(path: str | os.PathLike[str]) -> str:
     the same input up several times (cache check, then history) reads it once,
     while a file rewritten in place is hashed again.
     """
-    resolved = Path(path).resolve()
-    status = resolved.stat()
-    return _file_digest(str(resolved), status.st_size, status.st_mtime_ns)
+    resolved = os.path.realpath(path)
+    status = os.stat(resolved)
+    return _file_digest(resolved, status.st_size, status.st_mtime_ns)
 
 
 @lru_cache(maxsize=4096)

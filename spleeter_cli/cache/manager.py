@@ -28,7 +28,7 @@ from typing import Any
 import platformdirs
 
 from .. import __version__
-from ..errors import CacheError, ValidationError
+from ..errors import CacheError, ValidationError, path_error
 from ..sqlite_wal import connect_wal
 from .tiers import WRITABLE_DIR_HINT, DiskTier, FailsSoftly, MemoryTier, RedisTier, Tier, redact
 
@@ -181,7 +181,7 @@ class CacheManager:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise CacheError(f"cannot create the cache directory {self.directory}: {error.strerror}", hint=WRITABLE_DIR_HINT) from None
+            raise path_error(CacheError, self.directory, error, "cannot create the cache directory", WRITABLE_DIR_HINT) from None
         if memory_mb > 0:
             self.tiers.append(MemoryTier(memory_mb * 2**20))
         if disk_mb > 0:

@@ -8,6 +8,7 @@ after one warning instead of failing a separation or retrying on every file.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -21,7 +22,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import diskcache
 
-from ..errors import CacheError
+from ..errors import CacheError, os_cause, path_error, shown
 
 WRITABLE_DIR_HINT = "set cache.dir in the config, SPLEETER_CACHE_DIR or --cache-dir to a writable folder"
 
@@ -69,10 +70,11 @@ class FailsSoftly:
     """Turns a backend failure into one warning and a tier that answers "miss" from then on."""
 
     available: bool = True
+    failure: str | None = None  # why it switched itself off
     _errors: tuple[type[BaseException], ...] = ()
 
     def __init__(self, description: str, on_warning: Warn) -> None:
-        self._description = description
+        self.description = description
         self._on_warning = on_warning
         self._switch = threading.Lock()  # threads failing together still warn once
 
@@ -90,9 +92,13 @@ class FailsSoftly:
             if not self.available:
                 return
             self.available = False
-        self._on_warning(f"{self._description} is unavailable ({self._reason(error)}); continuing without it for this run")
+        self.failure = self._reason(error)
+        self._on_warning(f"{self.description} is unavailable ({self.failure}); continuing without it for this run")
 
     def _reason(self, error: BaseException) -> str:
+        if isinstance(error, OSError) and error.errno is not None:  # the words every other path failure uses
+            cause = os_cause(error)[0]
+            return f"{cause}: {shown(os.fsdecode(error.filename))}" if error.filename is not None else cause
         return str(error) or type(error).__name__
 
 
@@ -200,11 +206,10 @@ class DiskTier(FailsSoftly):
                 str(self.directory), size_limit=max_bytes, eviction_policy="least-recently-used",
                 cull_limit=0, disk_min_file_size=0,
             )
-        except (OSError, sqlite3.Error) as error:
-            raise CacheError(
-                f"cannot open the disk cache in {self.directory}: {error}",
-                hint=f"{WRITABLE_DIR_HINT}, or use --no-cache",
-            ) from None
+        except OSError as error:
+            raise path_error(CacheError, self.directory, error, "cannot open the disk cache", f"{WRITABLE_DIR_HINT}, or use --no-cache") from None
+        except sqlite3.Error as error:
+            raise CacheError(f"cannot open the disk cache in {shown(self.directory)}: {error}", hint=f"{WRITABLE_DIR_HINT}, or use --no-cache") from None
 
     def get(self, key: str) -> bytes | None:
         return self._guarded(lambda: self._cache.get(key), None)

@@ -43,6 +43,9 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def main() -> None:
+    # A file name that is not UTF-8 reaches Python as lone surrogates; written back as its own bytes it
+    # names the same file for a script reading stdout, where a strict locale would stop the run instead.
+    sys.stdout.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
     if not (sys.stdout.isatty() and sys.stderr.isatty()):
         typer.core.HAS_RICH = False  # logs and pipes get click's plain help and one-line usage errors, not boxes
     app()

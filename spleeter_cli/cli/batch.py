@@ -56,7 +56,7 @@ def batch(
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", parser=o.raw_path, help="Disk cache folder (default: $SPLEETER_CACHE_DIR or the user cache dir).", show_default=False)] = None,
     redis_url: Annotated[Optional[str], typer.Option("--redis-url", help="Shared Redis cache, e.g. redis://host:6379/0 (default: $SPLEETER_REDIS_URL).", show_default=False)] = None,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Run on Dask: local:N starts N worker processes here (at most 4 per core), tcp://HOST:8786 uses a running scheduler (inputs and -o must be paths every worker sees).", show_default=False)] = None,
-    report: Annotated[Optional[Path], typer.Option("--report", help="Write a JSON report of every input to this file.", show_default=False)] = None,
+    report: Annotated[Optional[Path], typer.Option("--report", help="Write a JSON report of every input to this file.", show_default=False, readable=False)] = None,
     json_output: o.Json = False,
     quiet: o.Quiet = False,
     verbose: o.Verbose = False,
@@ -109,8 +109,8 @@ def _in_output_folder(item: InputFile, output_dir: Path) -> bool:
     """Found by walking a folder that holds -o (not -o itself), and inside -o: a stem of an earlier run, whatever its codec."""
     if item.root is None:
         return False
-    out, root = output_dir.resolve(), item.root.resolve()
-    return out != root and out.is_relative_to(root) and item.path.resolve().is_relative_to(out)
+    out, root = outputs.real(output_dir), outputs.real(item.root)
+    return out != root and out.is_relative_to(root) and outputs.real(item.path).is_relative_to(out)
 
 
 def _inside(relative: Path) -> Path:

@@ -55,12 +55,35 @@ def _warn(message: str) -> None:
     print(f"spl: warning: {message}", file=sys.stderr, flush=True)
 
 
-def _manager(cache_dir: Path | None, redis_url: str | None, config_file: Path | None):  # type: ignore[no-untyped-def]
+def _manager(cache_dir: Path | None, redis_url: str | None, config_file: Path | None, on_warning: Any = _warn):  # type: ignore[no-untyped-def]
     """The cache `spl separate` and `spl batch` would use with the same settings, so `clear` empties that one."""
     try:
-        return cache_manager(o.load_settings(config_file, cache_dir=cache_dir, redis_url=redis_url), _warn)
+        return cache_manager(o.load_settings(config_file, cache_dir=cache_dir, redis_url=redis_url), on_warning)
     except CacheError as error:  # its hint is for runs (--no-cache); here the way out is clear, which needs no index
         raise CacheError(error.message, hint="free some space, or run `spl cache clear --tier disk`, which works without the index") from None
+
+
+class _Unreached:
+    """Warnings of a `clear` or `prune`: a tier that switched itself off did not do what was asked, so it
+    is an error (exit 1) rather than "continuing without it" and a report of success; others still warn."""
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+
+    def __call__(self, message: str) -> None:
+        self.warnings.append(message)
+
+    def check(self, manager: Any, names: list[str], doing: str) -> None:
+        failed = [tier for tier in manager.tiers if tier.name in names and not tier.available]
+        shown = {f"{tier.description} is unavailable" for tier in failed}
+        for message in self.warnings:
+            if not any(message.startswith(prefix) for prefix in shown):
+                _warn(message)
+        if failed:
+            tier = failed[0]
+            fix = ("check that Redis runs there, or fix --redis-url, SPLEETER_REDIS_URL or cache.redis_url" if tier.name == "redis"
+                   else "check the cache folder's permissions and free space")
+            raise CacheError(f"cannot {doing} {tier.description}: {tier.failure}", hint=fix)
 
 
 def _size(count: int | None) -> str:
@@ -112,17 +135,19 @@ def clear(
     settings = o.load_settings(config_file, cache_dir=cache_dir, redis_url=redis_url)
     wanted = sorted({name.lower() for name in tier}) if tier else None
     removed: list[str] = []
+    unreached = _Unreached()
     try:
-        manager = cache_manager(settings, _warn)
+        manager = cache_manager(settings, unreached)
     except CacheError as error:
         if wanted is not None and "disk" not in wanted:
             raise
         folder = CacheManager.remove_disk_tier(settings.cache.dir)  # the index could not be opened (full disk?): the folder is the tier
         _warn(f"{error.message}; removed {folder} instead")
         removed = ["disk"]
-        manager = cache_manager(settings, _warn, disk=False)
+        manager = cache_manager(settings, unreached, disk=False)
     names = wanted or [t.name for t in manager.tiers] + removed
     manager.clear([name for name in names if name not in removed])
+    unreached.check(manager, names, "clear")
     if json_output:
         print(json.dumps({"cleared": names}))
     else:
@@ -144,7 +169,10 @@ def prune(
         raise ValidationError("nothing to prune", hint="give --max-size and/or --older-than")
     max_bytes = None if max_size is None else parse_size(max_size, "--max-size")
     age = None if older_than is None else parse_duration(older_than, "--older-than")
-    removed = _manager(cache_dir, redis_url, config_file).prune(max_bytes=max_bytes, older_than=age)
+    unreached = _Unreached()
+    manager = _manager(cache_dir, redis_url, config_file, unreached)
+    removed = manager.prune(max_bytes=max_bytes, older_than=age)
+    unreached.check(manager, list(removed), "prune")
     if json_output:
         print(json.dumps({"removed": removed, "total": sum(removed.values())}))
     else:

@@ -18,7 +18,7 @@ from .ui import handles_errors
 app = typer.Typer(help="Show the effective configuration and where it comes from.", no_args_is_help=True)
 ConfigFile = Annotated[
     Optional[Path],
-    typer.Option("--config", help="Config file to read (default: $SPLEETER_CONFIG, else the user config file if present).", show_default=False),
+    typer.Option("--config", help="Config file to read (default: $SPLEETER_CONFIG, else the user config file if present).", show_default=False, readable=False),
 ]
 
 

@@ -586,12 +586,16 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
 EXIT_STATUS: tuple[tuple[str, str], ...] = (
     ("0", "Every input succeeded."),
     ("1", "spl batch: one or more inputs failed (the others completed); spl separate: inputs failed for "
-          "different reasons; or an internal error."),
-    ("2", "Usage error: invalid option, unknown model, bad --filename-format (e.g. one that leaves the output directory)."),
-    ("3", "Input error: missing, a directory, empty, not audio, truncated or corrupt, --offset past the end, "
+          "different reasons; spl cache clear/prune: a tier it was asked to change cannot be reached; a file or folder "
+          "spl keeps its state in (models, history) cannot be used; or an internal error."),
+    ("2", "Usage error: invalid option or config file (including --jobs over 1024), unknown model, bad --filename-format "
+          "(e.g. one that leaves the output directory)."),
+    ("3", "Input error: missing, unreadable (permission, symlink loop, name too long), a directory, empty, not audio, "
+          "truncated (shorter than its header declares) or corrupt, --offset past the end, "
           "or beyond a configured limit (size, duration, allowed folders)."),
     ("4", "Model error: cannot be downloaded or imported, or is damaged."),
-    ("5", "Output error: output directory or --report not writable, or stems exist without --overwrite."),
+    ("5", "Output error: output directory or --report not writable (permission, symlink loop, name too long, no space), "
+          "or stems exist without --overwrite."),
     ("129", "Hung up (SIGHUP: the terminal was closed, an ssh session dropped); the same clean-up as Ctrl-C."),
     ("130", "Interrupted (Ctrl-C); unfinished outputs are removed. A second signal stops at once."),
     ("141", "Standard output was closed early (spl ... | head); unfinished outputs are removed."),

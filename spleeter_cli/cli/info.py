@@ -15,7 +15,7 @@ from .ui import fail, handles_errors
 
 @handles_errors
 def info(
-    files: Annotated[list[Path], typer.Argument(help="Audio files to describe.", show_default=False, metavar="FILE...")],
+    files: Annotated[list[Path], typer.Argument(help="Audio files to describe.", show_default=False, metavar="FILE...", readable=False)],
     json_output: o.Json = False,
 ) -> None:
     """Show each file's format, duration, tags, integrated loudness (LUFS) and peak."""

@@ -135,7 +135,7 @@ def download(
 @app.command("import")
 @handles_errors
 def import_model(
-    source: Annotated[Path, typer.Argument(help="An official <model>.tar.gz or a folder with its checkpoint files.")],
+    source: Annotated[Path, typer.Argument(help="An official <model>.tar.gz or a folder with its checkpoint files.", readable=False)],
     name: Annotated[Optional[str], typer.Option("--name", help="Model name, when it cannot be read from the file name.")] = None,
     json_output: JsonFlag = False,
     config_file: o.ConfigFile = None,

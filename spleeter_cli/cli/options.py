@@ -15,7 +15,7 @@ def raw_path(value: str) -> Path | str:
     return Path(value) if value else value
 
 
-ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="Config file (default: $SPLEETER_CONFIG, else the user config file).", show_default=False)]
+ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="Config file (default: $SPLEETER_CONFIG, else the user config file).", show_default=False, readable=False)]
 Output = Annotated[Optional[Path], typer.Option("-o", "--output", parser=raw_path, help="Output directory [default: separated, or audio.output_dir].", show_default=False)]
 Stems = Annotated[Optional[int], typer.Option("-s", "--stems", help="2 (vocals/accompaniment), 4 (+drums, bass, other) or 5 (+piano) [default: models.default, spleeter:2stems].", show_default=False)]
 Model = Annotated[Optional[str], typer.Option("-m", "--model", help="Model name, e.g. spleeter:4stems-16kHz; overrides --stems/--hq.", show_default=False)]

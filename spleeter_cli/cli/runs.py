@@ -13,7 +13,7 @@ from typing import Any
 import typer
 
 from .. import __version__
-from ..errors import CacheError, ExitCode, Interrupted, OutputError, SplError, Unfinished, ValidationError
+from ..errors import CacheError, ExitCode, Interrupted, OutputError, SplError, Unfinished, ValidationError, user_path
 from .ui import JsonListener, PlainListener, RichListener
 
 
@@ -146,23 +146,27 @@ def check_report_path(path: Path) -> None:
     """
     if str(path) == "-":
         raise OutputError("--report - is not supported: standard output carries the progress", hint="name a file, e.g. --report report.json")
-    path = path.resolve()
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    problem = None
-    if path.is_dir():
-        problem = "it is a folder"
-    elif path.exists() and not path.is_file():
-        problem = "it is not a regular file"
-    elif not _replaceable(path):
-        problem = "it exists and is not a JSON report (an audio file or a stem?)"
-    elif not folder.is_dir():
-        problem = f"{folder} is not a folder"
-    else:
-        problem = _unwritable(folder)
+    path = Path(os.path.realpath(path))  # Path.resolve() raises RuntimeError on a link loop; stat() below names it
+    with user_path(OutputError, path, "cannot write report", "choose a writable --report path"):
+        problem = _report_problem(path)
     if problem:
         raise OutputError(f"cannot write report {path}: {problem}", hint="choose a writable --report path")
+
+
+def _report_problem(path: Path) -> str | None:
+    """Why the report cannot go to ``path``, or None; an OSError is for the caller to word."""
+    folder = path.parent
+    while not os.path.lexists(folder) and folder != folder.parent:
+        folder = folder.parent
+    if path.is_dir():
+        return "it is a folder"
+    if os.path.lexists(path) and not path.is_file():
+        return "it is not a regular file"
+    if not _replaceable(path):
+        return "it exists and is not a JSON report (an audio file or a stem?)"
+    if not folder.is_dir():
+        return f"{folder} is not a folder"
+    return _unwritable(folder)
 
 
 def _replaceable(path: Path) -> bool:
@@ -200,7 +204,7 @@ def write_report(path: Path, results: Sequence[Any], summary: dict[str, Any], ru
     }
     from ..separate.outputs import unfinished
 
-    path = path.resolve()  # through a symlink to its target, which the link keeps pointing at
+    path = Path(os.path.realpath(path))  # through a symlink to its target, which the link keeps pointing at
     temporary = path.with_name(f".{path.name}.part-{os.getpid()}")
     if not _replaceable(path):  # the run itself wrote a stem there
         print(f"spl: error: cannot write report {path}: it exists and is not a JSON report (choose another --report path)", file=sys.stderr)

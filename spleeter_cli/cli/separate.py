@@ -9,6 +9,7 @@ import typer
 
 from ..errors import ValidationError
 from ..limits import InputLimits
+from ..separate import outputs
 from . import options as o
 from .runs import choose_listener, execute, open_cache
 from .ui import handles_errors
@@ -16,7 +17,7 @@ from .ui import handles_errors
 
 @handles_errors
 def separate(
-    files: Annotated[list[Path], typer.Argument(help="Audio files to separate.", show_default=False, metavar="FILE...")],
+    files: Annotated[list[Path], typer.Argument(help="Audio files to separate.", show_default=False, metavar="FILE...", readable=False)],
     output: o.Output = None,
     stems: o.Stems = None,
     model: o.Model = None,
@@ -60,5 +61,5 @@ def separate(
     listener = choose_listener(json_output, quiet, verbose)
     run = SeparationRun(options, settings.audio.output_dir, o.model_store(settings), listener, cache=open_cache(settings, listener),
                         limits=InputLimits.from_settings(settings), enable_gpu=settings.performance.enable_gpu, backend=settings.performance.backend)
-    unique = list({file.resolve(): file for file in reversed(files)}.values())[::-1]  # a file named twice is separated once
+    unique = list({outputs.real(file): file for file in reversed(files)}.values())[::-1]  # a file named twice is separated once
     execute(run, unique, listener, settings)

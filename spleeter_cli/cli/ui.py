@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from ..errors import ExitCode, SplError
+from ..errors import ExitCode, SplError, path_error
 from . import stopping
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -42,6 +42,8 @@ def handles_errors(command: F) -> F:
             stopping.exit_if_stopping(error)  # the report and history are written: end now, whatever threads still run
             if isinstance(error, SplError):
                 raise fail(error) from None
+            if isinstance(error, OSError) and error.filename is not None:  # a path no boundary claimed: still its cause and fix
+                raise fail(path_error(SplError, os.fsdecode(error.filename), error)) from None
             if isinstance(error, typer.Exit) or not isinstance(error, Exception) or os.environ.get("SPL_DEBUG"):
                 raise
             # a bug in spl, not the user's doing: one line, traceback on request

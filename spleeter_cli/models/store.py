@@ -105,14 +105,14 @@ class ModelManager:
         """
         if self.is_installed(name):
             return "installed"
-        return "damaged" if self.path(name).is_dir() else "missing"
+        return "damaged" if os.path.isdir(self.path(name)) else "missing"  # False, not an error, for a models dir that cannot be read
 
     def list_local_models(self) -> list[str]:
         return [spec.name for spec in CATALOG.values() if self.is_installed(spec.name)]
 
     def present_models(self) -> list[str]:
         """Every model with a folder in the store, installed or damaged: what verify must check."""
-        return [spec.name for spec in CATALOG.values() if self.path(spec.name).is_dir()]
+        return [spec.name for spec in CATALOG.values() if os.path.isdir(self.path(spec.name))]
 
     # Installing.
 

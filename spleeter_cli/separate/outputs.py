@@ -37,6 +37,12 @@ TEMPORARY_NAME_BYTES = 24  # what spl's hidden files add to a stem's name, at mo
 _UNFINISHED: set[str] = set()
 
 
+def real(path: Path) -> Path:
+    """``path`` with its symlinks followed, like ``Path.resolve()``, which raises RuntimeError on a link loop;
+    the loop then fails where the file is opened, with its cause."""
+    return Path(os.path.realpath(path))
+
+
 def check_filename_format(template: str, label: str = "--filename-format") -> None:
     """Refuse templates with unknown or formatted fields, that do not separate instruments, or that leave the output dir.
 
@@ -66,12 +72,12 @@ def check_filename_format(template: str, label: str = "--filename-format") -> No
 
 def plan_outputs(source: Path, destination: Path, template: str, instruments: Iterable[str], codec: str) -> dict[str, Path]:
     """Final path of each stem of ``source``; all inside ``destination``."""
-    root = destination.resolve()
-    fields = {"filename": source.stem, "foldername": source.resolve().parent.name, "codec": codec}
+    root = real(destination)
+    fields = {"filename": source.stem, "foldername": real(source).parent.name, "codec": codec}
     planned: dict[str, Path] = {}
     for instrument in instruments:
         relative = template.format(instrument=instrument, **fields)
-        path = (root / relative).resolve()
+        path = real(root / relative)
         if path == root or not path.is_relative_to(root):  # check_filename_format refused templates that leave: the input's name does
             raise OutputError(f"its name would put a stem at {relative!r}, outside the output directory {destination}",
                               hint="rename the file, or use a --filename-format without {filename} and {foldername}", path=str(source))
@@ -90,13 +96,13 @@ def claim(planned: dict[str, Path], source: Path, claimed: dict[Path, Path]) -> 
     stems, and a rerun would call the second "already done". A stem that is the input
     itself is refused too, even with --overwrite.
     """
-    real = source.resolve()
+    resolved = real(source)
     for path in planned.values():
-        if path == real:
+        if path == resolved:
             raise OutputError(f"stem {path} would replace the input itself", hint="choose another -o or --filename-format", path=str(source))
         if path in claimed:
             other = claimed[path]
-            hint = ("rename one of them: --filename-format has no field for the extension" if other.parent.resolve() == real.parent
+            hint = ("rename one of them: --filename-format has no field for the extension" if real(other.parent) == resolved.parent
                     else "put {foldername} in --filename-format, or use spl batch --keep-tree with a folder or glob")
             raise OutputError(f"{path} is also a stem of {other}, an earlier input of this run", hint=hint, path=str(source))
     claimed.update(dict.fromkeys(planned.values(), source))
@@ -108,7 +114,7 @@ def written_by_run(sources: list[Path], destinations: list[Path], template: str,
     for source, destination in zip(sources, destinations):
         with contextlib.suppress(SplError):  # that input fails on its own, with its reason, when the run plans it
             stems.update(plan_outputs(source, destination, template, instruments, codec).values())
-    return {index for index, source in enumerate(sources) if source.resolve() in stems}
+    return {index for index, source in enumerate(sources) if real(source) in stems}
 
 
 def refuse_existing(outputs: dict[str, Path], source: Path) -> None:
@@ -197,9 +203,10 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 def discard(paths: Iterable[Path]) -> None:
-    """Remove temporaries; some may never have been created (or their folder could not be)."""
+    """Remove temporaries; some may never have been created (or their folder could not be, for any reason:
+    a link loop, a name too long), and the error that brought us here is the one to report."""
     for path in paths:
-        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        with contextlib.suppress(OSError):
             path.unlink()
 
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .. import __version__
 from ..audio import formats
 from ..audio.formats import past_the_end
-from ..errors import AudioProcessingError, SplError, Unfinished, ValidationError
+from ..errors import AudioProcessingError, SplError, Unfinished, ValidationError, escaped_error
 from ..limits import InputLimits
 from ..models.backend import DEFAULT_PRECISION, check_precision
 from ..models.catalog import SAMPLE_RATE, ModelSpec, get_spec
@@ -216,6 +216,8 @@ class SeparationRun:
                 planned.append(job)
             except SplError as error:
                 planned.append(self._failed(source, error, 0.0))
+            except OSError as error:  # one odd path fails its input, not the run
+                planned.append(self._failed(source, escaped_error(source, error), 0.0))
         jobs = [p for p in planned if isinstance(p, _Job)]
         if jobs:
             self.store.ensure(self.spec.name, on_status=self.listener.status)
@@ -269,6 +271,14 @@ class SeparationRun:
         self.limits.check_duration(job.source, job.duration)
 
     def _process(self, job: _Job) -> FileResult:
+        try:
+            return self._process_job(job)
+        except BrokenPipeError:  # stdout's reader left: the run stops (exit 141), see cli.runs
+            raise
+        except OSError as error:  # one odd path fails its input, not the run
+            return self._failed(job.source, escaped_error(job.source, error), 0.0)
+
+    def _process_job(self, job: _Job) -> FileResult:
         if self.cancelled.is_set():
             return self._failed(job.source, Unfinished("not started: the run was stopped"), 0.0)
         started = time.perf_counter()

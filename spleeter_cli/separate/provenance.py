@@ -16,6 +16,7 @@ may replace; it is never a file the rerun would mistake for the user's or for a 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -48,7 +49,7 @@ class Origin:
     @classmethod
     def of(cls, source: Path, model: str, options: Mapping[str, Any]) -> Origin:
         """Cheap: a stat; the input's bytes are hashed only when a record needs them (``sha256``)."""
-        real = source.resolve()
+        real = Path(os.path.realpath(source))  # not resolve(): a link loop fails at stat(), as an OSError on the input
         status = real.stat()
         return cls(source, str(real), status.st_size, status.st_mtime_ns, model, json.loads(json.dumps(dict(options))))
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import os_cause, printable, shown
 from ..sqlite_wal import connect_wal
 
 FILENAME = "history.db"
@@ -101,8 +102,10 @@ def _connect(path: Path, create: bool) -> Iterator[sqlite3.Connection]:
             _add_missing_columns(connection)
             connection.row_factory = sqlite3.Row
             yield connection
-    except (sqlite3.Error, OSError) as error:
-        raise HistoryError(f"run history {path}: {error}") from None
+    except sqlite3.Error as error:
+        raise HistoryError(f"run history {shown(path)}: {error}") from None
+    except OSError as error:
+        raise HistoryError(f"run history {shown(path)}: {os_cause(error)[0]}") from None
 
 
 def _add_missing_columns(connection: sqlite3.Connection) -> None:
@@ -153,9 +156,9 @@ def _input_row(result: Any) -> tuple[Any, ...]:
     timings = result.timings or {}
     error = result.error
     return (
-        str(result.input), result.status, float(result.audio_duration), float(result.wall_time),
+        shown(result.input), result.status, float(result.audio_duration), float(result.wall_time),
         timings.get("decode"), timings.get("separate"), timings.get("encode"), result.cache,
-        type(error).__name__ if error is not None else None, str(error) if error is not None else None,
+        type(error).__name__ if error is not None else None, printable(str(error)) if error is not None else None,
         getattr(result, "backend", None),
     )
 
@@ -165,8 +168,12 @@ def load(path: Path, selection: Selection = Selection()) -> tuple[list[dict[str,
 
     Never creates the file: asking for statistics must not leave state behind.
     """
-    if not path.exists():
+    try:
+        os.stat(path)
+    except FileNotFoundError:
         return [], []
+    except OSError as error:
+        raise HistoryError(f"run history {shown(path)}: {os_cause(error)[0]}") from None
     where, parameters = ("WHERE started_at >= ?", [selection.since]) if selection.since is not None else ("", [])
     limit = f"LIMIT {int(selection.last)}" if selection.last is not None else ""
     chosen = f"SELECT id FROM runs {where} ORDER BY started_at DESC, id DESC {limit}"
