@@ -105,15 +105,23 @@ def test_two_processes_on_first_use_build_once(own_models: Path, clip: Path, tmp
     assert not list(own_models.glob(".tmp-*"))
 
 
-def test_openvino_run_never_imports_tensorflow(models_dir: Path, clip: Path, tmp_path: Path) -> None:
-    """A real `spl separate` in its own process; what it imported is read from sys.modules at exit."""
+def test_openvino_run_never_imports_tensorflow_nor_phones_home(models_dir: Path, clip: Path, tmp_path: Path) -> None:
+    """A real `spl separate` in its own process; what it imported is read from sys.modules at exit.
+
+    OpenVINO's usage telemetry would load ``openvino_telemetry`` and write a client id under ``~/intel``.
+    """
     code = (
         "import atexit, sys\n"
-        "atexit.register(lambda: print('RUNTIMES', sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'openvino'})))\n"
+        "atexit.register(lambda: print('RUNTIMES', sorted({m.split('.')[0] for m in sys.modules if sys.modules[m] is not None}"
+        " & {'tensorflow', 'keras', 'openvino', 'openvino_telemetry'})))\n"
         f"sys.argv = ['spl', 'separate', {str(clip)!r}, '-o', {str(tmp_path / 'out')!r}, '--no-cache', '--mwf']\n"
         "from spleeter_cli.cli.app import main\nmain()\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], env=spl_env(models_dir, tmp_path / "cache"), capture_output=True, text=True, timeout=300)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = spl_env(models_dir, tmp_path / "cache", HOME=str(home))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "RUNTIMES ['openvino']" in done.stdout
     assert (tmp_path / "out" / "clip" / "vocals.wav").is_file()
+    assert not (home / "intel").exists()

@@ -11,8 +11,10 @@ as cheap as parsing a flag.
 from __future__ import annotations
 
 import os
+import sys
 from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 
 from ..errors import ValidationError
 
@@ -85,6 +87,21 @@ def openvino_version() -> str | None:
         return None
 
 
+def import_openvino() -> ModuleType:
+    """OpenVINO, imported with its usage telemetry off; every spl module that needs OpenVINO imports it here.
+
+    ``import openvino`` reports the import to Google Analytics (and its converter reports each
+    conversion) unless the user opted out, and writes a client id under ``~/intel``. A separation
+    tool must not phone home, and on an offline machine the attempt only waits on DNS. OpenVINO
+    falls back to a no-op stand-in when ``openvino_telemetry`` cannot be imported; a ``None``
+    entry in ``sys.modules`` makes that import fail.
+    """
+    sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
+    import openvino
+
+    return openvino
+
+
 def _installed(distribution: str) -> bool:
     try:
         metadata.version(distribution)
@@ -95,8 +112,6 @@ def _installed(distribution: str) -> bool:
 
 def hide_gpus_from_tensorflow() -> None:
     """Keep TensorFlow on the CPU (``performance.enable_gpu: false``): CUDA's variable before its import, its own API after."""
-    import sys
-
     if "tensorflow" not in sys.modules:
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
         return

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ModelError
+from .backend import import_openvino
 from .catalog import ModelSpec
 
 IR_XML = "openvino.xml"
@@ -31,8 +32,7 @@ def build_ir(spec: ModelSpec, directory: Path) -> None:
     from .unet import load_model
 
     keras_model = load_model(spec, checkpoint_prefix(directory))
-    import openvino as ov
-
+    ov = import_openvino()
     try:
         converted = ov.convert_model(keras_model.export_function())
         for output, name in zip(converted.outputs, OUTPUTS):
@@ -46,3 +46,4 @@ def build_ir(spec: ModelSpec, directory: Path) -> None:
             hint="use --backend tensorflow, or reinstall OpenVINO",
             path=directory,
         ) from error
+

@@ -21,11 +21,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import openvino as ov
 
 from ..errors import ModelError
+from .backend import import_openvino
 from .catalog import N_CHANNELS, SEGMENT_FRAMES, ModelSpec
 from .ir import IR_XML, OUTPUTS
+
+ov = import_openvino()
 
 OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}
 
