@@ -129,3 +129,14 @@ def test_results_reports_and_stats_name_the_backend(run_spl, tmp_path: Path) -> 
     assert info["backend"] == "openvino" and info["openvino_ir"]["usable"]
     refused = run_spl("separate", songs[0], "-o", tmp_path / "bf16", "--backend", "tensorflow", "--precision", "bf16")
     assert refused.returncode == 2 and "precision bf16 needs the openvino backend" in refused.stderr
+
+
+def test_the_ir_splits_single_channel_deconvolutions(models_dir: Path) -> None:
+    """The slow one-output-channel transposed convolutions are rewritten (their equality is tested above)."""
+    from spleeter_cli.models.backend import import_openvino
+
+    model = import_openvino().Core().read_model(models_dir / "2stems" / "openvino.xml")
+    kinds = [op.get_type_name() for op in model.get_ordered_ops()]
+    deconvolutions = [op for op in model.get_ordered_ops() if op.get_type_name() == "ConvolutionBackpropData"]
+    assert kinds.count("DepthToSpace") == 2  # one per U-Net
+    assert len(deconvolutions) == 10 and all(op.get_output_partial_shape(0)[1].get_length() > 1 for op in deconvolutions)

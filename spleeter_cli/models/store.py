@@ -29,6 +29,7 @@ from ..errors import ModelError, ValidationError
 from .backend import openvino_version
 from .catalog import CATALOG, ModelSpec, get_spec
 from .ir import IR_FILES, IR_XML
+from .ir import RECIPE as IR_RECIPE
 from .sources import (
     CHECKPOINT_FILES,
     Source,
@@ -180,6 +181,8 @@ class ModelManager:
             return "it was never built"
         if section.get("version") != openvino_version():
             return f"it was built by OpenVINO {section.get('version')}, this is {openvino_version()}"
+        if section.get("recipe") != IR_RECIPE:
+            return "it was built by an older spl"
         directory = self.path(name)
         try:
             sizes_match = all((directory / file).stat().st_size == entry["size"] for file, entry in section["files"].items())
@@ -401,7 +404,8 @@ def _write_manifest(spec: ModelSpec, directory: Path, record: SourceRecord) -> N
         "files": files,
     }
     if all((directory / name).is_file() for name in IR_FILES):
-        manifest["openvino"] = {"version": openvino_version(), "files": {name: _file_entry(directory / name) for name in IR_FILES}}
+        manifest["openvino"] = {"version": openvino_version(), "recipe": IR_RECIPE,
+                                "files": {name: _file_entry(directory / name) for name in IR_FILES}}
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
 
 

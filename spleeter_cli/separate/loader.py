@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ModelError
 from ..models.backend import hide_gpus_from_tensorflow, resolve_backend
 from ..models.catalog import ModelSpec
+from .turns import CoreTurns, NoTurns
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,6 +42,8 @@ class ModelPool:
         self.enable_gpu = enable_gpu
         self.backend = resolve_backend(backend, enable_gpu)
         self.threads = threads
+        # OpenVINO computes on the cores the transforms use: they take turns (turns.py)
+        self.turns: CoreTurns | NoTurns = CoreTurns() if self.backend == "openvino" else NoTurns()
         self._lock = threading.Lock()
         self._loader = ThreadPoolExecutor(1, thread_name_prefix="spl-model")
         self._batchers: dict[tuple[str, str], ModelBatcher] = {}
@@ -74,10 +77,11 @@ class ModelPool:
 
         directory = store.ensure_ir(spec.name, on_status)
         try:
-            return load_openvino_model(spec, directory, precision, self.threads)
+            model = load_openvino_model(spec, directory, precision, self.threads)
         except ModelError:
             directory = store.ensure_ir(spec.name, on_status, damaged="OpenVINO cannot read it")
-            return load_openvino_model(spec, directory, precision, self.threads)
+            model = load_openvino_model(spec, directory, precision, self.threads)
+        return _TakingTurns(model, self.turns)
 
     def _load_tensorflow(self, spec: ModelSpec, store: ModelManager, precision: str, on_status: Status) -> Any:
         if not self.enable_gpu:
@@ -90,6 +94,23 @@ class ModelPool:
 
 def _quiet(_: str) -> None:
     """Default status callback."""
+
+
+class _TakingTurns:
+    """A CPU model whose calls wait for the cores' turn (``turns.py``)."""
+
+    def __init__(self, model: Any, turns: CoreTurns | NoTurns) -> None:
+        self.spec = model.spec
+        self._model = model
+        self._turns = turns
+
+    def masks(self, magnitudes: np.ndarray) -> np.ndarray:
+        with self._turns.model():
+            return self._model.masks(magnitudes)
+
+    def estimates(self, magnitudes: np.ndarray) -> np.ndarray:
+        with self._turns.model():
+            return self._model.estimates(magnitudes)
 
 
 class _LoadingModel:

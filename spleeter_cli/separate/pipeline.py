@@ -357,7 +357,7 @@ class SeparationRun:
         model = self._model()  # start loading first: the imports below then overlap TensorFlow's
         from .separator import Separator
 
-        separator = Separator(model, cancelled=self.cancelled)
+        separator = Separator(model, cancelled=self.cancelled, turns=self.models.turns)
         self.listener.file_started(job.source, job.duration)
         timings = {"decode": 0.0, "separate": 0.0, "encode": 0.0}  # busy time per stage; stages overlap
         try:

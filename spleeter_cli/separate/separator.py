@@ -21,6 +21,7 @@ import numpy as np
 
 from ..models.catalog import FRAME_LENGTH, FRAME_STEP, SEGMENT_FRAMES, ModelSpec
 from .stages import staged
+from .turns import CoreTurns, NoTurns
 from .stft import BINS, OverlapAdd, frames_covering, stft
 from .wiener import WienerStatistics
 
@@ -39,12 +40,15 @@ class MaskModel(Protocol):
 class Separator:
     """Separates float32 stereo 44.1 kHz audio with one loaded model."""
 
-    def __init__(self, model: MaskModel, chunk_segments: int = CHUNK_SEGMENTS, cancelled: threading.Event | None = None) -> None:
-        """``cancelled``, once set, makes the stem stream raise ``stages.Cancelled`` rather than wait for the stages."""
+    def __init__(self, model: MaskModel, chunk_segments: int = CHUNK_SEGMENTS, cancelled: threading.Event | None = None,
+                 turns: CoreTurns | NoTurns | None = None) -> None:
+        """``cancelled``, once set, makes the stem stream raise ``stages.Cancelled`` rather than wait for the stages.
+        ``turns``: shared with the model's runtime when both compute on the same CPU cores (``turns.py``)."""
         if chunk_segments < 1:
             raise ValueError("chunk_segments must be >= 1")
         self.model = model
         self.cancelled = cancelled
+        self.turns = turns or NoTurns()
         self.spec = model.spec
         self.chunk_frames = chunk_segments * SEGMENT_FRAMES
         self.chunk_samples = self.chunk_frames * FRAME_STEP
@@ -65,11 +69,12 @@ class Separator:
         inverses = {name: OverlapAdd() for name in self.spec.instruments}
         output = _Trim(start=FRAME_LENGTH)
         for chunk, spectra, model_output in self._analyzed(blocks, estimates=wiener is not None):
-            if wiener is None:
-                stems = (_masked(spectra, mask) for mask in model_output)  # one instrument's full spectrum at a time
-            else:
-                stems = (_full_band(stem) for stem in wiener.apply(spectra, model_output))
-            pieces = {name: inverses[name].push(stem) for name, stem in zip(self.spec.instruments, stems)}
+            with self.turns.transform():
+                if wiener is None:
+                    stems = (_masked(spectra, mask) for mask in model_output)  # one instrument's full spectrum at a time
+                else:
+                    stems = (_full_band(stem) for stem in wiener.apply(spectra, model_output))
+                pieces = {name: inverses[name].push(stem) for name, stem in zip(self.spec.instruments, stems)}
             if chunk.total is not None:
                 pieces = {name: np.concatenate([p, inverses[name].flush()]) for name, p in pieces.items()}
                 output.end = FRAME_LENGTH + chunk.total
@@ -79,7 +84,8 @@ class Separator:
         """Two passes over the input (``open_blocks`` is called twice): gather statistics, then filter."""
         statistics = WienerStatistics(self.spec.stems, self.spec.bins)
         for _, spectra, estimates in self._analyzed(open_blocks(), estimates=True):
-            statistics.add(spectra, estimates)
+            with self.turns.transform():
+                statistics.add(spectra, estimates)
         yield from self.stream(open_blocks(), on_progress, wiener=statistics)
 
     def _analyzed(self, blocks: Iterable[np.ndarray], estimates: bool = False) -> Iterator[_Analysis]:
@@ -99,7 +105,8 @@ class Separator:
         return staged(spectra, run_model, depth=1, name="spl-model", cancelled=self.cancelled)
 
     def _analyze(self, chunk: _Chunk) -> _Analysis:
-        return chunk, stft(chunk.samples, chunk.frames)[: chunk.keep], None
+        with self.turns.transform():
+            return chunk, stft(chunk.samples, chunk.frames)[: chunk.keep], None
 
     def _chunks(self, blocks: Iterable[np.ndarray]) -> Iterator[_Chunk]:
         """Padded samples for each run of whole segments, as spleeter frames them.
