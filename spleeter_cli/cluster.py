@@ -17,8 +17,7 @@ from typing import Any
 from .distributed.address import parse_scheduler
 from .distributed.connection import CONNECT_TIMEOUT, ClusterConnection
 from .distributed.run import RETRIES, DistributedRun
-from .engine import _Silent
-from .separate.pipeline import FileResult, SeparateOptions
+from .separate.vocabulary import FileResult, SeparateOptions, SilentListener
 
 
 class SpleeterCluster:
@@ -51,7 +50,7 @@ class SpleeterCluster:
         offset, duration, mwf, existing="overwrite"|"skip"|"refuse"); stems are overwritten by default.
         """
         settings = SeparateOptions(model=model_name or self.default_model, **{"existing": "overwrite", **options})
-        run = DistributedRun(settings, Path(output_dir) if output_dir is not None else self.output_dir, self.connection, _Silent(),
+        run = DistributedRun(settings, Path(output_dir) if output_dir is not None else self.output_dir, self.connection, SilentListener(),
                              self.worker_settings, retries=self.retries)
         return run.run([Path(f) for f in audio_files])
 

@@ -13,7 +13,6 @@ engine's ``ModelPool`` and batch their segments together.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,9 @@ from typing import Any
 from .models.catalog import CATALOG
 from .models.store import ModelManager, default_models_dir
 from .separate.loader import ModelPool
-from .separate.pipeline import FileResult, SeparateOptions, SeparationRun
+from .separate.run import SeparationRun
+from .separate.tally import Tally
+from .separate.vocabulary import FileResult, SeparateOptions, SilentListener
 
 
 @dataclass
@@ -60,23 +61,14 @@ class SpleeterConfig:
         )
 
 
-class _Silent:
-    """Progress events go nowhere: API callers get results, not terminal output."""
+class _Counting(SilentListener):
+    """API callers get results, not terminal output; each finished input is counted in the engine's tally."""
 
-    def status(self, message: str) -> None:
-        pass
-
-    def file_started(self, path: Path, duration: float) -> None:
-        pass
-
-    def file_stage(self, path: Path, stage: str) -> None:
-        pass
-
-    def file_progress(self, path: Path, seconds: float) -> None:
-        pass
+    def __init__(self, tally: Tally) -> None:
+        self.tally = tally
 
     def file_finished(self, result: FileResult) -> None:
-        pass
+        self.tally.add(result)
 
 
 class SpleeterEngine:
@@ -87,8 +79,7 @@ class SpleeterEngine:
         self.model_manager = ModelManager(self.config.models_dir, auto_download=self.config.auto_download)
         self.cache_manager: Any = None
         self._models = ModelPool(self.config.enable_gpu, self.config.backend)
-        self._lock = threading.Lock()
-        self._stats = {"files_ok": 0, "files_failed": 0, "files_cached": 0, "audio_seconds": 0.0, "wall_seconds": 0.0}
+        self._tally = Tally()  # every input of the engine's life
         self._warnings: list[str] = []
 
     async def initialize(self) -> None:
@@ -115,10 +106,9 @@ class SpleeterEngine:
         filename_format, offset, duration, mwf, existing="overwrite"|"skip"|"refuse").
         """
         settings = SeparateOptions(model=model_name or self.config.default_model, **{"existing": "overwrite", "precision": self.config.precision, **options})
-        run = SeparationRun(settings, Path(output_dir), self.model_manager, _Silent(), cache=self.cache_manager, jobs=self.config.jobs, models=self._models)
-        results = await asyncio.to_thread(run.run, [Path(f) for f in files])
-        self._count(results)
-        return results
+        run = SeparationRun(settings, Path(output_dir), self.model_manager, _Counting(self._tally), cache=self.cache_manager,
+                            jobs=self.config.jobs, models=self._models)
+        return await asyncio.to_thread(run.run, [Path(f) for f in files])
 
     def get_available_models(self) -> list[dict[str, Any]]:
         return [
@@ -128,8 +118,9 @@ class SpleeterEngine:
         ]
 
     def get_processing_stats(self) -> dict[str, Any]:
-        with self._lock:
-            stats = dict(self._stats)
+        counts = self._tally.counts()
+        stats: dict[str, Any] = {"files_ok": counts["ok"], "files_failed": counts["failed"], "files_cached": counts["cached"],
+                                 "audio_seconds": counts["audio_seconds"], "wall_seconds": counts["file_seconds"]}
         stats["x_realtime"] = round(stats["audio_seconds"] / stats["wall_seconds"], 2) if stats["wall_seconds"] else None
         stats["cache"] = self.cache_manager.get_cache_stats() if self.cache_manager is not None else None
         stats["warnings"] = list(self._warnings)
@@ -144,13 +135,4 @@ class SpleeterEngine:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-    def _count(self, results: Sequence[FileResult]) -> None:
-        with self._lock:
-            for result in results:
-                ok = result.status == "ok"
-                self._stats["files_ok" if ok else "files_failed"] += result.status != "skipped"
-                self._stats["files_cached"] += result.cache is not None
-                self._stats["audio_seconds"] += result.audio_duration if ok else 0.0
-                self._stats["wall_seconds"] += result.wall_time
 

@@ -1,14 +1,19 @@
 """Errors a user can cause, each carrying the exit code the CLI returns for it.
 
 Every error names what went wrong (``message``), optionally the input it concerns
-(``context["path"]``) and how to fix it (``hint``). The CLI prints them as one line
-and never as a traceback.
+(``context["path"]``), the option at fault (``context["setting"]``) and how to fix it
+(``hint``). The CLI prints them as one line and never as a traceback.
+
+The core names options as the Python API does (``offset``, ``filename_format``), between
+backticks in its messages; each face spells them its own way (the CLI: ``--offset``), by
+``spell_settings`` once at start-up, so an engine or HTTP user never reads about a flag.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import IntEnum
@@ -43,9 +48,10 @@ class SplError(Exception):
         self.context: dict[str, Any] = context
 
     def __str__(self) -> str:
-        path = self.context.get("path")
-        text = f"{shown(str(path))}: {self.message}" if path else self.message
-        return printable(f"{text} ({self.hint})" if self.hint else text)
+        path, setting = self.context.get("path"), self.context.get("setting")
+        text = f"`{setting}` {self.message}" if setting else self.message
+        text = f"{shown(str(path))}: {text}" if path else text
+        return printable(spelled(f"{text} ({self.hint})" if self.hint else text))
 
 
 class ValidationError(SplError):
@@ -90,6 +96,23 @@ class Interrupted(Unfinished):
         super().__init__("not finished: the run was interrupted")
         self.context["path"] = str(path)
         self.exit_code = code
+
+
+# Option names the core's messages use that read better spelled out for Python API and HTTP users.
+API_NAMES = {"overwrite": "existing='overwrite'", "output": "output_dir", "keep_tree": "separate output folders (spl batch --keep-tree)"}
+_SPELLING: dict[str, str] = dict(API_NAMES)  # option -> how this process's face names it
+_OPTION = re.compile(r"`([a-z_]+)`")
+
+
+def spell_settings(names: dict[str, str]) -> None:
+    """How this process's face names the options the core's messages mention (the CLI: its flags)."""
+    _SPELLING.clear()
+    _SPELLING.update({**API_NAMES, **names})
+
+
+def spelled(text: str) -> str:
+    """``text`` with each backticked option name as this process's face spells it."""
+    return _OPTION.sub(lambda match: _SPELLING.get(match.group(1), match.group(1)), text)
 
 
 def printable(text: str) -> str:

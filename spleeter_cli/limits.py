@@ -56,6 +56,6 @@ class InputLimits:
         if self.max_duration is not None and seconds > self.max_duration:
             raise AudioProcessingError(
                 f"is {seconds:.1f} s long, above the {self.max_duration:g} s limit",
-                hint="separate part of it with --offset/--duration, or raise limits.max_duration_seconds (SPLEETER_MAX_DURATION)",
+                hint="separate part of it with `offset` and `duration`, or raise limits.max_duration_seconds (SPLEETER_MAX_DURATION)",
                 path=str(path),
             )

@@ -24,7 +24,7 @@ def _input_error(path: Path, message: str, hint: str) -> AudioProcessingError:
 
 def past_the_end(offset: float, length: float) -> str:
     """One wording whether the probe's length or the decoder finds the offset beyond the audio."""
-    return f"--offset {offset:g} s is past the end: the audio is only {length:.1f} s long"
+    return f"`offset` {offset:g} s is past the end: the audio is only {length:.1f} s long"
 
 
 def check_file(path: Path) -> None:

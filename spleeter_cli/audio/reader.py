@@ -379,7 +379,7 @@ class AudioReader:
         return np.concatenate(parts) if parts else np.zeros((0, channels), np.float32)
 
     def _past_end(self, length: float) -> AudioProcessingError:
-        return _input_error(self.path, past_the_end(self.offset, length), "use a smaller --offset")
+        return _input_error(self.path, past_the_end(self.offset, length), "use a smaller `offset`")
 
     def close(self) -> None:
         self._container.close()

@@ -14,7 +14,6 @@ import json
 import os
 from collections.abc import Mapping
 from functools import lru_cache
-from pathlib import Path
 
 _BLOCK = 2**20
 

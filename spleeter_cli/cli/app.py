@@ -48,4 +48,7 @@ def main() -> None:
     sys.stdout.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
     if not (sys.stdout.isatty() and sys.stderr.isatty()):
         typer.core.HAS_RICH = False  # logs and pipes get click's plain help and one-line usage errors, not boxes
+    from .options import spell_flags
+
+    spell_flags(sys.argv[1] if len(sys.argv) > 1 else "")
     app()

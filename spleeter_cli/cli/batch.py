@@ -11,7 +11,7 @@ import typer
 
 from ..errors import ValidationError
 from ..limits import InputLimits
-from ..separate import outputs
+from ..separate import planning
 from . import options as o
 from .runs import choose_listener, execute, open_cache
 from .ui import handles_errors
@@ -41,7 +41,7 @@ def batch(
     duration: o.Duration = None,
     mwf: o.Wiener = False,
     no_tags: o.NoTags = False,
-    silence_threshold: o.SilenceThreshold = -60.0,
+    silence_threshold: o.SilenceThreshold = o.DEFAULT_SILENCE_DBFS,
     skip_silent: o.SkipSilent = False,
     normalize: o.Normalize = None,
     normalize_stems: o.NormalizeStems = None,
@@ -67,7 +67,7 @@ def batch(
 ) -> None:
     """Separate whole folders; rerunning the same command resumes where it stopped."""
     from ..inputs import expand_inputs
-    from ..separate.pipeline import SeparationRun
+    from ..separate.run import SeparationRun
 
     if overwrite:
         raise ValidationError("spl batch has no --overwrite", hint="--force redoes inputs and replaces existing files; spl separate takes --overwrite")
@@ -94,7 +94,7 @@ def batch(
     output_dir = settings.audio.output_dir
     sources = [item.path for item in inputs]
     destinations = [output_dir / _inside(item.relative_parent) for item in inputs] if keep_tree else [output_dir] * len(inputs)
-    stems = outputs.written_by_run(sources, destinations, options.filename_format, run.spec.instruments, options.codec)
+    stems = planning.written_by_run(sources, destinations, options.filename_format, run.spec.instruments, options.codec)
     stems |= {index for index, item in enumerate(inputs) if _in_output_folder(item, output_dir)}
     if stems:  # -o inside an input folder: earlier runs' stems are not new inputs
         why = f"{len(stems)} input(s) inside the output folder or written by this run as stems, e.g. {sources[min(stems)]}"
@@ -109,8 +109,8 @@ def _in_output_folder(item: InputFile, output_dir: Path) -> bool:
     """Found by walking a folder that holds -o (not -o itself), and inside -o: a stem of an earlier run, whatever its codec."""
     if item.root is None:
         return False
-    out, root = outputs.real(output_dir), outputs.real(item.root)
-    return out != root and out.is_relative_to(root) and outputs.real(item.path).is_relative_to(out)
+    out, root = planning.real(output_dir), planning.real(item.root)
+    return out != root and out.is_relative_to(root) and planning.real(item.path).is_relative_to(out)
 
 
 def _inside(relative: Path) -> Path:

@@ -37,10 +37,7 @@ class LiveListener(PlainListener):
         self.console = Console(highlight=False)
         self.active: dict[Path, _Active] = {}
         self.total = 0
-        self.finished = 0
-        self.failed = 0
-        self.cached = 0
-        self.audio_done = 0.0
+        self.tally: Any = None  # the run's Tally: every count the view shows
         self.warnings: list[str] = []
         self.started = time.perf_counter()
         self.progress = Progress(TextColumn("[bold]files"), BarColumn(), TaskProgressColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f}"), TimeRemainingColumn(), console=self.console)
@@ -48,8 +45,9 @@ class LiveListener(PlainListener):
         self.resources = _Resources()
         self.live = Live(console=self.console, refresh_per_second=4, get_renderable=self._render, transient=True)
 
-    def begin(self, total: int) -> None:
+    def begin(self, total: int, tally: Any) -> None:
         self.total = total
+        self.tally = tally
         self.progress.update(self.task, total=max(total, 1))
 
     def __enter__(self) -> LiveListener:
@@ -84,12 +82,7 @@ class LiveListener(PlainListener):
     def file_finished(self, result: Any) -> None:
         with self._lock:
             self.active.pop(result.input, None)
-            self.finished += 1
-            self.failed += result.status == "failed"
-            self.cached += result.cache is not None
-            if result.status == "ok":
-                self.audio_done += result.audio_duration
-            self.progress.update(self.task, completed=self.finished)
+            self.progress.update(self.task, completed=self.tally.counts()["inputs"])
         if result.error is not None:
             fail(result.error)
         else:
@@ -99,18 +92,20 @@ class LiveListener(PlainListener):
         self.console.print(f"[bold]{summary_line(summary)}[/]")
 
     def _render(self) -> Group:
+        counts = self.tally.counts() if self.tally is not None else {"inputs": 0, "failed": 0, "cached": 0, "audio_seconds": 0.0}
         with self._lock:
             rows = [(path.name, state.stage, state.done, state.duration) for path, state in self.active.items()]
-            elapsed = time.perf_counter() - self.started
-            speed = self.audio_done / elapsed if elapsed > 0 else 0.0
-            hit_rate = self.cached / self.finished if self.finished else 0.0
-            failed, warnings = self.failed, list(self.warnings)
+            warnings = list(self.warnings)
+        elapsed = time.perf_counter() - self.started
+        audio, failed = counts["audio_seconds"], counts["failed"]
+        speed = audio / elapsed if elapsed > 0 else 0.0
+        hit_rate = counts["cached"] / counts["inputs"] if counts["inputs"] else 0.0
         inputs = Table.grid(padding=(0, 2))
         for name, stage, done, duration in rows:
             share = f"{done:.0f}/{duration:.0f} s" if duration else ""
             inputs.add_row(f"[cyan]{stage:<8}[/]", name, f"[dim]{share}[/]")
         overall = Table.grid(padding=(0, 3))
-        overall.add_row(f"audio {self.audio_done:.0f} s", f"{speed:.1f}x realtime", f"cache hits {hit_rate:.0%}", f"[red]failed {failed}[/]" if failed else "failed 0")
+        overall.add_row(f"audio {audio:.0f} s", f"{speed:.1f}x realtime", f"cache hits {hit_rate:.0%}", f"[red]failed {failed}[/]" if failed else "failed 0")
         panel = Panel(Group(self.resources.table(), *[f"[yellow]! {w}[/]" for w in warnings[-2:]]), title="resources", border_style="dim")
         return Group(self.progress, overall, inputs, panel)
 

@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..separate.vocabulary import DEFAULT_SILENCE_DBFS
+
 DEFAULT_DENOISE_STRENGTH = 0.75  # full strength costs music a lot (README, Pre-processing)
 
 
@@ -55,6 +57,23 @@ MetricsPort = Annotated[Optional[int], typer.Option("--metrics-port", min=1, max
                                                     help="Serve Prometheus metrics on 127.0.0.1:PORT while the run lasts.")]
 
 
+# How the core's option names (errors.spelled) read on the command line.
+FLAG_NAMES = {
+    "output": "-o", "model": "--model", "codec": "--codec", "bitrate": "--bitrate", "bit_depth": "--bit-depth",
+    "filename_format": "--filename-format", "offset": "--offset", "duration": "--duration", "mwf": "--mwf",
+    "silence_threshold": "--silence-threshold", "normalize": "--normalize", "normalize_stems": "--normalize-stems",
+    "highpass": "--highpass", "denoise": "--denoise-strength", "backend": "--backend", "precision": "--precision",
+    "keep_tree": "spl batch --keep-tree", "overwrite": "--overwrite",
+}
+
+
+def spell_flags(command: str) -> None:
+    """Name options as flags in the core's errors; replacing stems is --force in `spl batch`, --overwrite elsewhere."""
+    from ..errors import spell_settings
+
+    spell_settings({**FLAG_NAMES, **({"overwrite": "--force", "keep_tree": "--keep-tree"} if command == "batch" else {})})
+
+
 def load_settings(config_file: Path | None, **flags: object):  # type: ignore[no-untyped-def]
     """Defaults < config file < environment < these flags (None = flag not given)."""
     from ..config import load_config
@@ -64,7 +83,7 @@ def load_settings(config_file: Path | None, **flags: object):  # type: ignore[no
 
 def separate_options(settings, stems: int | None, model: str | None, hq: bool, offset: float,  # type: ignore[no-untyped-def]
                      duration: float | None, mwf: bool, existing: str, *, no_tags: bool = False,
-                     silence_threshold: float = -60.0, skip_silent: bool = False, normalize: float | None = None,
+                     silence_threshold: float, skip_silent: bool = False, normalize: float | None = None,
                      normalize_stems: float | None = None, highpass: float | None = None, denoise: bool = False,
                      denoise_strength: float | None = None):
     """The core's SeparateOptions from settings and the flags that only exist on the command line.
@@ -73,8 +92,8 @@ def separate_options(settings, stems: int | None, model: str | None, hq: bool, o
     commands (``--denoise-strength`` implies ``--denoise``; 0 strength means off).
     """
     from ..models.catalog import model_for
-    from ..separate.outputs import check_filename_format
-    from ..separate.pipeline import SeparateOptions
+    from ..separate.planning import check_filename_format
+    from ..separate.vocabulary import SeparateOptions
 
     audio = settings.audio
     check_filename_format(audio.filename_format, settings.label("audio.filename_format"))  # before the core, which knows no sources

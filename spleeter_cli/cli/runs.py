@@ -1,4 +1,4 @@
-"""What `spl separate` and `spl batch` share after parsing: run, summarise, report, exit code."""
+"""What `spl separate` and `spl batch` share after parsing: run, summary, report, history, exit code."""
 
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ def execute(run: Any, inputs: Sequence[Path], listener: PlainListener, settings:
     here, before any input is touched) and whether the run is recorded in the history.
     A report that cannot be written exits 5 (output error) even when every input succeeded.
     """
-    from ..separate.pipeline import FileResult
+    from ..separate.tally import Tally
+    from ..separate.vocabulary import FileResult
     from ..telemetry.metrics import start_monitoring
 
     if report is not None:
@@ -60,14 +61,14 @@ def execute(run: Any, inputs: Sequence[Path], listener: PlainListener, settings:
             try:
                 results = early + run.run(inputs, destinations)
             except (KeyboardInterrupt, BrokenPipeError) as interrupt:  # Ctrl-C, SIGTERM, SIGHUP, `| head`: still say what was done
-                partial = _with_unfinished(monitor.finished, inputs, run, interrupt)
-                summary = {**summarise(partial, time.perf_counter() - clock), "interrupted": True}
+                partial = _with_unfinished(monitor.tally.results, inputs, run, interrupt)
+                summary = {**Tally.of(partial).summary(time.perf_counter() - clock), "interrupted": True}
                 if report is not None:
                     write_report(report, partial, summary, run, started)
                 if settings.monitoring.history:  # so `spl stats` counts the run, and its inputs' outcomes
                     record_history(run, partial, summary, _command(uniform_exit), started, int(_interrupt_code(interrupt)), listener)
                 raise
-        summary = summarise(results, time.perf_counter() - clock)
+        summary = monitor.tally.summary(time.perf_counter() - clock)
         summary["model_loaded"] = run.model_loaded
         summary["alerts"] = monitor.alerts
         if settings.monitoring.enabled:
@@ -89,7 +90,7 @@ def execute(run: Any, inputs: Sequence[Path], listener: PlainListener, settings:
 
 def _with_unfinished(finished: Sequence[Any], inputs: Sequence[Path], run: Any, interrupt: BaseException) -> list[Any]:
     """The finished results, then a failed one for every input the interruption left unfinished."""
-    from ..separate.pipeline import FileResult
+    from ..separate.vocabulary import FileResult
 
     code = _interrupt_code(interrupt)
     finished = [r for r in finished if not isinstance(r.error, Unfinished)]  # stopped by this interruption: its code, not 1
@@ -120,22 +121,6 @@ def record_history(run: Any, results: Sequence[Any], summary: dict[str, Any], co
                            model=run.spec.full_name, jobs=run.jobs, started_at=started, exit_code=exit_code)
     except history.HistoryError as error:
         listener.warning(f"cannot record this run: {error} (SPL_HISTORY=off turns recording off)")
-
-
-def summarise(results: Sequence[Any], wall: float) -> dict[str, Any]:
-    separated = [r for r in results if r.status == "ok"]
-    audio = sum(r.audio_duration for r in separated)
-    return {
-        "inputs": len(results),
-        "ok": len(separated),
-        "skipped": sum(r.status == "skipped" for r in results),
-        "failed": sum(r.status == "failed" for r in results),
-        "cached": sum(r.cache is not None for r in separated),
-        "backends": sorted({r.backend for r in separated if r.backend}),  # which runtimes ran the model (none: all cached)
-        "audio_seconds": round(audio, 3),
-        "wall_time": round(wall, 3),
-        "x_realtime": round(audio / wall, 2) if wall > 0 else None,
-    }
 
 
 def check_report_path(path: Path) -> None:
@@ -183,7 +168,7 @@ def _replaceable(path: Path) -> bool:
 
 def _unwritable(folder: Path) -> str | None:
     """Why a file cannot be created in ``folder``, or None."""
-    from ..separate.outputs import try_create_file
+    from ..separate.staging import try_create_file
 
     try:
         try_create_file(folder)
@@ -202,7 +187,7 @@ def write_report(path: Path, results: Sequence[Any], summary: dict[str, Any], ru
         "summary": summary,
         "inputs": [r.to_json() for r in results],
     }
-    from ..separate.outputs import unfinished
+    from ..separate.staging import unfinished
 
     path = Path(os.path.realpath(path))  # through a symlink to its target, which the link keeps pointing at
     temporary = path.with_name(f".{path.name}.part-{os.getpid()}")

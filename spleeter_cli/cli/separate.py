@@ -1,4 +1,4 @@
-"""`spl separate`: the options, and nothing but handing them to the pipeline."""
+"""`spl separate`: the options, and nothing but handing them to a run."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 
 from ..errors import ValidationError
 from ..limits import InputLimits
-from ..separate import outputs
+from ..separate import planning
 from . import options as o
 from .runs import choose_listener, execute, open_cache
 from .ui import handles_errors
@@ -30,7 +30,7 @@ def separate(
     duration: o.Duration = None,
     mwf: o.Wiener = False,
     no_tags: o.NoTags = False,
-    silence_threshold: o.SilenceThreshold = -60.0,
+    silence_threshold: o.SilenceThreshold = o.DEFAULT_SILENCE_DBFS,
     skip_silent: o.SkipSilent = False,
     normalize: o.Normalize = None,
     normalize_stems: o.NormalizeStems = None,
@@ -49,7 +49,7 @@ def separate(
     config_file: o.ConfigFile = None,
 ) -> None:
     """Split songs into stems (vocals, drums, bass, piano, other or accompaniment)."""
-    from ..separate.pipeline import SeparationRun
+    from ..separate.run import SeparationRun
 
     if force:
         raise ValidationError("spl separate has no --force", hint="--overwrite replaces existing stems; spl batch takes --force")
@@ -61,5 +61,5 @@ def separate(
     listener = choose_listener(json_output, quiet, verbose)
     run = SeparationRun(options, settings.audio.output_dir, o.model_store(settings), listener, cache=open_cache(settings, listener),
                         limits=InputLimits.from_settings(settings), enable_gpu=settings.performance.enable_gpu, backend=settings.performance.backend)
-    unique = list({outputs.real(file): file for file in reversed(files)}.values())[::-1]  # a file named twice is separated once
+    unique = list({planning.real(file): file for file in reversed(files)}.values())[::-1]  # a file named twice is separated once
     execute(run, unique, listener, settings)

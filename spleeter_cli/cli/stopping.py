@@ -20,7 +20,7 @@ import time
 from typing import Any, NoReturn
 
 from ..errors import ExitCode
-from ..separate.outputs import remove_unfinished
+from ..separate.staging import remove_unfinished
 
 GRACE = 3.0  # seconds the unwinding after a first signal may take before the process ends regardless (a stop takes at most 5 s)
 REASONS = {

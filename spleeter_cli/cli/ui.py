@@ -101,8 +101,8 @@ class PlainListener:
         self.quiet = quiet
         self._lock = threading.Lock()  # events arrive from several worker threads
 
-    def begin(self, total: int) -> None:
-        """Called once with the number of inputs, before the first event."""
+    def begin(self, total: int, tally: Any) -> None:
+        """Called once with the number of inputs and the run's ``Tally`` (what views count from), before the first event."""
 
     def __enter__(self) -> PlainListener:
         return self

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SplError, Unfinished
-from ..separate import outputs
-from ..separate.pipeline import FileResult, Listener, SeparateOptions, check_options
+from ..separate.planning import PlannedInput, plan_inputs
+from ..separate.vocabulary import FileResult, Listener, SeparateOptions, check_options
 from .address import parse_scheduler
 from .connection import ClusterConnection
 from .wire import decode_result
@@ -107,16 +107,15 @@ class DistributedRun:
         options = dataclasses.asdict(self.options)
         futures = {}
         results: list[FileResult | None] = [None] * len(inputs)
-        claimed: dict[Path, Path] = {}  # as the local pipeline does: no input may overwrite another's stems
-        for index, source in enumerate(inputs):
-            destination = destinations[index] if destinations else self.output_dir
-            try:
-                planned = outputs.plan_outputs(source, destination, self.options.filename_format, self.spec.instruments, self.options.codec)
-                outputs.claim(planned, source, claimed)
-            except SplError as error:
-                refused = results[index] = self._failed(source, error)
+        # Planned as a local run plans: no input may overwrite another's stems (the workers check the rest).
+        plans = plan_inputs(inputs, destinations or [self.output_dir] * len(inputs), self.options.filename_format,
+                            self.spec.instruments, self.options.codec)
+        for index, (source, plan) in enumerate(zip(inputs, plans)):
+            if not isinstance(plan, PlannedInput):
+                refused = results[index] = self._failed(source, plan)
                 self.listener.file_finished(refused)
                 continue
+            destination = plan.destination
             self._given[str(source.absolute())] = source
             future = client.submit(separate_input, str(source.absolute()), str(destination.absolute()), options, self.settings, topic,
                                    key=f"spl-separate-{topic[8:]}-{index}", retries=self.retries, pure=False)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import errors
-from ..separate.pipeline import FileResult
+from ..separate.vocabulary import FileResult
 from ..separate.preprocess import Gain
 
 _ERROR_TYPES: dict[str, type[errors.SplError]] = {

@@ -20,7 +20,8 @@ from ..errors import SplError
 from ..limits import InputLimits
 from ..models.catalog import get_spec
 from ..separate.loader import ModelPool
-from ..separate.pipeline import FileResult, SeparateOptions, SeparationRun
+from ..separate.run import SeparationRun
+from ..separate.vocabulary import FileResult, SeparateOptions
 from .wire import encode_result
 
 WARNING_TOPIC = "spl-warnings"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import sys
-from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 
@@ -58,11 +57,11 @@ def check_precision(precision: str, backend: str) -> None:
     if precision == "fp32":
         return
     if backend != "openvino":
-        raise ValidationError(f"precision bf16 needs the openvino backend, not {backend}", hint="use --backend openvino, or --precision fp32")
+        raise ValidationError(f"precision bf16 needs the openvino backend, not {backend}", hint="use `backend` openvino, or `precision` fp32")
     if not cpu_has_native_bf16():
         raise ValidationError(
             "precision bf16 needs a CPU with native bf16 arithmetic (AVX512_BF16 or AMX-BF16); this CPU has neither",
-            hint="use --precision fp32",
+            hint="use `precision` fp32",
         )
 
 
@@ -81,6 +80,8 @@ def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
 
 def openvino_version() -> str | None:
     """The installed OpenVINO release, from package metadata (importing it costs 0.1 s); None if absent."""
+    from importlib import metadata
+
     try:
         return metadata.version("openvino")
     except metadata.PackageNotFoundError:
@@ -103,6 +104,8 @@ def import_openvino() -> ModuleType:
 
 
 def _installed(distribution: str) -> bool:
+    from importlib import metadata  # 0.1-0.2 s to import: only when a GPU is there to decide about
+
     try:
         metadata.version(distribution)
     except metadata.PackageNotFoundError:

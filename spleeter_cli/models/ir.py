@@ -51,7 +51,7 @@ def build_ir(spec: ModelSpec, directory: Path) -> None:
             (directory / name).unlink(missing_ok=True)
         raise ModelError(
             f"cannot build the OpenVINO model of {spec.full_name}: {str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__}",
-            hint="use --backend tensorflow, or reinstall OpenVINO",
+            hint="use `backend` tensorflow, or reinstall OpenVINO",
             path=directory,
         ) from error
 

@@ -27,7 +27,7 @@ from .. import __version__
 from ..errors import AudioProcessingError, OutputError
 
 RECORD_SUFFIX = ".spl.json"
-REPLACE_HINT = "pass --force to replace it, or choose another -o"
+REPLACE_HINT = "pass `overwrite` to replace it, or choose another `output`"
 
 
 def record_path(stem: Path) -> Path:
@@ -104,7 +104,7 @@ def is_done(stems: Iterable[Path], origin: Origin) -> bool:
             raise OutputError(f"{stem} exists and spl has no record of writing it", hint=REPLACE_HINT, path=str(origin.source))
         if not origin.is_input_of(record):
             raise OutputError(f"{stem} is a stem of another input, {record['input']['path']}",
-                              hint="put {foldername} in --filename-format or use --keep-tree to keep both, or pass --force to replace it",
+                              hint="put {foldername} in `filename_format` or use `keep_tree` to keep both, or pass `overwrite` to replace it",
                               path=str(origin.source))
         if record["stem"] is None:  # an interrupted run of this input was replacing it
             done = False

@@ -1,9 +1,9 @@
 """Live run metrics for Prometheus, and alert thresholds, fed by the run's listener events.
 
 The pipeline already reports every finished input to a listener; ``Monitor`` wraps the
-CLI's listener, forwards every event unchanged and, on ``file_finished``, updates the
-counters and checks the thresholds. So the core needs no hook of its own and the
-figures are, by construction, the ones the report and the summary are built from.
+CLI's listener, adds each finished input to the run's ``Tally``, forwards every event
+unchanged and checks the thresholds. The exported figures are read from that tally at each
+scrape, so they are, by construction, the ones the report and the summary are built from.
 
 The exporter is the official ``prometheus_client`` on 127.0.0.1 only (a separation
 host should not expose an unauthenticated port), with its own registry so only spl's
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ValidationError
+from ..separate.tally import Tally
 
 STAGES = ("decode", "separate", "encode")
 STATUSES = ("ok", "skipped", "failed")
@@ -127,6 +128,37 @@ def resource_usage(wall_seconds: float) -> dict[str, Any]:
     }
 
 
+class _TallyCollector:
+    """Counters and stage histograms computed from the tally when scraped: the same figures as the summary and report."""
+
+    def __init__(self, tally: Tally) -> None:
+        self.tally = tally
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+        from prometheus_client.utils import floatToGoString
+
+        counts = self.tally.counts()
+        files = CounterMetricFamily("spl_files_processed", "Inputs finished, by outcome.", labels=["status"])
+        for status in STATUSES:  # zeros from the start, so rate() sees the first increment
+            files.add_metric([status], counts[status])
+        failures = CounterMetricFamily("spl_failures", "Failed inputs, by error class.", labels=["kind"])
+        for kind, count in counts["errors"].items():
+            failures.add_metric([kind], count)
+        hits = CounterMetricFamily("spl_cache_hits", "Inputs served from the stem cache, by tier.", labels=["tier"])
+        for tier, count in counts["cache_tiers"].items():
+            hits.add_metric([tier], count)
+        audio = CounterMetricFamily("spl_audio_seconds", "Seconds of audio separated (computed or served from the cache).",
+                                    value=counts["audio_seconds"])
+        stages = HistogramMetricFamily("spl_stage_seconds", "Busy time per input in each pipeline stage.", labels=["stage"])
+        results = self.tally.results
+        for stage in STAGES:
+            times = [r.timings[stage] for r in results if stage in r.timings]
+            buckets = [(floatToGoString(bound), sum(t <= bound for t in times)) for bound in _STAGE_BUCKETS]
+            stages.add_metric([stage], buckets=[*buckets, ("+Inf", len(times))], sum_value=sum(times))
+        yield from (files, failures, hits, audio, stages)
+
+
 class _ResourceCollector:
     """Reads RSS and GPU memory at scrape time; the GPU gauge is absent without NVML."""
 
@@ -143,37 +175,15 @@ class _ResourceCollector:
 
 
 class RunMetrics:
-    """The counters and histograms of one run, and the HTTP server that exposes them."""
+    """The run's figures for Prometheus, read from its ``Tally`` at each scrape, and the HTTP server that serves them."""
 
-    def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Histogram
+    def __init__(self, tally: Tally) -> None:
+        from prometheus_client import CollectorRegistry
 
         self.registry = CollectorRegistry()
-        self.files = Counter("spl_files_processed", "Inputs finished, by outcome.", ["status"], registry=self.registry)
-        self.failures = Counter("spl_failures", "Failed inputs, by error class.", ["kind"], registry=self.registry)
-        self.audio = Counter("spl_audio_seconds", "Seconds of audio separated (computed or served from the cache).", registry=self.registry)
-        self.cache_hits = Counter("spl_cache_hits", "Inputs served from the stem cache, by tier.", ["tier"], registry=self.registry)
-        self.stages = Histogram("spl_stage_seconds", "Busy time per input in each pipeline stage.", ["stage"],
-                                buckets=_STAGE_BUCKETS, registry=self.registry)
-        for status in STATUSES:  # export zeros from the start, so rate() sees the first increment
-            self.files.labels(status=status)
-        for stage in STAGES:
-            self.stages.labels(stage=stage)
+        self.registry.register(_TallyCollector(tally))
         self.registry.register(_ResourceCollector())
         self._server: Any = None
-
-    def observe(self, result: Any) -> None:
-        """Count one finished input the way ``summarise()`` does (audio seconds: separated inputs only)."""
-        self.files.labels(status=result.status).inc()
-        if result.error is not None:
-            self.failures.labels(kind=type(result.error).__name__).inc()
-        if result.status == "ok":
-            self.audio.inc(result.audio_duration)
-            if result.cache:
-                self.cache_hits.labels(tier=result.cache).inc()
-        for stage in STAGES:
-            if stage in result.timings:
-                self.stages.labels(stage=stage).observe(result.timings[stage])
 
     def serve(self, port: int, label: str = "--metrics-port") -> None:
         """Listen on 127.0.0.1:``port``; a taken port is the user's to fix, so a usage error naming where it was set."""
@@ -200,16 +210,14 @@ class Monitor:
     other warnings do (live view, plain logs), and are kept in ``alerts`` for the report.
     """
 
-    def __init__(self, listener: Any, metrics: RunMetrics | None, thresholds: AlertThresholds, linger: float = 0.0) -> None:
+    def __init__(self, listener: Any, tally: Tally, metrics: RunMetrics | None, thresholds: AlertThresholds, linger: float = 0.0) -> None:
         self._listener = listener
+        self.tally = tally  # every result seen, also what an interrupted run still reports
         self.metrics = metrics
         self.thresholds = thresholds
         self.linger = linger
         self.alerts: list[str] = []
         self._raised: set[str] = set()
-        self._finished = 0
-        self._failed = 0
-        self.finished: list[Any] = []  # every result seen, so an interrupted run can still report them
         self._lock = threading.Lock()  # events come from the pipeline's worker threads
 
     def __getattr__(self, name: str) -> Any:
@@ -226,15 +234,14 @@ class Monitor:
         self._listener.file_started(path, duration)
         self._check_resources()
 
+    def begin(self, total: int) -> None:
+        self._listener.begin(total, self.tally)
+
     def file_finished(self, result: Any) -> None:
-        if self.metrics is not None:
-            self.metrics.observe(result)
+        self.tally.add(result)
         self._listener.file_finished(result)
-        with self._lock:
-            self.finished.append(result)
-            self._finished += 1
-            self._failed += result.status == "failed"
-            finished, failed = self._finished, self._failed
+        counts = self.tally.counts()
+        finished, failed = counts["inputs"], counts["failed"]
         limit = self.thresholds.error_rate
         if limit is not None and finished >= ERROR_RATE_MIN_INPUTS and failed / finished > limit:
             self._alert("error_rate", f"error rate {failed / finished:.0%} ({failed} of {finished} inputs failed) is above {self.thresholds.describe('error_rate')}")
@@ -273,8 +280,9 @@ def start_monitoring(listener: Any, settings: Any) -> Monitor:
     thresholds = AlertThresholds.from_settings(settings)
     port = settings.monitoring.metrics_port
     linger = _env_number("SPLEETER_METRICS_LINGER", 0) or 0.0
+    tally = Tally()
     metrics = None
     if port is not None:
-        metrics = RunMetrics()
+        metrics = RunMetrics(tally)
         metrics.serve(port, settings.label("monitoring.metrics_port"))
-    return Monitor(listener, metrics, thresholds, linger)
+    return Monitor(listener, tally, metrics, thresholds, linger)
