@@ -147,9 +147,9 @@ _spl_value() {
         "separate|--denoise-strength")
             COMPREPLY=() ;;
         "separate|--backend")
-            COMPREPLY=() ;;
+            COMPREPLY=($(compgen -W "auto openvino tensorflow" -- "$cur")) ;;
         "separate|--precision")
-            COMPREPLY=() ;;
+            COMPREPLY=($(compgen -W "fp32 bf16" -- "$cur")) ;;
         "separate|--metrics-port")
             COMPREPLY=() ;;
         "separate|--config")
@@ -193,9 +193,9 @@ _spl_value() {
         "batch|--report")
             _spl_paths -f ;;
         "batch|--backend")
-            COMPREPLY=() ;;
+            COMPREPLY=($(compgen -W "auto openvino tensorflow" -- "$cur")) ;;
         "batch|--precision")
-            COMPREPLY=() ;;
+            COMPREPLY=($(compgen -W "fp32 bf16" -- "$cur")) ;;
         "batch|--metrics-port")
             COMPREPLY=() ;;
         "batch|--config")

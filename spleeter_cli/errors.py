@@ -22,18 +22,50 @@ from typing import Any, TypeVar
 
 
 class ExitCode(IntEnum):
-    """Process exit codes; documented in the README, stable for scripts."""
+    """Process exit codes, stable for scripts, each with its meaning for users.
 
-    OK = 0
-    FAILED = 1  # some inputs of a run failed (the others completed)
-    USAGE = 2  # invalid option, model name or filename format
-    INPUT = 3  # input missing, unreadable or not decodable audio
-    MODEL = 4  # model cannot be obtained or is corrupt
-    OUTPUT = 5  # output cannot be written, or exists without --overwrite
-    HANGUP = 129  # SIGHUP: 128 + 1, a closed terminal or a dropped ssh session; the same clean-up as Ctrl-C
-    INTERRUPTED = 130  # Ctrl-C
-    BROKEN_PIPE = 141  # stdout's reader went away (`spl ... | head`): 128 + SIGPIPE, as a shell reports it
-    TERMINATED = 143  # SIGTERM: 128 + 15, after the same clean-up as Ctrl-C
+    The meanings (Markdown) are the one source of README's "Exit codes" table and the EXIT
+    STATUS section of spl(1); `python tools/generate_docs.py` writes both from here.
+    """
+
+    meaning: str
+
+    def __new__(cls, code: int, meaning: str) -> ExitCode:
+        member = int.__new__(cls, code)
+        member._value_ = code
+        member.meaning = meaning
+        return member
+
+    OK = 0, "every input succeeded"
+    FAILED = 1, (
+        "`spl batch`: one or more inputs failed (the others completed); `spl separate`: inputs failed for different "
+        "reasons; `spl cache clear`/`prune`: a tier it was asked to change cannot be reached (an unreachable Redis); "
+        "a file or folder `spl` keeps its own state in (models, history) cannot be used, named in the message; "
+        "or an internal error")
+    USAGE = 2, (
+        "usage error: invalid option, setting or config file (an empty `-o`, a `--cache-dir` that is a file, numbers "
+        "beyond any machine such as `--jobs` over 1024, YAML nested too deeply), a batch left with no input, unknown "
+        "model or backend, `--precision bf16` where it cannot run, bad `--filename-format` (e.g. one that leaves the "
+        "output dir), a `--scheduler` that cannot be reached or is not a Dask scheduler, `local:N` beyond 4 workers "
+        "per core")
+    INPUT = 3, (
+        "input error: missing, unreadable (permission denied, a symlink loop, a name over 255 bytes), a directory, "
+        "empty, not audio, truncated (shorter than its header declares) or corrupt (including NaN or infinite samples "
+        "in a float file), `--offset` past the end, or beyond a configured limit (size, duration, allowed folders)")
+    MODEL = 4, "model error: cannot be downloaded or imported, or is damaged"
+    OUTPUT = 5, (
+        "output error: output dir or `--report` not writable (permission denied, a symlink loop, a name over 255 "
+        "bytes, no space left) or not a regular file, a file at a stem path that may not be replaced (by `spl separate` "
+        "without `--overwrite`; by `spl batch` without `--force`, one spl has no record of or that changed since), a stem "
+        "would replace its own input or another input's stem, or a stem name is too long or would leave the output "
+        "dir (an input named `...wav`)")
+    # Signals: 128 + the signal's number, as a shell reports a process it killed.
+    HANGUP = 129, "hung up (SIGHUP: the terminal was closed, an ssh session dropped); the same clean-up as Ctrl-C"
+    INTERRUPTED = 130, (
+        "interrupted (Ctrl-C); unfinished outputs are removed, and `--report` and the history still record the run")
+    BROKEN_PIPE = 141, (
+        "standard output was closed early (`spl ... | head`): spl stops quietly, unfinished outputs are removed")
+    TERMINATED = 143, "terminated (SIGTERM: `kill`, `docker stop`, Kubernetes); the same clean-up as Ctrl-C"
 
 
 class SplError(Exception):
