@@ -13,7 +13,7 @@ from ..errors import ValidationError
 from ..limits import InputLimits
 from ..separate import outputs
 from . import options as o
-from .runs import choose_listener, execute, open_cache
+from .runs import choose_listener, execute
 from .ui import handles_errors
 
 if TYPE_CHECKING:
@@ -67,6 +67,7 @@ def batch(
 ) -> None:
     """Separate whole folders; rerunning the same command resumes where it stopped."""
     from ..inputs import expand_inputs
+    from ..cache.manager import CacheManager
     from ..separate.pipeline import SeparationRun
 
     if overwrite:
@@ -88,7 +89,7 @@ def batch(
 
         run = DistributedRun.for_cli(scheduler, options, settings, listener, fail_fast)
     else:
-        run = SeparationRun(options, settings.audio.output_dir, o.model_store(settings), listener, cache=open_cache(settings, listener),
+        run = SeparationRun(options, settings.audio.output_dir, o.model_store(settings), listener, cache=CacheManager.for_run(settings, listener.warning),
                             limits=InputLimits.from_settings(settings), enable_gpu=settings.performance.enable_gpu, backend=settings.performance.backend,
                             jobs=settings.performance.jobs or default_jobs(), fail_fast=fail_fast)
     output_dir = settings.audio.output_dir

@@ -27,8 +27,8 @@ from ..audio import formats
 from ..audio.formats import past_the_end
 from ..errors import AudioProcessingError, SplError, Unfinished, ValidationError, escaped_error
 from ..limits import InputLimits
-from ..models.backend import DEFAULT_PRECISION, check_precision
-from ..models.catalog import SAMPLE_RATE, ModelSpec, get_spec
+from ..models.backend import check_precision
+from ..models.catalog import DEFAULT_MODEL, DEFAULT_PRECISION, SAMPLE_RATE, ModelSpec, get_spec
 from ..models.store import ModelManager
 from . import outputs, preprocess, provenance
 from .stages import Cancelled
@@ -50,11 +50,11 @@ STOP_GRACE = 1.0  # seconds a stopped run waits for its files in progress to cle
 class SeparateOptions:
     """Everything that changes what gets written, and how existing outputs are treated."""
 
-    model: str = "spleeter:2stems"
-    codec: str = "wav"
+    model: str = DEFAULT_MODEL
+    codec: str = formats.DEFAULT_CODEC
     bitrate: str | None = None
-    bit_depth: int = 16
-    filename_format: str = outputs.DEFAULT_FILENAME_FORMAT
+    bit_depth: int = formats.DEFAULT_BIT_DEPTH
+    filename_format: str = formats.DEFAULT_FILENAME_FORMAT
     offset: float = 0.0
     duration: float | None = None
     mwf: bool = False
