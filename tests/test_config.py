@@ -77,11 +77,14 @@ def test_env_values_of_every_kind(tmp_path: Path) -> None:
         tmp_path, SPLEETER_ENABLE_GPU="off", SPLEETER_AUTO_DOWNLOAD="no", SPLEETER_ENABLE_MONITORING="YES", SPL_HISTORY="0",
         SPLEETER_METRICS_PORT="9100", SPLEETER_MODELS_DIR="~/models", SPLEETER_REDIS_URL="redis://h:6379/0",
         SPLEETER_ALERT_MEMORY_MB="2048", SPLEETER_ALERT_GPU_MEMORY_MB="1000.5", SPLEETER_ALERT_ERROR_RATE="0.25",
+        SPLEETER_GITHUB_HOST="http://mirror.local", SPLEETER_METRICS_LINGER="2.5",
     )
     s = load_config(env=env)
     assert (s.performance.enable_gpu, s.models.auto_download, s.monitoring.enabled, s.monitoring.history) == (False, False, True, False)
     assert s.monitoring.metrics_port == 9100 and s.models.dir == Path("~/models").expanduser()
     assert s.monitoring.alerts.memory_usage == 2048 and s.monitoring.alerts.gpu_usage == 1000.5 and s.monitoring.alerts.error_rate == 0.25
+    assert s.models.github_host == "http://mirror.local" and s.models.github_release == "v1.4.0"
+    assert s.monitoring.metrics_linger_seconds == 2.5
     assert s.source("monitoring.history") == "env SPL_HISTORY"
     assert s.source("monitoring.alerts.gpu_usage") == "env SPLEETER_ALERT_GPU_MEMORY_MB"
     assert load_config(env=clean_env(tmp_path, SPLEETER_CACHE_DIR="")).source("cache.dir") == "default"  # empty = unset

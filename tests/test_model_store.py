@@ -21,12 +21,13 @@ from pathlib import Path
 import pytest
 
 from checkpoints import fake_weights, make_release_tarball, save_checkpoint, write_fake_checkpoint
+from spleeter_cli.config import load_config
 from spleeter_cli.errors import ModelError, ValidationError
 from spleeter_cli.models.catalog import get_spec
 from spleeter_cli.models.checkpoint import check_layout, checkpoint_prefix, read_variable_shapes
 from spleeter_cli.models.layout import expected_variables
 from spleeter_cli.models.sources import GitHubRelease, SourceUnavailable
-from spleeter_cli.models.store import ModelManager, auto_download_enabled, default_models_dir
+from spleeter_cli.models.store import ModelManager
 
 ROOT = Path(__file__).resolve().parents[1]
 UNREACHABLE = "https://github.invalid"  # the .invalid TLD never resolves: DNS fails at once
@@ -190,14 +191,16 @@ def test_checksum_mismatch_falls_through_and_is_reported(server: ReleaseServer, 
 
 
 def test_github_source_reports_http_errors(server: ReleaseServer, tmp_path: Path) -> None:
+    mirror = GitHubRelease.from_settings(load_config())  # the SPLEETER_GITHUB_* variables the server fixture set
+    assert (mirror.host, mirror.repository, mirror.release) == (server.host, REPOSITORY, RELEASE)
     with pytest.raises(SourceUnavailable, match="lists no checksum for 5stems"):
-        GitHubRelease().fetch(get_spec("5stems"), tmp_path)
+        mirror.fetch(get_spec("5stems"), tmp_path)
     with pytest.raises(SourceUnavailable, match="answered HTTP 404"):
-        GitHubRelease(release="v0.0.0").fetch(get_spec("4stems"), tmp_path)
+        GitHubRelease(server.host, REPOSITORY, "v0.0.0").fetch(get_spec("4stems"), tmp_path)
     server.stall_after = 1000
     server.resume.set()  # the server cuts the archive short after 1000 bytes
     with pytest.raises(SourceUnavailable, match="download of .*4stems.tar.gz failed"):
-        GitHubRelease().fetch(get_spec("4stems"), tmp_path)
+        mirror.fetch(get_spec("4stems"), tmp_path)
 
 
 def test_all_sources_failing_explains_the_manual_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -222,17 +225,17 @@ def test_auto_download_off_asks_for_an_explicit_download(monkeypatch: pytest.Mon
 
 
 @pytest.mark.parametrize(("value", "enabled"), [(None, True), ("", True), ("1", True), ("true", True), ("0", False), ("No", False), ("off", False)])
-def test_auto_download_setting(monkeypatch: pytest.MonkeyPatch, value: str | None, enabled: bool) -> None:
+def test_auto_download_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str | None, enabled: bool) -> None:
     if value is None:
         monkeypatch.delenv("SPLEETER_AUTO_DOWNLOAD", raising=False)
     else:
         monkeypatch.setenv("SPLEETER_AUTO_DOWNLOAD", value)
-    assert auto_download_enabled() is enabled
+    assert ModelManager(tmp_path).auto_download is enabled
 
 
 def test_models_dir_setting_and_unwritable_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("SPLEETER_MODELS_DIR", str(tmp_path / "mine"))
-    assert default_models_dir() == tmp_path / "mine"
+    assert ModelManager().models_dir == tmp_path / "mine"
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     with pytest.raises(ModelError) as caught:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -115,3 +116,36 @@ def test_history_switch_and_alerts_come_from_the_config_file(run_spl, tmp_path: 
     assert not (tmp_path / "c" / "history.db").exists()
     assert "above monitoring.alerts.memory_usage=1" in done.stderr, done.stderr
     assert any("memory use" in alert for alert in json.loads((tmp_path / "report.json").read_text())["summary"]["alerts"])
+
+
+def private_env(tmp_path: Path) -> dict[str, str]:
+    """No SPLEETER_*/SPL_* from the host and private XDG folders: only the config file given to spl decides."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("SPLEETER_", "SPL_"))}
+    return {**env, "XDG_CONFIG_HOME": str(tmp_path / "xdg-config"), "XDG_CACHE_HOME": str(tmp_path / "xdg-cache")}
+
+
+def test_stats_reports_recording_from_the_config_file_it_reads(tmp_path: Path) -> None:
+    config = tmp_path / "spl.yaml"
+    config.write_text(f"cache:\n  dir: {tmp_path / 'cache'}\nmonitoring:\n  history: false\n")
+    done = subprocess.run([*spl_command(), "stats", "--json", "--config", str(config)], env=private_env(tmp_path),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["selection"]["recording"] is False
+
+
+def test_a_no_cache_run_is_recorded_where_stats_looks(models_dir: Path, tmp_path: Path) -> None:
+    """With cache.dir set only in the config file, a --no-cache run's history still lands in that folder."""
+    cache = tmp_path / "configured-cache"
+    config = tmp_path / "spl.yaml"
+    config.write_text(f"cache:\n  dir: {cache}\nmodels:\n  dir: {models_dir}\n  auto_download: false\n")
+    [song] = write_songs(tmp_path / "in", 1, 2.0)
+    env = private_env(tmp_path)
+
+    def spl(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*spl_command(), *map(str, args), "--config", str(config)], env=env, capture_output=True, text=True, timeout=300)
+
+    done = spl("separate", song, "-o", tmp_path / "out", "--no-cache")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(spl("stats", "--json").stdout)
+    assert summary["selection"]["history"] == str(cache / "history.db") and summary["processing_stats"]["runs"] == 1
+    assert not (tmp_path / "xdg-cache" / "spl" / "cache").exists()

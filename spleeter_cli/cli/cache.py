@@ -7,7 +7,6 @@ commands answer at once.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -15,8 +14,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..errors import CacheError, ValidationError
+from ..units import parse_duration, parse_size
 from . import options as o
-from .runs import cache_manager
 from .ui import handles_errors
 
 app = typer.Typer(help="Show, clear and prune the cache of separated stems.", no_args_is_help=True)
@@ -30,35 +29,16 @@ CacheDir = Annotated[
     typer.Option("--cache-dir", parser=o.raw_path, help="Disk cache folder (default: cache.dir of the config or $SPLEETER_CACHE_DIR, else the user cache dir).", show_default=False),
 ]
 
-_UNITS = {"": 1, "b": 1} | {prefix + suffix: 1024**power for power, prefix in enumerate("kmgt", 1) for suffix in ("", "b", "ib")}
-_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_QUANTITY = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)\s*")
-
-
-def parse_size(text: str, option: str = "size") -> int:
-    """'500MB', '2GB', '1.5g', '4096' -> bytes; units are powers of 1024 (KB = KiB), like the cache limits."""
-    match = _QUANTITY.fullmatch(text.lower())
-    if not match or match[2] not in _UNITS:
-        raise ValidationError(f"invalid {option} {text!r}", hint="use a number and a unit, e.g. 500MB, 2GB or 1KB")
-    return int(float(match[1]) * _UNITS[match[2]])
-
-
-def parse_duration(text: str, option: str = "duration") -> float:
-    """'30m', '12h', '7d', '2w', '45s', '90' -> seconds."""
-    match = _QUANTITY.fullmatch(text.lower())
-    if not match or match[2] not in _SECONDS:
-        raise ValidationError(f"invalid {option} {text!r}", hint="use a number and a unit, e.g. 30m, 12h or 7d")
-    return float(match[1]) * _SECONDS[match[2]]
-
-
 def _warn(message: str) -> None:
     print(f"spl: warning: {message}", file=sys.stderr, flush=True)
 
 
 def _manager(cache_dir: Path | None, redis_url: str | None, config_file: Path | None, on_warning: Any = _warn):  # type: ignore[no-untyped-def]
     """The cache `spl separate` and `spl batch` would use with the same settings, so `clear` empties that one."""
+    from ..cache.manager import CacheManager
+
     try:
-        return cache_manager(o.load_settings(config_file, cache_dir=cache_dir, redis_url=redis_url), on_warning)
+        return CacheManager.from_settings(o.load_settings(config_file, cache_dir=cache_dir, redis_url=redis_url), on_warning)
     except CacheError as error:  # its hint is for runs (--no-cache); here the way out is clear, which needs no index
         raise CacheError(error.message, hint="free some space, or run `spl cache clear --tier disk`, which works without the index") from None
 
@@ -137,14 +117,14 @@ def clear(
     removed: list[str] = []
     unreached = _Unreached()
     try:
-        manager = cache_manager(settings, unreached)
+        manager = CacheManager.from_settings(settings, unreached)
     except CacheError as error:
         if wanted is not None and "disk" not in wanted:
             raise
         folder = CacheManager.remove_disk_tier(settings.cache.dir)  # the index could not be opened (full disk?): the folder is the tier
         _warn(f"{error.message}; removed {folder} instead")
         removed = ["disk"]
-        manager = cache_manager(settings, unreached, disk=False)
+        manager = CacheManager.from_settings(settings, unreached, disk=False)
     names = wanted or [t.name for t in manager.tiers] + removed
     manager.clear([name for name in names if name not in removed])
     unreached.check(manager, names, "clear")
