@@ -13,13 +13,13 @@ _spl_spec() {
             argument=none ;;
         "separate")
             subcommands=""
-            options="-o --output -s --stems -m --model --hq -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --mwf --no-tags --silence-threshold --skip-silent --normalize --normalize-stems --highpass --denoise --denoise-strength --overwrite --no-cache --json -q --quiet -v --verbose --backend --precision --metrics-port --config -h --help"
+            options="-o --output -s --stems -m --model --hq -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --mwf --no-tags --silence-threshold --skip-silent --normalize --normalize-stems --highpass --denoise --denoise-strength --no-cache --json -q --quiet -v --verbose --backend --precision --metrics-port --config --overwrite -h --help"
             value_options="-o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength --backend --precision --metrics-port --config"
             argument=file ;;
         "batch")
             subcommands=""
-            options="-o --output -s --stems -m --model --hq -c --codec --bitrate --bit-depth -f --filename-format --keep-tree --offset --duration --mwf --no-tags --silence-threshold --skip-silent --normalize --normalize-stems --highpass --denoise --denoise-strength -j --jobs --force --fail-fast --no-cache --cache-dir --redis-url --scheduler --report --json -q --quiet -v --verbose --backend --precision --metrics-port --config -h --help"
-            value_options="-o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength -j --jobs --cache-dir --redis-url --scheduler --report --backend --precision --metrics-port --config"
+            options="-o --output -s --stems -m --model --hq -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --mwf --no-tags --silence-threshold --skip-silent --normalize --normalize-stems --highpass --denoise --denoise-strength --no-cache --json -q --quiet -v --verbose --backend --precision --metrics-port --config --keep-tree -j --jobs --force --fail-fast --cache-dir --redis-url --scheduler --report -h --help"
+            value_options="-o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength --backend --precision --metrics-port --config -j --jobs --cache-dir --redis-url --scheduler --report"
             argument=file ;;
         "info")
             subcommands=""
@@ -182,6 +182,14 @@ _spl_value() {
             COMPREPLY=() ;;
         "batch|--denoise-strength")
             COMPREPLY=() ;;
+        "batch|--backend")
+            COMPREPLY=($(compgen -W "auto openvino tensorflow" -- "$cur")) ;;
+        "batch|--precision")
+            COMPREPLY=($(compgen -W "fp32 bf16" -- "$cur")) ;;
+        "batch|--metrics-port")
+            COMPREPLY=() ;;
+        "batch|--config")
+            _spl_paths -f ;;
         "batch|-j"|"batch|--jobs")
             COMPREPLY=() ;;
         "batch|--cache-dir")
@@ -191,14 +199,6 @@ _spl_value() {
         "batch|--scheduler")
             COMPREPLY=() ;;
         "batch|--report")
-            _spl_paths -f ;;
-        "batch|--backend")
-            COMPREPLY=($(compgen -W "auto openvino tensorflow" -- "$cur")) ;;
-        "batch|--precision")
-            COMPREPLY=($(compgen -W "fp32 bf16" -- "$cur")) ;;
-        "batch|--metrics-port")
-            COMPREPLY=() ;;
-        "batch|--config")
             _spl_paths -f ;;
         "stats|--since")
             COMPREPLY=() ;;

@@ -21,7 +21,7 @@ function __spl_value_options
         case 'separate'
             printf '%s\n' -o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength --backend --precision --metrics-port --config
         case 'batch'
-            printf '%s\n' -o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength -j --jobs --cache-dir --redis-url --scheduler --report --backend --precision --metrics-port --config
+            printf '%s\n' -o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength --backend --precision --metrics-port --config -j --jobs --cache-dir --redis-url --scheduler --report
         case 'stats'
             printf '%s\n' --since --last --cache-dir --config
         case 'models list'
@@ -114,7 +114,6 @@ complete -c spl -n "__spl_at 'separate'" -l normalize-stems -x -d 'Bring each wr
 complete -c spl -n "__spl_at 'separate'" -l highpass -x -d 'Remove rumble below this frequency from the input (4th-order Butterworth).'
 complete -c spl -n "__spl_at 'separate'" -l denoise -d 'Reduce background noise in the input (spectral gating) before separating.'
 complete -c spl -n "__spl_at 'separate'" -l denoise-strength -x -d 'How much noise --denoise removes (implies --denoise) [default: 0.75].'
-complete -c spl -n "__spl_at 'separate'" -l overwrite -d 'Replace existing output files.'
 complete -c spl -n "__spl_at 'separate'" -l no-cache -d 'Neither read nor write the stem cache.'
 complete -c spl -n "__spl_at 'separate'" -l json -d 'Print one JSON object per input on stdout.'
 complete -c spl -n "__spl_at 'separate'" -s q -l quiet -d 'Print errors only.'
@@ -123,6 +122,7 @@ complete -c spl -n "__spl_at 'separate'" -l backend -x -a 'auto openvino tensorf
 complete -c spl -n "__spl_at 'separate'" -l precision -x -a 'fp32 bf16' -d 'fp32: Spleeter\'s exact output; bf16: faster on CPUs with native bf16 (OpenVINO), slightly different [default: fp32].'
 complete -c spl -n "__spl_at 'separate'" -l metrics-port -x -d 'Serve Prometheus metrics on 127.0.0.1:PORT while the run lasts.'
 complete -c spl -n "__spl_at 'separate'" -l config -r -F -d 'Config file (default: $SPLEETER_CONFIG, else the user config file).'
+complete -c spl -n "__spl_at 'separate'" -l overwrite -d 'Replace existing output files.'
 complete -c spl -n "__spl_at 'separate'" -s h -l help -d 'Show this message and exit.'
 
 # spl batch
@@ -135,7 +135,6 @@ complete -c spl -n "__spl_at 'batch'" -s c -l codec -x -a 'wav flac mp3 ogg m4a'
 complete -c spl -n "__spl_at 'batch'" -l bitrate -x -d 'Bitrate of lossy codecs, e.g. 192k.'
 complete -c spl -n "__spl_at 'batch'" -l bit-depth -x -a '16 24 32' -d 'WAV/FLAC sample size: 16, 24, or 32 (float, WAV only) [default: 16].'
 complete -c spl -n "__spl_at 'batch'" -s f -l filename-format -x -d 'Output path template inside the output directory; fields {filename}, {foldername}, {instrument}, {codec} [default: {filename}/{instrument}.{codec}].'
-complete -c spl -n "__spl_at 'batch'" -l keep-tree -d 'Mirror the input folders\' structure under the output directory.'
 complete -c spl -n "__spl_at 'batch'" -l offset -x -d 'Start this many seconds into each input.'
 complete -c spl -n "__spl_at 'batch'" -l duration -x -d 'Separate at most this many seconds.'
 complete -c spl -n "__spl_at 'batch'" -l mwf -d 'Refine stems with multichannel Wiener filtering (slower).'
@@ -147,14 +146,7 @@ complete -c spl -n "__spl_at 'batch'" -l normalize-stems -x -d 'Bring each writt
 complete -c spl -n "__spl_at 'batch'" -l highpass -x -d 'Remove rumble below this frequency from the input (4th-order Butterworth).'
 complete -c spl -n "__spl_at 'batch'" -l denoise -d 'Reduce background noise in the input (spectral gating) before separating.'
 complete -c spl -n "__spl_at 'batch'" -l denoise-strength -x -d 'How much noise --denoise removes (implies --denoise) [default: 0.75].'
-complete -c spl -n "__spl_at 'batch'" -s j -l jobs -x -d 'Files processed at once (default: one per core, at least 2).'
-complete -c spl -n "__spl_at 'batch'" -l force -d 'Redo inputs whose stems already exist, and replace files spl did not write there.'
-complete -c spl -n "__spl_at 'batch'" -l fail-fast -d 'Stop at the first failed input.'
 complete -c spl -n "__spl_at 'batch'" -l no-cache -d 'Neither read nor write the stem cache.'
-complete -c spl -n "__spl_at 'batch'" -l cache-dir -x -a '(__fish_complete_directories)' -d 'Disk cache folder (default: $SPLEETER_CACHE_DIR or the user cache dir).'
-complete -c spl -n "__spl_at 'batch'" -l redis-url -x -d 'Shared Redis cache, e.g. redis://host:6379/0 (default: $SPLEETER_REDIS_URL).'
-complete -c spl -n "__spl_at 'batch'" -l scheduler -x -d 'Run on Dask: local:N starts N worker processes here (at most 4 per core), tcp://HOST:8786 uses a running scheduler (inputs and -o must be paths every worker sees).'
-complete -c spl -n "__spl_at 'batch'" -l report -r -F -d 'Write a JSON report of every input to this file.'
 complete -c spl -n "__spl_at 'batch'" -l json -d 'Print one JSON object per input on stdout.'
 complete -c spl -n "__spl_at 'batch'" -s q -l quiet -d 'Print errors only.'
 complete -c spl -n "__spl_at 'batch'" -s v -l verbose -d 'Also print per-stage timings.'
@@ -162,6 +154,14 @@ complete -c spl -n "__spl_at 'batch'" -l backend -x -a 'auto openvino tensorflow
 complete -c spl -n "__spl_at 'batch'" -l precision -x -a 'fp32 bf16' -d 'fp32: Spleeter\'s exact output; bf16: faster on CPUs with native bf16 (OpenVINO), slightly different [default: fp32].'
 complete -c spl -n "__spl_at 'batch'" -l metrics-port -x -d 'Serve Prometheus metrics on 127.0.0.1:PORT while the run lasts.'
 complete -c spl -n "__spl_at 'batch'" -l config -r -F -d 'Config file (default: $SPLEETER_CONFIG, else the user config file).'
+complete -c spl -n "__spl_at 'batch'" -l keep-tree -d 'Mirror the input folders\' structure under the output directory.'
+complete -c spl -n "__spl_at 'batch'" -s j -l jobs -x -d 'Files processed at once (default: one per core, at least 2).'
+complete -c spl -n "__spl_at 'batch'" -l force -d 'Redo inputs whose stems already exist, and replace files spl did not write there.'
+complete -c spl -n "__spl_at 'batch'" -l fail-fast -d 'Stop at the first failed input.'
+complete -c spl -n "__spl_at 'batch'" -l cache-dir -x -a '(__fish_complete_directories)' -d 'Disk cache folder (default: $SPLEETER_CACHE_DIR or the user cache dir).'
+complete -c spl -n "__spl_at 'batch'" -l redis-url -x -d 'Shared Redis cache, e.g. redis://host:6379/0 (default: $SPLEETER_REDIS_URL).'
+complete -c spl -n "__spl_at 'batch'" -l scheduler -x -d 'Run on Dask: local:N starts N worker processes here (at most 4 per core), tcp://HOST:8786 uses a running scheduler (inputs and -o must be paths every worker sees).'
+complete -c spl -n "__spl_at 'batch'" -l report -r -F -d 'Write a JSON report of every input to this file.'
 complete -c spl -n "__spl_at 'batch'" -s h -l help -d 'Show this message and exit.'
 
 # spl info

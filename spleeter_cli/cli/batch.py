@@ -10,11 +10,9 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from ..errors import ValidationError
-from ..limits import InputLimits
 from ..separate import planning
-from ..separate.vocabulary import DEFAULT_SILENCE_DBFS
 from . import options as o
-from .runs import choose_listener, execute
+from .runs import choose_listener, execute, local_run
 from .ui import handles_errors
 
 if TYPE_CHECKING:
@@ -27,72 +25,39 @@ def default_jobs() -> int:
 
 
 @handles_errors
+@o.with_run_flags
 def batch(
     patterns: Annotated[list[str], typer.Argument(help="Files, folders, quoted globs ('lib/**/*.{mp3,flac}'), @list.txt, or - for paths on stdin.", show_default=False, metavar="PATTERN_OR_PATH...")],
-    output: o.Output = None,
-    stems: o.Stems = None,
-    model: o.Model = None,
-    hq: o.HighQuality = False,
-    codec: o.Codec = None,
-    bitrate: o.Bitrate = None,
-    bit_depth: o.BitDepth = None,
-    filename_format: o.FilenameFormat = None,
+    flags: o.RunFlags,
     keep_tree: Annotated[bool, typer.Option("--keep-tree", help="Mirror the input folders' structure under the output directory.")] = False,
-    offset: o.Offset = 0.0,
-    duration: o.Duration = None,
-    mwf: o.Wiener = False,
-    no_tags: o.NoTags = False,
-    silence_threshold: o.SilenceThreshold = DEFAULT_SILENCE_DBFS,
-    skip_silent: o.SkipSilent = False,
-    normalize: o.Normalize = None,
-    normalize_stems: o.NormalizeStems = None,
-    highpass: o.Highpass = None,
-    denoise: o.Denoise = False,
-    denoise_strength: o.DenoiseStrength = None,
     jobs: Annotated[Optional[int], typer.Option("-j", "--jobs", help="Files processed at once (default: one per core, at least 2).", show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="Redo inputs whose stems already exist, and replace files spl did not write there.")] = False,
     overwrite: o.MistakenOverwrite = False,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failed input.")] = False,
-    no_cache: o.NoCache = False,
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", parser=o.raw_path, help="Disk cache folder (default: $SPLEETER_CACHE_DIR or the user cache dir).", show_default=False)] = None,
     redis_url: Annotated[Optional[str], typer.Option("--redis-url", help="Shared Redis cache, e.g. redis://host:6379/0 (default: $SPLEETER_REDIS_URL).", show_default=False)] = None,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Run on Dask: local:N starts N worker processes here (at most 4 per core), tcp://HOST:8786 uses a running scheduler (inputs and -o must be paths every worker sees).", show_default=False)] = None,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write a JSON report of every input to this file.", show_default=False, readable=False)] = None,
-    json_output: o.Json = False,
-    quiet: o.Quiet = False,
-    verbose: o.Verbose = False,
-    backend: o.Backend = None,
-    precision: o.Precision = None,
-    metrics_port: o.MetricsPort = None,
-    config_file: o.ConfigFile = None,
 ) -> None:
     """Separate whole folders; rerunning the same command resumes where it stopped."""
     from ..inputs import expand_inputs
-    from ..cache.manager import CacheManager
-    from ..separate.run import SeparationRun
 
     if overwrite:
         raise ValidationError("spl batch has no --overwrite", hint="--force redoes inputs and replaces existing files; spl separate takes --overwrite")
-    settings = o.load_settings(config_file, output=output, codec=codec, bitrate=bitrate, bit_depth=bit_depth, filename_format=filename_format,
-                               model=model, metrics_port=metrics_port, backend=backend, precision=precision, jobs=jobs, cache_dir=cache_dir, redis_url=redis_url,
-                               cache=False if no_cache else None)
-    options = o.separate_options(settings, stems, model, hq, offset, duration, mwf, "overwrite" if force else "skip",
-                                 no_tags=no_tags, silence_threshold=silence_threshold, skip_silent=skip_silent, normalize=normalize,
-                                 normalize_stems=normalize_stems, highpass=highpass, denoise=denoise, denoise_strength=denoise_strength)
+    settings = flags.settings(jobs=jobs, cache_dir=cache_dir, redis_url=redis_url)
+    options = flags.options(settings, "overwrite" if force else "skip")
     inputs, input_errors = expand_inputs(patterns, stdin=sys.stdin if "-" in patterns else None)
     if not inputs:
         if input_errors:  # the first error already carries its own fix
             raise ValidationError(f"no audio files to separate: {input_errors[0]}")
         raise ValidationError("no audio files to separate", hint="check the paths and quote glob patterns")
-    listener = choose_listener(json_output, quiet, verbose, live=True)
+    listener = choose_listener(flags.json_output, flags.quiet, flags.verbose, live=True)
     if scheduler is not None:  # the workers open the cache and the models; --jobs is the cluster's threads
         from ..distributed.run import DistributedRun
 
         run = DistributedRun.for_cli(scheduler, options, settings, listener, fail_fast)
     else:
-        run = SeparationRun(options, settings.audio.output_dir, o.model_store(settings), listener, cache=CacheManager.for_run(settings, listener.warning),
-                            limits=InputLimits.from_settings(settings), enable_gpu=settings.performance.enable_gpu, backend=settings.performance.backend,
-                            jobs=settings.performance.jobs or default_jobs(), fail_fast=fail_fast)
+        run = local_run(options, settings, listener, jobs=settings.performance.jobs or default_jobs(), fail_fast=fail_fast)
     output_dir = settings.audio.output_dir
     sources = [item.path for item in inputs]
     destinations = [output_dir / _inside(item.relative_parent) for item in inputs] if keep_tree else [output_dir] * len(inputs)

@@ -1,14 +1,21 @@
-"""Options shared by `spl separate` and `spl batch`, defined once so they never drift apart."""
+"""Flags shared by `spl separate` and `spl batch`, defined once, with what they mean, so they never drift apart."""
 
 from __future__ import annotations
 
+import inspect
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
+import typer.models
 
 from ..audio.formats import DEFAULT_BIT_DEPTH, DEFAULT_CODEC, DEFAULT_FILENAME_FORMAT, SUPPORTED_CODECS
 from ..models.catalog import DEFAULT_MODEL
+from ..separate.vocabulary import DEFAULT_SILENCE_DBFS
 
 DEFAULT_DENOISE_STRENGTH = 0.75  # full strength costs music a lot (README, Pre-processing)
 
@@ -82,34 +89,121 @@ def load_settings(config_file: Path | None, **flags: object):  # type: ignore[no
     return load_config(config_file).with_overrides(**flags)
 
 
-def separate_options(settings, stems: int | None, model: str | None, hq: bool, offset: float,  # type: ignore[no-untyped-def]
-                     duration: float | None, mwf: bool, existing: str, *, no_tags: bool = False,
-                     silence_threshold: float, skip_silent: bool = False, normalize: float | None = None,
-                     normalize_stems: float | None = None, highpass: float | None = None, denoise: bool = False,
-                     denoise_strength: float | None = None):
-    """The core's SeparateOptions from settings and the flags that only exist on the command line.
-
-    The flags arrive as typed; their meaning for the pipeline is decided here, once for both
-    commands (``--denoise-strength`` implies ``--denoise``; 0 strength means off).
-    """
-    from ..models.catalog import model_for
-    from ..separate.planning import check_filename_format
-    from ..separate.vocabulary import SeparateOptions
-
-    audio = settings.audio
-    check_filename_format(audio.filename_format, settings.label("audio.filename_format"))  # before the core, which knows no sources
-    chosen = settings.models.default if model is not None or (stems is None and not hq) else model_for(2 if stems is None else stems, hq).full_name
-    strength = denoise_strength if denoise_strength is not None else DEFAULT_DENOISE_STRENGTH if denoise else 0.0
-    return SeparateOptions(
-        model=chosen, codec=audio.codec.lower(), bitrate=audio.bitrate, bit_depth=audio.bit_depth,
-        filename_format=audio.filename_format, offset=offset, duration=duration, mwf=mwf, existing=existing,
-        tags=not no_tags, silence_threshold=silence_threshold, skip_silent=skip_silent, normalize=normalize,
-        normalize_stems=normalize_stems, highpass=highpass, denoise=strength, precision=settings.performance.precision,
-    )
-
-
 def model_store(settings):  # type: ignore[no-untyped-def]
     """The model store the settings describe; imported here, on the commands' path only."""
     from ..models.store import ModelManager
 
     return ModelManager.from_settings(settings)
+
+
+def _run_flags(
+    output: Output = None,
+    stems: Stems = None,
+    model: Model = None,
+    hq: HighQuality = False,
+    codec: Codec = None,
+    bitrate: Bitrate = None,
+    bit_depth: BitDepth = None,
+    filename_format: FilenameFormat = None,
+    offset: Offset = 0.0,
+    duration: Duration = None,
+    mwf: Wiener = False,
+    no_tags: NoTags = False,
+    silence_threshold: SilenceThreshold = DEFAULT_SILENCE_DBFS,
+    skip_silent: SkipSilent = False,
+    normalize: Normalize = None,
+    normalize_stems: NormalizeStems = None,
+    highpass: Highpass = None,
+    denoise: Denoise = False,
+    denoise_strength: DenoiseStrength = None,
+    no_cache: NoCache = False,
+    json_output: Json = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    backend: Backend = None,
+    precision: Precision = None,
+    metrics_port: MetricsPort = None,
+    config_file: ConfigFile = None,
+) -> None:
+    """The flags `spl separate` and `spl batch` share: their names, types and help, once (see ``with_run_flags``)."""
+
+
+@dataclass(frozen=True)
+class RunFlags:
+    """The shared flags as typed, and what they mean: settings, the core's options, the view."""
+
+    output: Path | None
+    stems: int | None
+    model: str | None
+    hq: bool
+    codec: str | None
+    bitrate: str | None
+    bit_depth: int | None
+    filename_format: str | None
+    offset: float
+    duration: float | None
+    mwf: bool
+    no_tags: bool
+    silence_threshold: float
+    skip_silent: bool
+    normalize: float | None
+    normalize_stems: float | None
+    highpass: float | None
+    denoise: bool
+    denoise_strength: float | None
+    no_cache: bool
+    json_output: bool
+    quiet: bool
+    verbose: bool
+    backend: str | None
+    precision: str | None
+    metrics_port: int | None
+    config_file: Path | None
+
+    def settings(self, **command_flags: object):  # type: ignore[no-untyped-def]
+        """Defaults < config file < environment < flags (None = flag not given), with the command's own flags."""
+        return load_settings(self.config_file, output=self.output, codec=self.codec, bitrate=self.bitrate, bit_depth=self.bit_depth,
+                             filename_format=self.filename_format, model=self.model, metrics_port=self.metrics_port, backend=self.backend,
+                             precision=self.precision, cache=False if self.no_cache else None, **command_flags)
+
+    def options(self, settings, existing: str):  # type: ignore[no-untyped-def]
+        """The core's SeparateOptions: the flags' meaning, decided once for both commands
+        (``--denoise-strength`` implies ``--denoise``; 0 strength means off)."""
+        from ..models.catalog import model_for
+        from ..separate.planning import check_filename_format
+        from ..separate.vocabulary import SeparateOptions
+
+        audio = settings.audio
+        check_filename_format(audio.filename_format, settings.label("audio.filename_format"))  # names where it was set
+        stems, hq = self.stems, self.hq
+        chosen = settings.models.default if self.model is not None or (stems is None and not hq) else model_for(2 if stems is None else stems, hq).full_name
+        strength = self.denoise_strength if self.denoise_strength is not None else DEFAULT_DENOISE_STRENGTH if self.denoise else 0.0
+        return SeparateOptions(
+            model=chosen, codec=audio.codec.lower(), bitrate=audio.bitrate, bit_depth=audio.bit_depth,
+            filename_format=audio.filename_format, offset=self.offset, duration=self.duration, mwf=self.mwf, existing=existing,
+            tags=not self.no_tags, silence_threshold=self.silence_threshold, skip_silent=self.skip_silent, normalize=self.normalize,
+            normalize_stems=self.normalize_stems, highpass=self.highpass, denoise=strength, precision=settings.performance.precision,
+        )
+
+
+def with_run_flags(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` the shared flags, after its arguments and before its own options, as one ``flags: RunFlags``.
+
+    Typer reads a command's parameters from its signature, so the shared ones are spliced into
+    the signature Typer sees; the wrapper gathers them back into a ``RunFlags``.
+    """
+    hints = {**typing.get_type_hints(command, include_extras=True), **typing.get_type_hints(_run_flags, include_extras=True)}
+    shared = [p.replace(annotation=hints[p.name]) for p in inspect.signature(_run_flags).parameters.values()]
+    own = [p.replace(annotation=hints[p.name]) for p in inspect.signature(command).parameters.values() if p.name != "flags"]
+    arguments = [p for p in own if any(isinstance(extra, typer.models.ArgumentInfo) for extra in getattr(p.annotation, "__metadata__", ()))]
+    options = [p for p in own if p not in arguments]
+
+    @wraps(command)
+    def wrapper(**values: Any) -> None:
+        flags = RunFlags(**{p.name: values.pop(p.name) for p in shared})
+        command(flags=flags, **values)
+
+    parameters = [*arguments, *shared, *options]
+    wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+    return wrapper

@@ -32,6 +32,18 @@ def choose_listener(json_output: bool, quiet: bool, verbose: bool, live: bool = 
     return PlainListener(verbose=verbose, quiet=quiet)
 
 
+def local_run(options: Any, settings: Any, listener: PlainListener, jobs: int = 1, fail_fast: bool = False) -> Any:
+    """A run in this process as the settings describe it: models, cache, limits, backend."""
+    from ..cache.manager import CacheManager
+    from ..limits import InputLimits
+    from ..separate.run import SeparationRun
+    from .options import model_store
+
+    return SeparationRun(options, settings.audio.output_dir, model_store(settings), listener, cache=CacheManager.for_run(settings, listener.warning),
+                         limits=InputLimits.from_settings(settings), enable_gpu=settings.performance.enable_gpu,
+                         backend=settings.performance.backend, jobs=jobs, fail_fast=fail_fast)
+
+
 def execute(run: Any, inputs: Sequence[Path], listener: PlainListener, settings: Any, destinations: Sequence[Path] | None = None,
             input_errors: Sequence[SplError] = (), report: Path | None = None, uniform_exit: bool = True) -> None:
     """Run, print the summary, write the report, record the history, and exit with the documented code.
