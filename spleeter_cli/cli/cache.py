@@ -7,13 +7,13 @@ commands answer at once.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
+from ..config import parse_duration, parse_size
 from ..errors import CacheError, ValidationError
 from . import options as o
 from .runs import cache_manager
@@ -29,27 +29,6 @@ CacheDir = Annotated[
     Optional[Path],
     typer.Option("--cache-dir", parser=o.raw_path, help="Disk cache folder (default: cache.dir of the config or $SPLEETER_CACHE_DIR, else the user cache dir).", show_default=False),
 ]
-
-_UNITS = {"": 1, "b": 1} | {prefix + suffix: 1024**power for power, prefix in enumerate("kmgt", 1) for suffix in ("", "b", "ib")}
-_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_QUANTITY = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)\s*")
-
-
-def parse_size(text: str, option: str = "size") -> int:
-    """'500MB', '2GB', '1.5g', '4096' -> bytes; units are powers of 1024 (KB = KiB), like the cache limits."""
-    match = _QUANTITY.fullmatch(text.lower())
-    if not match or match[2] not in _UNITS:
-        raise ValidationError(f"invalid {option} {text!r}", hint="use a number and a unit, e.g. 500MB, 2GB or 1KB")
-    return int(float(match[1]) * _UNITS[match[2]])
-
-
-def parse_duration(text: str, option: str = "duration") -> float:
-    """'30m', '12h', '7d', '2w', '45s', '90' -> seconds."""
-    match = _QUANTITY.fullmatch(text.lower())
-    if not match or match[2] not in _SECONDS:
-        raise ValidationError(f"invalid {option} {text!r}", hint="use a number and a unit, e.g. 30m, 12h or 7d")
-    return float(match[1]) * _SECONDS[match[2]]
-
 
 def _warn(message: str) -> None:
     print(f"spl: warning: {message}", file=sys.stderr, flush=True)

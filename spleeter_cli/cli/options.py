@@ -7,9 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..separate.vocabulary import DEFAULT_SILENCE_DBFS
-
-DEFAULT_DENOISE_STRENGTH = 0.75  # full strength costs music a lot (README, Pre-processing)
+from ..separate.vocabulary import DEFAULT_DENOISE_STRENGTH, DEFAULT_SILENCE_DBFS
 
 
 def raw_path(value: str) -> Path | str:
