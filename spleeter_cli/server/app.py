@@ -213,10 +213,10 @@ def _error(error: SplError) -> JSONResponse:
     return JSONResponse(error_body(error), status_code=http_status(error))
 
 
-def _problem(status: int, message: str, hint: str | None = None, retry_after: int | None = None, **extra: Any) -> JSONResponse:
-    """A failure of the request itself (not of a separation): its message, and exit code 2 as a usage error."""
+def _problem(code: int, message: str, hint: str | None = None, retry_after: int | None = None, **extra: Any) -> JSONResponse:
+    """A failure of the request itself (not of a separation): HTTP status ``code``, its message, and exit code 2 as a usage error."""
     body = {"detail": f"{message} ({hint})" if hint else message, "exit_code": int(ExitCode.USAGE), **extra}
-    return JSONResponse(body, status_code=status, headers={"retry-after": str(retry_after)} if retry_after else None)
+    return JSONResponse(body, status_code=code, headers={"retry-after": str(retry_after)} if retry_after else None)
 
 
 def _queue_full(retry_after: int) -> JSONResponse:
