@@ -62,6 +62,8 @@ def batch(
     verbose: o.Verbose = False,
     backend: o.Backend = None,
     precision: o.Precision = None,
+    server: o.Server = None,
+    token: o.Token = None,
     metrics_port: o.MetricsPort = None,
     config_file: o.ConfigFile = None,
 ) -> None:
@@ -73,7 +75,7 @@ def batch(
         raise ValidationError("spl batch has no --overwrite", hint="--force redoes inputs and replaces existing files; spl separate takes --overwrite")
     settings = o.load_settings(config_file, output=output, codec=codec, bitrate=bitrate, bit_depth=bit_depth, filename_format=filename_format,
                                model=model, metrics_port=metrics_port, backend=backend, precision=precision, jobs=jobs, cache_dir=cache_dir, redis_url=redis_url,
-                               cache=False if no_cache else None)
+                               cache=False if no_cache else None, token=token)
     options = o.separate_options(settings, stems, model, hq, offset, duration, mwf, "overwrite" if force else "skip",
                                  no_tags=no_tags, silence_threshold=silence_threshold, skip_silent=skip_silent, normalize=normalize,
                                  normalize_stems=normalize_stems, highpass=highpass, denoise=denoise, denoise_strength=denoise_strength)
@@ -83,7 +85,11 @@ def batch(
             raise ValidationError(f"no audio files to separate: {input_errors[0]}")
         raise ValidationError("no audio files to separate", hint="check the paths and quote glob patterns")
     listener = choose_listener(json_output, quiet, verbose, live=True)
-    if scheduler is not None:  # the workers open the cache and the models; --jobs is the cluster's threads
+    if scheduler is not None and server is not None:
+        raise ValidationError("--scheduler and --server cannot be combined", hint="a server separates on its own machine; pick one")
+    if server is not None:  # the server opens the cache and the models; --jobs is the uploads in flight
+        run = o.remote_run(server, options, settings, listener, settings.performance.jobs or default_jobs(), fail_fast)
+    elif scheduler is not None:  # the workers open the cache and the models; --jobs is the cluster's threads
         from ..distributed.run import DistributedRun
 
         run = DistributedRun.for_cli(scheduler, options, settings, listener, fail_fast)

@@ -51,6 +51,9 @@ Precision = Annotated[Optional[str], typer.Option("--precision", metavar="fp32|b
 # The other command's flag, given by mistake: a one-line error naming the right one, not Click's closest spelling.
 MistakenOverwrite = Annotated[bool, typer.Option("--overwrite", hidden=True)]
 MistakenForce = Annotated[bool, typer.Option("--force", hidden=True)]
+Server = Annotated[Optional[str], typer.Option("--server", metavar="URL", show_default=False,
+                                               help="Separate on a `spl serve` at URL (e.g. http://host:8080): upload, then download the stems here.")]
+Token = Annotated[Optional[str], typer.Option("--token", show_default=False, help="Bearer token for --server (default: $SPLEETER_SERVER_TOKEN).")]
 MetricsPort = Annotated[Optional[int], typer.Option("--metrics-port", min=1, max=65535, show_default=False,
                                                     help="Serve Prometheus metrics on 127.0.0.1:PORT while the run lasts.")]
 
@@ -103,6 +106,14 @@ def separate_options(settings, stems: int | None, model: str | None, hq: bool, o
         tags=not no_tags, silence_threshold=silence_threshold, skip_silent=skip_silent, normalize=normalize,
         normalize_stems=normalize_stems, highpass=highpass, denoise=strength, precision=settings.performance.precision,
     )
+
+
+def remote_run(server: str, options, settings, listener, jobs: int, fail_fast: bool = False):  # type: ignore[no-untyped-def]
+    """`--server URL`: a run that separates on a `spl serve` and writes the stems here, as a local run would."""
+    from ..config import server_token
+    from ..server.client import RemoteRun
+
+    return RemoteRun.for_cli(server, server_token(settings), options, settings, listener, jobs, fail_fast)
 
 
 def model_store(settings):  # type: ignore[no-untyped-def]

@@ -45,6 +45,8 @@ def separate(
     verbose: o.Verbose = False,
     backend: o.Backend = None,
     precision: o.Precision = None,
+    server: o.Server = None,
+    token: o.Token = None,
     metrics_port: o.MetricsPort = None,
     config_file: o.ConfigFile = None,
 ) -> None:
@@ -54,12 +56,16 @@ def separate(
     if force:
         raise ValidationError("spl separate has no --force", hint="--overwrite replaces existing stems; spl batch takes --force")
     settings = o.load_settings(config_file, output=output, codec=codec, bitrate=bitrate, bit_depth=bit_depth, filename_format=filename_format,
-                               model=model, metrics_port=metrics_port, backend=backend, precision=precision, cache=False if no_cache else None)
+                               model=model, metrics_port=metrics_port, backend=backend, precision=precision, cache=False if no_cache else None,
+                               token=token)
     options = o.separate_options(settings, stems, model, hq, offset, duration, mwf, "overwrite" if overwrite else "refuse",
                                  no_tags=no_tags, silence_threshold=silence_threshold, skip_silent=skip_silent, normalize=normalize,
                                  normalize_stems=normalize_stems, highpass=highpass, denoise=denoise, denoise_strength=denoise_strength)
     listener = choose_listener(json_output, quiet, verbose)
-    run = SeparationRun(options, settings.audio.output_dir, o.model_store(settings), listener, cache=open_cache(settings, listener),
-                        limits=InputLimits.from_settings(settings), enable_gpu=settings.performance.enable_gpu, backend=settings.performance.backend)
+    if server is not None:
+        run = o.remote_run(server, options, settings, listener, jobs=1)
+    else:
+        run = SeparationRun(options, settings.audio.output_dir, o.model_store(settings), listener, cache=open_cache(settings, listener),
+                            limits=InputLimits.from_settings(settings), enable_gpu=settings.performance.enable_gpu, backend=settings.performance.backend)
     unique = list({planning.real(file): file for file in reversed(files)}.values())[::-1]  # a file named twice is separated once
     execute(run, unique, listener, settings)
