@@ -13,6 +13,7 @@ Errors answer with the HTTP status of their exit code (``statuses.py``) and the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections.abc import AsyncIterator
@@ -40,7 +41,7 @@ from .statuses import error_body, http_status, named, status_for
 from .views import API, describe, job_url
 
 MAX_WAIT = 600.0  # seconds a request may be held by ?wait=
-_POLL = 0.1  # seconds between looks at a waited-for job
+_LOOK = 1.0  # seconds between looks at a waited-for job besides its end's notice (and the server's stop)
 
 
 @dataclass
@@ -175,10 +176,17 @@ def create_app(service: Service) -> Any:
     async def _answer(job_id: str, wait: float, created: bool) -> Response:
         """The job's JSON; with ``wait``, once it has ended or the wait is over (or the server stops)."""
         deadline = time.monotonic() + wait
-        status = jobs.status(job_id)
-        while status is not None and status not in FINISHED and time.monotonic() < deadline and runner.accepting:
-            await asyncio.sleep(_POLL)
+        loop = asyncio.get_running_loop()
+        ended = asyncio.Event()
+        unwatch = runner.watch(job_id, lambda: loop.call_soon_threadsafe(ended.set))
+        try:
             status = jobs.status(job_id)
+            while status is not None and status not in FINISHED and time.monotonic() < deadline and runner.accepting:
+                with contextlib.suppress(TimeoutError):  # a look now and then: the job may have ended before the watch began
+                    await asyncio.wait_for(ended.wait(), min(_LOOK, max(0.0, deadline - time.monotonic())))
+                status = jobs.status(job_id)
+        finally:
+            unwatch()
         job = jobs.get(job_id)
         if job is None:
             return _no_job()

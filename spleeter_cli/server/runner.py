@@ -112,6 +112,7 @@ class JobRunner:
         self._threads: list[threading.Thread] = []
         self._stopped = threading.Event()
         self._job_seconds = _FIRST_GUESS  # running average, for Retry-After
+        self._watchers: dict[str, list[Callable[[], None]]] = {}  # job id -> called once it ends (?wait= answers)
 
     # Life
 
@@ -180,6 +181,7 @@ class JobRunner:
                 self._queue.remove(job_id)
                 self.jobs.set_cancelled(job_id)
                 self.jobs.remove_files(job_id)
+                self._ended(job_id)
                 return True
             active = self._active.get(job_id)
         if active is None:
@@ -187,6 +189,20 @@ class JobRunner:
         active.cancel = True
         active.run.cancelled.set()  # the run stops within a tenth of a second; the worker removes the files
         return True
+
+    def watch(self, job_id: str, ended: Callable[[], None]) -> Callable[[], None]:
+        """Call ``ended`` (from a worker thread) once the job has ended or gone back to the queue; returns the unwatch."""
+        with self._wake:
+            self._watchers.setdefault(job_id, []).append(ended)
+
+        def unwatch() -> None:
+            with self._wake:
+                if ended in self._watchers.get(job_id, []):
+                    self._watchers[job_id].remove(ended)
+                    if not self._watchers[job_id]:
+                        del self._watchers[job_id]
+
+        return unwatch
 
     def progress(self, job_id: str) -> Progress | None:
         active = self._active.get(job_id)
@@ -217,6 +233,8 @@ class JobRunner:
             except Exception as error:  # noqa: BLE001 - a bug must fail its job, not kill the worker
                 self.log(f"internal error in job {job_id}: {type(error).__name__}: {error} (please report it)")
                 self.jobs.set_failed(job_id, error_body(SplError(f"internal error: {type(error).__name__}: {error}")))
+            finally:
+                self._ended(job_id)
 
     def _execute(self, job_id: str) -> None:
         job = self.jobs.get(job_id)
@@ -252,6 +270,12 @@ class JobRunner:
         else:
             self.tally.add(result)
             self.jobs.set_done(job_id, self._done(result, job.filename))
+
+    def _ended(self, job_id: str) -> None:
+        with self._wake:
+            watchers = self._watchers.pop(job_id, [])
+        for ended in watchers:
+            ended()
 
     def _failed(self, job_id: str, error: SplError, result: FileResult) -> None:
         self.tally.add(result)
