@@ -226,3 +226,30 @@ def test_config_show_lists_the_server_settings_with_the_token_hidden(run_spl) ->
     assert set(lines) == {"server.host", "server.port", "server.data_dir", "server.max_upload_mb", "server.retention_seconds",
                           "server.queue", "server.grace_seconds", "server.token", "server.token_file", "server.insecure"}
     assert '"****"  (env SPLEETER_SERVER_TOKEN)' in lines["server.token"] and "9000  (env SPLEETER_SERVER_PORT)" in lines["server.port"]
+
+
+def test_the_deploy_files_run_the_service_and_their_probes_work(server: SplServer) -> None:
+    import shlex
+
+    import yaml
+
+    root = Path(__file__).parent.parent
+    dockerfile = (root / "deploy" / "Dockerfile").read_text()
+    assert 'CMD ["spl", "serve", "--host", "0.0.0.0"]' in dockerfile
+    documents = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all((root / "deploy" / "kubernetes.yaml").read_text())}
+    deployment = documents["Deployment", "spleeter-service"]["spec"]
+    assert deployment["replicas"] == 3
+    [container] = deployment["template"]["spec"]["containers"]
+    env = {item["name"]: item for item in container["env"]}
+    assert env["SPLEETER_SERVER_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "spleeter-service-token"
+    assert env["SPLEETER_REDIS_URL"]["value"] == "redis://redis:6379/0"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert documents["Service", "spleeter-service"]["spec"]["selector"] == {"app": "spleeter-service"}
+    # the probes, run as the kubelet and docker would run them, against a real server
+    readiness = [part.replace(":8080/", f":{server.port}/") for part in container["readinessProbe"]["exec"]["command"]]
+    for token, code in ((server.token, 0), ("wrong", 1)):
+        probe = subprocess.run([sys.executable if part == "python" else part for part in readiness], capture_output=True,
+                               env={"SPLEETER_SERVER_TOKEN": token or ""})
+        assert probe.returncode == code, probe.stderr
+    healthcheck = dockerfile.split("HEALTHCHECK CMD ", 1)[1].splitlines()[0].replace(":8080/", f":{server.port}/")
+    assert subprocess.run([sys.executable, *shlex.split(healthcheck)[1:]]).returncode == 0
