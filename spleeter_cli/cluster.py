@@ -17,6 +17,7 @@ from typing import Any
 from .distributed.address import parse_scheduler
 from .distributed.connection import CONNECT_TIMEOUT, ClusterConnection
 from .distributed.run import RETRIES, DistributedRun
+from .models.catalog import DEFAULT_MODEL
 from .separate.vocabulary import FileResult, SeparateOptions, SilentListener
 
 
@@ -30,7 +31,7 @@ class SpleeterCluster:
 
     def __init__(self, scheduler: str = "local:2", output_dir: str | Path = "separated", *, models_dir: str | Path | None = None,
                  cache_dir: str | Path | None = None, redis_url: str | None = None, enable_cache: bool | None = None,
-                 default_model: str = "spleeter:2stems", retries: int = RETRIES, timeout: float = CONNECT_TIMEOUT) -> None:
+                 default_model: str = DEFAULT_MODEL, retries: int = RETRIES, timeout: float = CONNECT_TIMEOUT) -> None:
         self.output_dir = Path(output_dir)
         self.default_model = default_model
         self.retries = retries

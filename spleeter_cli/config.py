@@ -6,8 +6,14 @@ messages, ``spl config show`` and the documented example all derive from it, so
 they cannot drift apart. Every value remembers where it came from, because "why
 is it using *that* cache folder?" is the question a config layer must answer.
 
-Importing this module is cheap (PyYAML and platformdirs only): `spl config show`
-must answer at once, without NumPy or TensorFlow.
+This is the only module that reads the environment and config files: the rest of
+spl takes plain values (or a ``Settings``) from here, so a setting cannot mean one
+thing to the CLI and another to a worker or the Python API. The two variables that
+are not settings (``SPL_DEBUG``, CUDA's ``CUDA_VISIBLE_DEVICES``) are read here too.
+
+Importing this module is cheap (PyYAML and platformdirs, and the two leaf modules
+that define formats and models): `spl config show` must answer at once, without
+NumPy or TensorFlow.
 """
 
 from __future__ import annotations
@@ -21,14 +27,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .audio.formats import BIT_DEPTHS, DEFAULT_BIT_DEPTH, DEFAULT_CODEC, DEFAULT_FILENAME_FORMAT, SUPPORTED_CODECS
 from .errors import ValidationError, os_cause
-from .models.backend import BACKENDS, PRECISIONS
+from .models.catalog import BACKENDS, DEFAULT_MODEL, DEFAULT_PRECISION, PRECISIONS, get_spec
+from .units import parse_size, seconds_in
 
 CONFIG_ENV = "SPLEETER_CONFIG"
+DEBUG_ENV = "SPL_DEBUG"
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off"})
-CODECS = ("wav", "flac", "mp3", "ogg", "m4a")
-BIT_DEPTHS = (16, 24, 32)
 
 
 class _Invalid(Exception):
@@ -110,6 +117,10 @@ def _megabytes(value: Any) -> float:
     return _number(value, "a non-negative number of megabytes", 0, None)
 
 
+def _linger(value: Any) -> float:
+    return _number(value, "a non-negative number of seconds", 0, None)
+
+
 def _fraction(value: Any) -> float:
     return _number(value, "a number between 0 and 1", 0, 1)
 
@@ -159,8 +170,8 @@ def _paths(value: Any) -> tuple[Path, ...]:
 
 
 def _codec(value: Any) -> str:
-    if not isinstance(value, str) or value.lower() not in CODECS:
-        raise _Invalid("one of " + ", ".join(CODECS))
+    if not isinstance(value, str) or value.lower() not in SUPPORTED_CODECS:
+        raise _Invalid("one of " + ", ".join(SUPPORTED_CODECS))
     return value.lower()
 
 
@@ -183,9 +194,7 @@ def _choice(allowed: tuple[str, ...]) -> Callable[[Any], str]:
 
 
 def _model(value: Any) -> str:
-    """Checked against the catalog (a light module) so a typo fails before any work starts."""
-    from .models.catalog import get_spec
-
+    """Checked against the catalog so a typo fails before any work starts."""
     name = _text(value)
     try:
         return get_spec(name).full_name
@@ -202,27 +211,6 @@ def _redis_url(value: Any) -> str:
     except ValueError:
         raise _Invalid("a well-formed redis://, rediss:// or unix:// URL (host, port 1-65535)") from None
     return url
-
-
-_SIZE_UNITS = {"": 1, "b": 1} | {prefix + suffix: 1024**power for power, prefix in enumerate("kmgt", 1) for suffix in ("", "b", "ib")}
-_AGE_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_QUANTITY = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)\s*")
-
-
-def parse_size(text: str, option: str = "size") -> int:
-    """'500MB', '2GB', '1.5g', '4096' -> bytes; units are powers of 1024 (KB = KiB), like the cache limits."""
-    match = _QUANTITY.fullmatch(text.lower())
-    if not match or match[2] not in _SIZE_UNITS:
-        raise ValidationError(f"invalid {option} {text!r}", hint="use a number and a unit, e.g. 500MB, 2GB or 1KB")
-    return int(float(match[1]) * _SIZE_UNITS[match[2]])
-
-
-def parse_duration(text: str, option: str = "duration") -> float:
-    """'30m', '12h', '7d', '2w', '45s', '90' -> seconds."""
-    match = _QUANTITY.fullmatch(text.lower())
-    if not match or match[2] not in _AGE_UNITS:
-        raise ValidationError(f"invalid {option} {text!r}", hint="use a number and a unit, e.g. 30m, 12h or 7d")
-    return float(match[1]) * _AGE_UNITS[match[2]]
 
 
 def _upload_mb(value: Any) -> float:
@@ -243,10 +231,10 @@ def _age(value: Any) -> float:
     """Seconds as a number, or a duration with its unit ('24h', '7d')."""
     expected = "a positive number of seconds, or a duration such as 24h or 7d"
     if isinstance(value, str):
-        try:
-            value = parse_duration(value)
-        except ValidationError:
-            raise _Invalid(expected) from None
+        seconds = seconds_in(value)
+        if seconds is None:
+            raise _Invalid(expected)
+        value = seconds
     number = _number(value, expected, 0, None)
     if number <= 0:
         raise _Invalid(expected)
@@ -279,21 +267,24 @@ FIELDS: tuple[Field, ...] = (
     Field("performance.enable_gpu", True, _bool, env="SPLEETER_ENABLE_GPU", help="use a GPU when TensorFlow sees one"),
     Field("performance.backend", "auto", _choice(BACKENDS), env="SPLEETER_BACKEND", flag="--backend",
           help="inference runtime: auto (TensorFlow on a CUDA GPU, else OpenVINO), openvino or tensorflow"),
-    Field("performance.precision", "fp32", _choice(PRECISIONS), env="SPLEETER_PRECISION", flag="--precision",
+    Field("performance.precision", DEFAULT_PRECISION, _choice(PRECISIONS), env="SPLEETER_PRECISION", flag="--precision",
           help="fp32 (Spleeter's exact output) or bf16 (OpenVINO on CPUs with native bf16: faster, slightly different)"),
     Field("models.dir", None, _path, nullable=True, env="SPLEETER_MODELS_DIR", help="where models are installed; null: ~/.cache/spl/models"),
     Field("models.auto_download", True, _bool, env="SPLEETER_AUTO_DOWNLOAD", help="false: a missing model is an error instead of a download"),
-    Field("models.default", "spleeter:2stems", _model, flag="--model", help="model used when neither --model nor --stems is given"),
+    Field("models.default", DEFAULT_MODEL, _model, flag="--model", help="model used when neither --model nor --stems is given"),
+    Field("models.github_host", "https://github.com", _text, env="SPLEETER_GITHUB_HOST", help="host of the official release, or of a mirror of it"),
+    Field("models.github_repository", "deezer/spleeter", _text, env="SPLEETER_GITHUB_REPOSITORY", help="repository of the release"),
+    Field("models.github_release", "v1.4.0", _text, env="SPLEETER_GITHUB_RELEASE", help="release tag of the model archives and their checksum.json"),
     Field("cache.enabled", True, _bool, flag="--cache", help="false: never read or write the stem cache (like --no-cache)"),
     Field("cache.dir", None, _folder, nullable=True, env="SPLEETER_CACHE_DIR", flag="--cache-dir", help="disk cache folder; null: ~/.cache/spl/cache"),
     Field("cache.memory_mb", 512, _positive_int, help="in-memory cache limit, MB"),
     Field("cache.disk_mb", 10240, _positive_int, help="disk cache limit, MB"),
     Field("cache.redis_url", None, _redis_url, nullable=True, env="SPLEETER_REDIS_URL", flag="--redis-url", help="shared Redis cache; null: none"),
     Field("cache.redis_ttl_seconds", 604800, _ttl, help="lifetime of Redis entries, seconds"),
-    Field("audio.codec", "wav", _codec, flag="--codec", help="output codec: wav, flac, mp3, ogg, m4a"),
+    Field("audio.codec", DEFAULT_CODEC, _codec, flag="--codec", help="output codec: " + ", ".join(SUPPORTED_CODECS)),
     Field("audio.bitrate", None, _text, nullable=True, flag="--bitrate", help="bitrate of lossy codecs, e.g. 192k; null: the codec's default"),
-    Field("audio.bit_depth", 16, _bit_depth, flag="--bit-depth", help="WAV/FLAC sample size: 16, 24 or 32 (float, WAV only)"),
-    Field("audio.filename_format", "{filename}/{instrument}.{codec}", _text, flag="--filename-format", help="output path template"),
+    Field("audio.bit_depth", DEFAULT_BIT_DEPTH, _bit_depth, flag="--bit-depth", help="WAV/FLAC sample size: 16, 24 or 32 (float, WAV only)"),
+    Field("audio.filename_format", DEFAULT_FILENAME_FORMAT, _text, flag="--filename-format", help="output path template"),
     Field("audio.output_dir", Path("separated"), _path, flag="--output", help="output directory"),
     Field("limits.max_file_mb", None, _megabytes, nullable=True, env="SPLEETER_MAX_FILE_MB", help="refuse inputs larger than this, MB; null: no limit"),
     Field("limits.max_duration_seconds", None, _seconds, nullable=True, env="SPLEETER_MAX_DURATION", help="refuse inputs longer than this, seconds; null: no limit"),
@@ -301,6 +292,8 @@ FIELDS: tuple[Field, ...] = (
           help="inputs (after following symlinks) must lie inside one of these folders; null: anywhere"),
     Field("monitoring.enabled", False, _bool, env="SPLEETER_ENABLE_MONITORING", help="add the run's resource use (peak RSS, CPU, GPU memory) to the summary and report"),
     Field("monitoring.metrics_port", None, _port, nullable=True, env="SPLEETER_METRICS_PORT", flag="--metrics-port", help="serve Prometheus metrics on 127.0.0.1:PORT; null: off"),
+    Field("monitoring.metrics_linger_seconds", 0, _linger, env="SPLEETER_METRICS_LINGER",
+          help="seconds the metrics endpoint stays up after a run, so a scraper reads the final figures"),
     Field("monitoring.history", True, _bool, env="SPL_HISTORY", help="record run history (spl stats)"),
     Field("monitoring.alerts.memory_usage", None, _megabytes, nullable=True, env="SPLEETER_ALERT_MEMORY_MB", help="alert above this resident memory, MB; null: off"),
     Field("monitoring.alerts.gpu_usage", None, _megabytes, nullable=True, env="SPLEETER_ALERT_GPU_MEMORY_MB", help="alert above this GPU memory, MB; null: off"),
@@ -464,6 +457,39 @@ def plain(value: Any) -> Any:
 def defaults() -> dict[str, Any]:
     """Every key's built-in default, by dotted key."""
     return {f.key: f.default for f in FIELDS}
+
+
+def default_cache_dir() -> Path:
+    """The stem cache and run history when ``cache.dir`` is null."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("spl")) / "cache"
+
+
+def default_server_data_dir() -> Path:
+    """`spl serve`'s jobs, uploads and stems when ``server.data_dir`` is null."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("spl")) / "server"
+
+
+def default_models_dir() -> Path:
+    """Where models are installed when ``models.dir`` is null."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("spl")) / "models"
+
+
+def debugging() -> bool:
+    """``SPL_DEBUG`` set: an internal error shows its traceback. Not a setting, because it must
+    work when loading the settings is what failed."""
+    return bool(os.environ.get(DEBUG_ENV))
+
+
+def cuda_devices_hidden() -> bool:
+    """``CUDA_VISIBLE_DEVICES`` empty or -1: CUDA, so TensorFlow, sees no GPU (CUDA's variable, not spl's)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return visible is not None and visible.strip() in ("", "-1")
 
 
 def default_config_path() -> Path:

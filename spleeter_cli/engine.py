@@ -14,51 +14,64 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .config import Settings, load_config
 from .models.catalog import CATALOG
-from .models.store import ModelManager, default_models_dir
+from .models.store import ModelManager
 from .separate.loader import ModelPool
 from .separate.run import SeparationRun
 from .separate.tally import Tally
 from .separate.vocabulary import FileResult, SeparateOptions, SilentListener
 
+# The engine's name for each setting it takes, and the config key behind it.
+NAMES = {
+    "models_dir": "models.dir",
+    "cache_dir": "cache.dir",
+    "redis_url": "cache.redis_url",
+    "enable_cache": "cache.enabled",
+    "auto_download": "models.auto_download",
+    "jobs": "performance.jobs",
+    "default_model": "models.default",
+    "enable_gpu": "performance.enable_gpu",
+    "backend": "performance.backend",
+    "precision": "performance.precision",
+}
+ENGINE_JOBS = 2  # files in flight per batch_separate call while performance.jobs is null: calls also run side by side
 
-@dataclass
+
 class SpleeterConfig:
-    """Engine settings; ``from_env`` reads the same config file and SPLEETER_* variables as the CLI."""
+    """The engine's settings: those of `spl` (defaults < config file < environment), then the names given.
 
-    models_dir: Path = field(default_factory=default_models_dir)
-    cache_dir: Path | None = None  # None: $SPLEETER_CACHE_DIR or the user cache dir
-    redis_url: str | None = None
-    enable_cache: bool = True
-    auto_download: bool = True
-    jobs: int = 2  # files in flight per batch_separate call
-    default_model: str = "spleeter:2stems"
-    enable_gpu: bool = True
-    backend: str = "auto"  # "auto" (TensorFlow on a CUDA GPU, else OpenVINO), "openvino" or "tensorflow"
-    precision: str = "fp32"  # default of every call; "bf16" needs OpenVINO on a CPU with native bf16
+    A face over ``config.Settings`` that keeps no value of its own, so the API and `spl` cannot
+    disagree: ``SpleeterConfig(cache_dir="c")`` is ``cache.dir`` set as a flag would set it (checked
+    the same way), a name left out or None keeps the configured value, and ``settings`` is the whole.
+    """
+
+    settings: Settings
+
+    def __init__(self, *, config_file: Path | None = None, **names: Any) -> None:
+        unknown = sorted(set(names) - NAMES.keys())
+        if unknown:
+            raise TypeError(f"SpleeterConfig() got an unexpected keyword argument {unknown[0]!r} (known: {', '.join(NAMES)})")
+        object.__setattr__(self, "settings", load_config(config_file).with_overrides(**{NAMES[name]: value for name, value in names.items()}))
 
     @classmethod
     def from_env(cls, config_file: Path | None = None) -> SpleeterConfig:
-        """The CLI's effective settings (defaults < config file < environment), so the API and `spl` agree."""
-        from .config import load_config
+        """The CLI's effective settings alone; the same as ``SpleeterConfig(config_file=...)``."""
+        return cls(config_file=config_file)
 
-        settings = load_config(config_file)
-        return cls(
-            models_dir=settings.models.dir or default_models_dir(),
-            cache_dir=settings.cache.dir,
-            redis_url=settings.cache.redis_url,
-            enable_cache=settings.cache.enabled,
-            auto_download=settings.models.auto_download,
-            jobs=settings.performance.jobs or 2,
-            default_model=settings.models.default,
-            enable_gpu=settings.performance.enable_gpu,
-            backend=settings.performance.backend,
-            precision=settings.performance.precision,
-        )
+    def __getattr__(self, name: str) -> Any:
+        if name in NAMES:
+            return self.settings[NAMES[name]]
+        raise AttributeError(f"'SpleeterConfig' object has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"SpleeterConfig is read-only: build another, e.g. SpleeterConfig({name}=...)")
+
+    def __repr__(self) -> str:
+        return "SpleeterConfig(" + ", ".join(f"{name}={getattr(self, name)!r}" for name in NAMES) + ")"
 
 
 class _Counting(SilentListener):
@@ -75,8 +88,8 @@ class SpleeterEngine:
     """Separate files from asyncio code; the same engine the `spl` command uses."""
 
     def __init__(self, config: SpleeterConfig | None = None) -> None:
-        self.config = config or SpleeterConfig.from_env()
-        self.model_manager = ModelManager(self.config.models_dir, auto_download=self.config.auto_download)
+        self.config = config or SpleeterConfig()
+        self.model_manager = ModelManager.from_settings(self.config.settings)
         self.cache_manager: Any = None
         self._models = ModelPool(self.config.enable_gpu, self.config.backend)
         self._tally = Tally()  # every input of the engine's life
@@ -87,9 +100,7 @@ class SpleeterEngine:
         if self.config.enable_cache:
             from .cache.manager import CacheManager
 
-            self.cache_manager = await asyncio.to_thread(
-                CacheManager.from_env, directory=self.config.cache_dir, redis_url=self.config.redis_url, on_warning=self._warnings.append
-            )
+            self.cache_manager = await asyncio.to_thread(CacheManager.from_settings, self.config.settings, self._warnings.append)
         await asyncio.to_thread(self.model_manager.ensure, self.config.default_model)
 
     async def separate(self, audio_path: str | Path, model_name: str | None = None, output_dir: str | Path = "separated", **options: Any) -> FileResult:
@@ -107,7 +118,7 @@ class SpleeterEngine:
         """
         settings = SeparateOptions(model=model_name or self.config.default_model, **{"existing": "overwrite", "precision": self.config.precision, **options})
         run = SeparationRun(settings, Path(output_dir), self.model_manager, _Counting(self._tally), cache=self.cache_manager,
-                            jobs=self.config.jobs, models=self._models)
+                            jobs=self.config.jobs or ENGINE_JOBS, models=self._models)
         return await asyncio.to_thread(run.run, [Path(f) for f in files])
 
     def get_available_models(self) -> list[dict[str, Any]]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import shutil
 import time
 from collections import Counter
@@ -24,14 +23,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .config import load_config
+from .config import default_models_dir, load_config
 from .errors import CacheError, ValidationError
 from .telemetry import history
+from .units import seconds_in
 
 LOW_DISK_BYTES = 1 << 30  # degraded: a few long 5-stem WAV runs would fill it
 CRITICAL_DISK_BYTES = 100 << 20  # unhealthy: not even one song's stems fit reliably
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_AGE = re.compile(r"\s*(\d+(?:\.\d*)?)\s*([smhdw])\s*", re.IGNORECASE)
 _SQLITE_MAX_INT = 2**63 - 1  # a larger --last means every run, and SQLite cannot bind it
 _PERCENTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
 
@@ -43,9 +41,9 @@ def parse_since(value: str | float | datetime) -> float:
         return value.timestamp()
     if isinstance(value, (int, float)):
         return float(value)
-    match = _AGE.fullmatch(value)
-    if match:
-        return max(0.0, time.time() - float(match[1]) * _UNITS[match[2].lower()])  # older than 1970: every run
+    age = seconds_in(value, unit_required=True)  # a bare 2026 is a year, not seconds
+    if age is not None:
+        return max(0.0, time.time() - age)  # older than 1970: every run
     try:
         return datetime.fromisoformat(value.strip()).timestamp()
     except ValueError:
@@ -73,7 +71,7 @@ def get_stats_summary(since: str | float | datetime | None = None, last: int | N
     return {
         "selection": {
             "history": str(path),
-            "recording": history.enabled(),
+            "recording": settings.monitoring.history,
             "since": None if selection.since is None else _iso(selection.since),
             "last": last,
             "first_run": _iso(runs[0]["started_at"]) if runs else None,
@@ -117,7 +115,6 @@ def processing_stats(runs: list[dict[str, Any]], inputs: list[dict[str, Any]]) -
 
 def system_health(cache_dir: Path, models_dir: Path | None = None, redis_url: str | None = None) -> dict[str, Any]:
     """Free disk for the cache and models dirs, Redis reachability, GPU presence, and a verdict."""
-    from .models.store import default_models_dir
     from .telemetry.metrics import nvml_devices
 
     problems: list[str] = []

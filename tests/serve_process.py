@@ -1,7 +1,8 @@
 """A real `spl serve` in a subprocess on a free loopback port, and a real HTTP client (httpx) to talk to it.
 
-`with SplServer(data_dir, env, token="t") as server:` starts it and waits until /readyz answers
-200 (the model is loaded); ``server.http`` sends the token. ``kill()`` is SIGKILL, ``terminate()``
+`with SplServer(data_dir, run_spl, token="t") as server:` starts it through the test's `Spl` runner
+(its isolated environment) and waits until /readyz answers 200 (the model is loaded); ``server.http``
+sends the token. ``kill()`` is SIGKILL, ``terminate()``
 SIGTERM; ``start()`` again reuses the same data dir and port. No mocks: the tests need the real
 process boundaries (a killed server, a drained one, a second one on the same data dir).
 """
@@ -16,16 +17,16 @@ from typing import Any
 
 import httpx
 
-from conftest import spl_command
+from conftest import Spl
 from redis_server import free_port
 
 READY_WITHIN = 120.0  # seconds: import, bind, load and run the model once, on a busy 2-core machine
 
 
 class SplServer:
-    def __init__(self, data_dir: Path, env: dict[str, str], *args: str, token: str | None = "secret-token", ready: bool = True) -> None:
+    def __init__(self, data_dir: Path, spl: Spl, *args: str, token: str | None = "secret-token", ready: bool = True) -> None:
         self.data_dir = data_dir
-        self.env = env
+        self.spl = spl
         self.args = list(args)
         self.token = token
         self.wait_ready = ready
@@ -39,13 +40,11 @@ class SplServer:
     def auth(token: str | None) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"} if token else {}
 
-    def command(self) -> list[str]:
-        token = ["--token", self.token] if self.token else []
-        return [*spl_command(), "serve", "--port", str(self.port), "--data-dir", str(self.data_dir), *token, *self.args]
-
     def start(self) -> SplServer:
+        token = ["--token", self.token] if self.token else []
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(self.command(), env=self.env, stdout=log, stderr=log, start_new_session=True)
+            self.process = self.spl.start("serve", "--port", str(self.port), "--data-dir", self.data_dir, *token, *self.args,
+                                          stdout=log, stderr=log, text=False, start_new_session=True)
         deadline = time.monotonic() + READY_WITHIN
         path = "/readyz" if self.wait_ready else "/healthz"
         while time.monotonic() < deadline:

@@ -341,6 +341,7 @@ GOOD_MATRIX = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", GOOD_MATRIX)
 def test_complete_files_are_never_called_truncated(tmp_path: Path, family: str) -> None:
     """The truncation check must not refuse a good file: encoder priming and padding, VBR, low rates, tiny files."""

@@ -44,6 +44,7 @@ def test_openvino_matches_official_spleeter(openvino_2stems) -> None:
     assert_equal_stems({name: read_reference("audio_example", name) for name in stems}, stems, EQUAL_DB)
 
 
+@pytest.mark.slow
 def test_wiener_filtering_equal_across_backends(model_2stems, openvino_2stems) -> None:
     music = song(14.0, seed=2)
     tensorflow = Separator(model_2stems).separate(music, wiener=True)
@@ -63,6 +64,7 @@ def variant_store(tmp_path_factory: pytest.TempPathFactory) -> ModelManager:
     return store
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["4stems", "5stems", "2stems-16kHz", "4stems-16kHz", "5stems-16kHz"])
 def test_every_model_family_equal_across_backends(variant_store: ModelManager, name: str) -> None:
     from spleeter_cli.models.unet import SpleeterModel
@@ -108,6 +110,7 @@ def test_backend_and_precision_choices() -> None:
         resolve_backend("onnx")
 
 
+@pytest.mark.slow
 def test_results_reports_and_stats_name_the_backend(run_spl, tmp_path: Path) -> None:
     songs = write_songs(tmp_path / "songs", 2, 4.0)
     runs = {}

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from conftest import RATE, is_record, song, spl_command, spl_env, spl_until_first_stem, write_songs
+from conftest import RATE, is_record, song, write_songs
 from spleeter_cli.audio.codec import encode
 
+pytestmark = pytest.mark.slow  # `spl batch` end to end, with Redis and SIGKILL
 
 
 @pytest.fixture
@@ -65,13 +66,13 @@ def test_inputs_from_a_list_and_stdin_and_usage_errors(run_spl, tree: Path, tmp_
     assert run_spl("batch", tree, "--jobs", "0").returncode == 2
 
 
-def test_sigkill_midway_then_resume(models_dir: Path, tmp_path: Path) -> None:
+def test_sigkill_midway_then_resume(run_spl, tmp_path: Path) -> None:
     """kill -9 during a batch leaves no trusted half-written stem; the rerun skips finished inputs."""
     inputs = tmp_path / "in"
     write_songs(inputs, 6, 12.0)
-    out, cache = tmp_path / "out", tmp_path / "cache"
-    command = [*spl_command(), "batch", str(inputs), "-o", str(out), "--no-cache", "--jobs", "1", "--report", str(tmp_path / "r1.json")]
-    process = subprocess.Popen(command, env=spl_env(models_dir, cache), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = tmp_path / "out"
+    args = ["batch", inputs, "-o", out, "--no-cache", "--jobs", "1", "--report"]
+    process = run_spl.start(*args, tmp_path / "r1.json", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and len(list(out.glob("*/vocals.wav"))) < 2:
         time.sleep(0.05)
@@ -83,7 +84,7 @@ def test_sigkill_midway_then_resume(models_dir: Path, tmp_path: Path) -> None:
     for path in out.rglob("*.wav"):
         assert sf.info(path).frames == 12 * RATE, path
 
-    rerun = subprocess.run([*command[:-1], str(tmp_path / "r2.json")], env=spl_env(models_dir, cache), capture_output=True, text=True, timeout=600)
+    rerun = run_spl(*args, tmp_path / "r2.json")
     assert rerun.returncode == 0, rerun.stderr
     report = json.loads((tmp_path / "r2.json").read_text())
     statuses = {Path(r["input"]).stem: r["status"] for r in report["inputs"]}
@@ -130,15 +131,14 @@ def test_redis_serves_a_cold_machine_and_its_death_does_not_stop_a_batch(run_spl
     assert stems_under(tmp_path / "c") == sorted(f"{n}/{s}.wav" for n in ("c", "d") for s in ("accompaniment", "vocals"))
 
 
-def test_redis_dying_mid_batch_warns_once_and_the_batch_completes(models_dir: Path, tmp_path: Path) -> None:
+def test_redis_dying_mid_batch_warns_once_and_the_batch_completes(run_spl, tmp_path: Path) -> None:
     from redis_server import RedisServer
 
     inputs = tmp_path / "in"
     write_songs(inputs, 5, 8.0)
     out = tmp_path / "out"
     with RedisServer(tmp_path / "redis") as server:
-        args = ["batch", str(inputs), "-o", str(out), "--jobs", "1", "--redis-url", server.url]
-        process = spl_until_first_stem(args, spl_env(models_dir, tmp_path / "cache"), out)
+        process = run_spl.until_first_stem("batch", inputs, "-o", out, "--jobs", "1", "--redis-url", server.url, out=out)
         server.kill()
         stdout, stderr = process.communicate(timeout=600)
     assert process.returncode == 0, stderr

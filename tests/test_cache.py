@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -17,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import spl_command
 from redis_server import RedisServer, free_port
 from spleeter_cli.cache import CacheManager, CorruptEntry, DiskTier, MemoryTier, RedisTier, cache_key, input_digest, pack, redact, unpack
 
@@ -69,7 +69,7 @@ def test_cache_key_is_canonical_and_covers_what_changes_the_bytes(tmp_path: Path
     base = dict(input_digest="ab" * 32, model="spleeter:2stems", weights_digest="cd" * 32, version="0.1.0")
     options = {"codec": "wav", "bit_depth": 16, "offset": 0, "duration": None, "mwf": False}
     key = cache_key(options=options, **base)
-    assert len(key) == 64 and int(key, 16) >= 0
+    assert re.fullmatch(r"[0-9a-f]{64}", key), key  # a SHA-256 in hex
     assert cache_key(options=dict(reversed(list(options.items()))), **base) == key
     assert cache_key(options={**options, "offset": 0.0, "bit_depth": 16.0}, **base) == key
     for change in ({"codec": "flac"}, {"offset": 1.5}, {"mwf": True}, {"duration": 30}):
@@ -267,7 +267,7 @@ def test_unreachable_redis_at_start_and_passwords_stay_secret(tmp_path: Path) ->
     assert redact("unix:///run/redis.sock") == "unix:///run/redis.sock"
 
 
-def test_wrong_password_and_cli_output_never_show_it(tmp_path: Path) -> None:
+def test_wrong_password_and_cli_output_never_show_it(cache_cli, tmp_path: Path) -> None:
     with RedisServer(tmp_path / "redis", password="Tr0ub4dor-pw") as server:
         wrong = server.url.replace("Tr0ub4dor-pw", "n0t-the-pw")
         warnings = Warnings()
@@ -275,10 +275,10 @@ def test_wrong_password_and_cli_output_never_show_it(tmp_path: Path) -> None:
         assert cache.get(key_of("song")) is None
         assert len(warnings) == 1 and "n0t-the-pw" not in warnings[0]
 
-        good = run_cache_cli(tmp_path / "b", "info", "--json", "--redis-url", server.url)
+        good = cache_cli(tmp_path / "b", "info", "--json", "--redis-url", server.url)
         assert good.returncode == 0, good.stderr
         assert json.loads(good.stdout)["tiers"]["redis"] == {"url": f"redis://:****@127.0.0.1:{server.port}/0", "reachable": True, "ttl": 7 * 86400}
-        bad = run_cache_cli(tmp_path / "b", "info", "--redis-url", wrong)
+        bad = cache_cli(tmp_path / "b", "info", "--redis-url", wrong)
         assert bad.returncode == 0 and "unreachable" in bad.stdout and "spl: warning:" in bad.stderr
         for done in (good, bad):
             assert "Tr0ub4dor" not in done.stdout + done.stderr and "n0t-the-pw" not in done.stdout + done.stderr
@@ -316,13 +316,17 @@ def test_redis_clear_and_prune_touch_only_spl_keys(tmp_path: Path, redis_server:
 # -- `spl cache` ----------------------------------------------------------------------------------
 
 
-def run_cache_cli(cache_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "SPLEETER_REDIS_URL"}
-    env["SPLEETER_CACHE_DIR"] = str(cache_dir)
-    return subprocess.run([*spl_command(), "cache", *args], env=env, capture_output=True, text=True, timeout=60)
+@pytest.fixture
+def cache_cli(bare_spl):  # type: ignore[no-untyped-def]
+    """`spl cache ARGS` on the cache in ``cache_dir``, with no other setting."""
+
+    def run(cache_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        return bare_spl("cache", *args, env={"SPLEETER_CACHE_DIR": str(cache_dir)}, timeout=60)
+
+    return run
 
 
-def test_cli_stats_info_prune_clear(tmp_path: Path) -> None:
+def test_cli_stats_info_prune_clear(cache_cli, tmp_path: Path) -> None:
     cache = manager(tmp_path)
     sizes = []
     for name in ("one", "two", "three"):
@@ -332,36 +336,36 @@ def test_cli_stats_info_prune_clear(tmp_path: Path) -> None:
     CacheManager(directory=tmp_path, memory_mb=0).get(key_of("one"))  # a disk hit
     cache.get(key_of("absent"))
 
-    done = run_cache_cli(tmp_path, "stats", "--json")
+    done = cache_cli(tmp_path, "stats", "--json")
     assert done.returncode == 0, done.stderr
     stats = json.loads(done.stdout)
     disk = stats["tiers"]["disk"]
     assert (disk["entries"], disk["bytes"], disk["hits"], disk["misses"]) == (3, sum(sizes), 1, 1)
     assert (stats["total"]["hits"], stats["total"]["misses"]) == (1, 1)
     assert "redis" not in stats["tiers"]
-    table = run_cache_cli(tmp_path, "stats")
+    table = cache_cli(tmp_path, "stats")
     assert table.returncode == 0 and table.stdout.splitlines()[2].split()[:2] == ["disk", "3"]
 
-    info = json.loads(run_cache_cli(tmp_path, "info", "--json").stdout)
+    info = json.loads(cache_cli(tmp_path, "info", "--json").stdout)
     assert info["directory"] == str(tmp_path) and info["tiers"]["disk"]["limit_bytes"] == 10240 * 2**20
 
-    done = run_cache_cli(tmp_path, "prune", "--older-than", "1h", "--json")
+    done = cache_cli(tmp_path, "prune", "--older-than", "1h", "--json")
     assert json.loads(done.stdout)["removed"]["disk"] == 0
     time.sleep(1.1)
     cache.set(key_of("fresh"), {"vocals": b"f" * 5000}, META)
-    done = run_cache_cli(tmp_path, "prune", "--older-than", "1s", "--json")
+    done = cache_cli(tmp_path, "prune", "--older-than", "1s", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["removed"]["disk"] == 3
-    done = run_cache_cli(tmp_path, "prune", "--max-size", "1KB", "--json")
+    done = cache_cli(tmp_path, "prune", "--max-size", "1KB", "--json")
     assert json.loads(done.stdout)["removed"]["disk"] == 1
     cache.set(key_of("again"), {"vocals": b"a"}, META)
-    done = run_cache_cli(tmp_path, "clear", "--tier", "disk")
+    done = cache_cli(tmp_path, "clear", "--tier", "disk")
     assert done.returncode == 0 and done.stdout.strip() == "cleared: disk"
-    after = json.loads(run_cache_cli(tmp_path, "stats", "--json").stdout)["tiers"]["disk"]
+    after = json.loads(cache_cli(tmp_path, "stats", "--json").stdout)["tiers"]["disk"]
     assert (after["entries"], after["bytes"], after["hits"]) == (0, 0, 1)  # counters are history: kept
 
 
-def test_cli_clear_works_when_the_disk_index_cannot_be_opened(tmp_path: Path) -> None:
+def test_cli_clear_works_when_the_disk_index_cannot_be_opened(cache_cli, tmp_path: Path) -> None:
     """A full disk makes diskcache's index unopenable, which is when clearing matters most; a damaged index does the same."""
     cache = manager(tmp_path)
     cache.set(key_of("one"), {"vocals": b"v" * 5000}, META)
@@ -371,14 +375,14 @@ def test_cli_clear_works_when_the_disk_index_cannot_be_opened(tmp_path: Path) ->
         extra.unlink()  # WAL and shared-memory files of the open connection
     index.write_bytes(b"not a database" * 100)
     for command in ("stats", "prune"):  # nothing but clear can use it, and they say so
-        refused = run_cache_cli(tmp_path, command, "--max-size", "1KB") if command == "prune" else run_cache_cli(tmp_path, command)
+        refused = cache_cli(tmp_path, command, "--max-size", "1KB") if command == "prune" else cache_cli(tmp_path, command)
         assert refused.returncode == 1 and "spl cache clear --tier disk" in refused.stderr, refused.stderr
-    done = run_cache_cli(tmp_path, "clear")
+    done = cache_cli(tmp_path, "clear")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "cleared: memory, disk"
     assert f"removed {tmp_path / 'entries'} instead" in done.stderr
     assert not (tmp_path / "entries").exists()
-    after = json.loads(run_cache_cli(tmp_path, "stats", "--json").stdout)["tiers"]["disk"]
+    after = json.loads(cache_cli(tmp_path, "stats", "--json").stdout)["tiers"]["disk"]
     assert after["entries"] == 0
 
 
@@ -392,13 +396,13 @@ def test_cli_clear_works_when_the_disk_index_cannot_be_opened(tmp_path: Path) ->
         (["clear", "--tier", "redis"], "no Redis cache is configured"),
     ],
 )
-def test_cli_rejects_bad_values_in_one_line(tmp_path: Path, args: list[str], message: str) -> None:
-    done = run_cache_cli(tmp_path, *args)
+def test_cli_rejects_bad_values_in_one_line(cache_cli, tmp_path: Path, args: list[str], message: str) -> None:
+    done = cache_cli(tmp_path, *args)
     assert done.returncode == 2
     assert done.stderr.startswith("spl: error: ") and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
-def test_cache_stats_imports_nothing_heavy(tmp_path: Path) -> None:
+def test_cache_stats_imports_nothing_heavy(bare_spl, tmp_path: Path) -> None:
     code = (
         "import sys; sys.argv = ['spl', 'cache', 'stats', '--json']\n"
         "from spleeter_cli.cli.app import app\n"
@@ -406,7 +410,6 @@ def test_cache_stats_imports_nothing_heavy(tmp_path: Path) -> None:
         "heavy = [m for m in ('tensorflow', 'keras', 'numpy', 'scipy', 'av', 'redis') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "SPLEETER_REDIS_URL"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**env, "SPLEETER_CACHE_DIR": str(tmp_path)})
+    done = bare_spl.python(code, env={"SPLEETER_CACHE_DIR": str(tmp_path)})
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["enabled"] is True

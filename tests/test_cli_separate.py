@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import DATA, RATE, is_record, sdr, song, spl_command
+from conftest import DATA, RATE, is_record, sdr, song
 
 OFFICIAL_SDR = {"vocals": 11.29, "accompaniment": 16.38}  # official spleeter 2stems on song3
 
@@ -20,7 +20,7 @@ def stem_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and not is_record(p))
 
 
-def test_help_imports_no_runtime_nor_numpy() -> None:
+def test_help_imports_no_runtime_nor_numpy(bare_spl) -> None:
     """`spl --help` must answer at once: no heavy import on the way (timed in benchmarks/startup.py)."""
     for args in (["--help"], ["separate", "--help"], ["models", "--help"]):
         code = (
@@ -30,7 +30,7 @@ def test_help_imports_no_runtime_nor_numpy() -> None:
             "heavy = [m for m in ('tensorflow', 'keras', 'openvino', 'numpy', 'scipy', 'av') if m in sys.modules]\n"
             "assert not heavy, heavy\n"
         ) % (args,)
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        done = bare_spl.python(code)
         assert done.returncode == 0, done.stderr
         assert "Usage" in done.stdout
 
@@ -49,6 +49,7 @@ def test_song3_quality_matches_official(run_spl, tmp_path: Path) -> None:
     assert Path(report["outputs"]["vocals"]) == tmp_path / "mixture" / "vocals.wav"
 
 
+@pytest.mark.slow
 def test_formats_offset_duration_and_overwrite(run_spl, tmp_path: Path) -> None:
     song = DATA / "song3" / "mixture.flac"
     args = ("separate", song, "-o", tmp_path, "-c", "flac", "--bit-depth", "24", "--offset", "5", "--duration", "3.5", "-f", "{instrument}-{filename}.{codec}")
@@ -132,6 +133,7 @@ def test_unwritable_output_dir(run_spl, tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_failed_run_leaves_no_partial_stems(run_spl, tmp_path: Path) -> None:
     """A corrupt file among good ones fails alone; nothing half-written stays behind."""
     flac = (DATA / "song3" / "mixture.flac").read_bytes()
@@ -145,12 +147,15 @@ def test_failed_run_leaves_no_partial_stems(run_spl, tmp_path: Path) -> None:
     assert sorted(p.relative_to(out).as_posix() for p in stem_files(out)) == ["mixture/accompaniment.wav", "mixture/vocals.wav"]
 
 
-def test_python_module_entry_point(models_dir: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "spleeter_cli", "--version"], capture_output=True, text=True)
-    assert done.returncode == 0 and done.stdout.startswith("spl ")
-    assert spl_command()  # the console script is what the other tests run
+def test_python_module_entry_point(bare_spl) -> None:
+    """`python -m spleeter_cli` is the same program as the console script the other tests run."""
+    module = subprocess.run([sys.executable, "-m", "spleeter_cli", "--version"], env=bare_spl.env, capture_output=True, text=True)
+    assert module.returncode == 0 and module.stdout.startswith("spl "), module.stderr
+    script = bare_spl("--version")
+    assert (script.returncode, script.stdout) == (0, module.stdout), script.stderr
 
 
+@pytest.mark.slow
 def test_mwf_quiet_and_verbose_through_the_cli(run_spl, tmp_path: Path) -> None:
     sf.write(tmp_path / "a.wav", song(4.0, 5), RATE, subtype="FLOAT")
     plain = run_spl("separate", tmp_path / "a.wav", "-o", tmp_path / "plain", "--bit-depth", "32", "-v")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,7 @@ import pytest
 from spleeter_cli.config import FIELDS, defaults, find_config, load_config
 from spleeter_cli.errors import ValidationError
 
-from conftest import spl_command
+from conftest import Spl, isolated_environ
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.yaml"
@@ -21,19 +19,17 @@ EXAMPLE = ROOT / "config.example.yaml"
 
 @pytest.fixture(autouse=True)
 def private_user_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """In-process loads must not find the developer's own ~/.config/spl/config.yaml."""
+    """In-process loads look for the user config file in this test's own folder, tmp_path/xdg."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
 
 
 def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """os.environ without SPLEETER_*/SPL_* and with a private user config dir, so the host cannot leak in."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPLEETER_", "SPL_"))}
-    env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")  # platformdirs' user_config_dir on Linux
-    return {**env, **extra}
+    """The isolated environment, with the user config folder in-process loads use here (tmp_path/xdg)."""
+    return isolated_environ(tmp_path / "home", XDG_CONFIG_HOME=tmp_path / "xdg", **extra)
 
 
 def spl(*args: str | Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*spl_command(), *map(str, args)], env=env, capture_output=True, text=True, timeout=60)
+    return Spl(Path(env["HOME"]), env)(*args, timeout=60)
 
 
 def write(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
@@ -77,11 +73,14 @@ def test_env_values_of_every_kind(tmp_path: Path) -> None:
         tmp_path, SPLEETER_ENABLE_GPU="off", SPLEETER_AUTO_DOWNLOAD="no", SPLEETER_ENABLE_MONITORING="YES", SPL_HISTORY="0",
         SPLEETER_METRICS_PORT="9100", SPLEETER_MODELS_DIR="~/models", SPLEETER_REDIS_URL="redis://h:6379/0",
         SPLEETER_ALERT_MEMORY_MB="2048", SPLEETER_ALERT_GPU_MEMORY_MB="1000.5", SPLEETER_ALERT_ERROR_RATE="0.25",
+        SPLEETER_GITHUB_HOST="http://mirror.local", SPLEETER_METRICS_LINGER="2.5",
     )
     s = load_config(env=env)
     assert (s.performance.enable_gpu, s.models.auto_download, s.monitoring.enabled, s.monitoring.history) == (False, False, True, False)
     assert s.monitoring.metrics_port == 9100 and s.models.dir == Path("~/models").expanduser()
     assert s.monitoring.alerts.memory_usage == 2048 and s.monitoring.alerts.gpu_usage == 1000.5 and s.monitoring.alerts.error_rate == 0.25
+    assert s.models.github_host == "http://mirror.local" and s.models.github_release == "v1.4.0"
+    assert s.monitoring.metrics_linger_seconds == 2.5
     assert s.source("monitoring.history") == "env SPL_HISTORY"
     assert s.source("monitoring.alerts.gpu_usage") == "env SPLEETER_ALERT_GPU_MEMORY_MB"
     assert load_config(env=clean_env(tmp_path, SPLEETER_CACHE_DIR="")).source("cache.dir") == "default"  # empty = unset
@@ -235,26 +234,24 @@ def test_show_imports_neither_numpy_nor_tensorflow(tmp_path: Path) -> None:
     """`spl config show` must answer at once: the heavy core stays unimported."""
     code = (
         "import sys\nfrom spleeter_cli.cli.app import app\n"
-        "try:\n    app(['config', 'show', '--config', sys.argv[1]])\nexcept SystemExit:\n    pass\n"
+        "try:\n    app(['config', 'show', '--config', sys.argv[1]])\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
         "heavy = [m for m in ('numpy', 'tensorflow') if m in sys.modules]\nprint('HEAVY', heavy)\n"
     )
     path = write(tmp_path, "cache:\n  redis_url: redis://:x@h:6379/0\nmodels:\n  default: spleeter:4stems\n")
-    result = subprocess.run([sys.executable, "-c", code, str(path)], env=clean_env(tmp_path), capture_output=True, text=True, timeout=60)
+    result = Spl(tmp_path / "home", clean_env(tmp_path)).python(code, path, timeout=60)
     assert "HEAVY []" in result.stdout, result.stdout + result.stderr
 
 
-def test_cache_and_stats_commands_use_the_folders_the_config_file_names(models_dir: Path, tmp_path: Path) -> None:
+def test_cache_and_stats_commands_use_the_folders_the_config_file_names(bare_spl, models_dir: Path, tmp_path: Path) -> None:
     """`spl cache clear` must empty the cache the runs used, and `spl stats` read their history, wherever the file puts it."""
     from conftest import write_songs
 
     cache = tmp_path / "configured-cache"
     config = tmp_path / "spl.yaml"
     config.write_text(f"cache:\n  dir: {cache}\nmodels:\n  dir: {models_dir}\n  auto_download: false\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPLEETER_")}
-    env["XDG_CACHE_HOME"] = str(tmp_path / "elsewhere")  # spl's default folders, which must stay untouched
 
     def spl(*args: str | Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*spl_command(), *map(str, args), "--config", config], env=env, capture_output=True, text=True, timeout=300)
+        return bare_spl(*args, "--config", config, timeout=300)
 
     songs = write_songs(tmp_path / "in", 1, 2.0)
     assert spl("batch", *songs, "-o", tmp_path / "out").returncode == 0
@@ -265,10 +262,10 @@ def test_cache_and_stats_commands_use_the_folders_the_config_file_names(models_d
     assert summary["system_health"]["models_dir"]["path"] == str(models_dir)
     assert spl("cache", "clear").returncode == 0
     assert json.loads(spl("cache", "stats", "--json").stdout)["tiers"]["disk"]["entries"] == 0
-    assert not (tmp_path / "elsewhere" / "spl").exists()
+    assert not (bare_spl.home / "cache" / "spl").exists()  # spl's default folders stay untouched
 
 
-def test_errors_name_where_a_bad_value_was_set(tmp_path: Path) -> None:
+def test_errors_name_where_a_bad_value_was_set(bare_spl, tmp_path: Path) -> None:
     """A template or port from the config file or the environment is not blamed on a flag the user never typed."""
     import socket
 
@@ -276,11 +273,9 @@ def test_errors_name_where_a_bad_value_was_set(tmp_path: Path) -> None:
     config.write_text('audio:\n  filename_format: "../{instrument}.{codec}"\n')
     song = tmp_path / "song.wav"
     song.write_bytes(b"RIFF")  # never read: the settings fail first
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPLEETER_")}
 
     def spl(*args: str | Path, **extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*spl_command(), "separate", song, "-o", tmp_path / "out", *map(str, args)], env={**env, **extra},
-                              capture_output=True, text=True, timeout=60)
+        return bare_spl("separate", song, "-o", tmp_path / "out", *args, env=extra, timeout=60)
 
     done = spl("--config", config)
     assert done.returncode == 2 and f"audio.filename_format in {config} '../{{instrument}}.{{codec}}' would write outside" in done.stderr, done.stderr

@@ -15,13 +15,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import distributed
 import pytest
 import soundfile as sf
 
-from conftest import RATE, is_record, spl_command, spl_env, spl_until_first_stem, write_songs
+from conftest import RATE, is_record, write_songs
 from redis_server import RedisServer, free_port
 
-distributed = pytest.importorskip("distributed")
+pytestmark = pytest.mark.slow  # real Dask clusters, worker processes and Redis
 
 
 def worker_env(models_dir: Path, cache_dir: Path) -> dict[str, str]:
@@ -105,7 +106,7 @@ def test_workers_keep_the_provenance_rules(run_spl, cluster, tmp_path: Path) -> 
     assert stems_under(out) == sorted(f"song{i}/{s}.wav" for i in range(2) for s in ("accompaniment", "vocals"))
 
 
-def test_dask_is_imported_only_with_a_scheduler(models_dir: Path, tmp_path: Path) -> None:
+def test_dask_is_imported_only_with_a_scheduler(run_spl, tmp_path: Path) -> None:
     """`spl --help`, a local batch and a mistyped --scheduler never pay for importing Dask."""
     write_songs(tmp_path / "in", 1, 1.0)
     for args, code in ((["batch", "--help"], 0), (["batch", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--no-cache"], 0),
@@ -117,7 +118,7 @@ def test_dask_is_imported_only_with_a_scheduler(models_dir: Path, tmp_path: Path
             "try:\n    app()\nexcept SystemExit as e:\n    assert e.code == %d, e.code\n"
             "assert not {'dask', 'distributed'} & set(sys.modules), 'dask imported'\n"
         ) % (args, code)
-        done = subprocess.run([sys.executable, "-c", program], env=spl_env(models_dir, tmp_path / "cache"), capture_output=True, text=True, timeout=300)
+        done = run_spl.python(program, timeout=300)
         assert done.returncode == 0, (args, done.stderr)
     assert (tmp_path / "out" / "song0" / "vocals.wav").exists()
 
@@ -216,14 +217,13 @@ def test_more_local_workers_than_the_machine_can_run_is_a_usage_error(run_spl, t
         assert not (tmp_path / "out").exists()
 
 
-def test_a_worker_killed_mid_task_has_its_input_rescheduled(models_dir: Path, cluster, tmp_path: Path) -> None:
+def test_a_worker_killed_mid_task_has_its_input_rescheduled(run_spl, cluster, tmp_path: Path) -> None:
     inputs = tmp_path / "in"
     write_songs(inputs, 6, 12.0)
     out, report = tmp_path / "out", tmp_path / "report.json"
     with distributed.Client(cluster, set_as_default=False) as client:
         workers = set(client.run(os.getpid).values())
-    command = [*spl_command(), "batch", str(inputs), "-o", str(out), "--no-cache", "--report", str(report), "--scheduler", cluster.scheduler_address]
-    process = subprocess.Popen(command, env=spl_env(models_dir, tmp_path / "cache"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = run_spl.start("batch", inputs, "-o", out, "--no-cache", "--report", report, "--scheduler", cluster.scheduler_address)
     # A worker is mid-task once one of its temporaries exists (named after the writing process).
     victim = None
     deadline = time.monotonic() + 300
@@ -303,7 +303,7 @@ def test_python_api_on_a_local_cluster(models_dir: Path, tmp_path: Path) -> None
     assert isinstance(results[2].error, AudioProcessingError) and results[2].error.context["path"] == str(tmp_path / "in" / "broken.flac")
 
 
-def test_a_scheduler_lost_mid_batch_fails_the_unfinished_inputs_clearly(models_dir: Path, tmp_path: Path) -> None:
+def test_a_scheduler_lost_mid_batch_fails_the_unfinished_inputs_clearly(run_spl, models_dir: Path, tmp_path: Path) -> None:
     inputs = tmp_path / "in"
     write_songs(inputs, 6, 12.0)
     out, port = tmp_path / "out", free_port()
@@ -314,8 +314,7 @@ def test_a_scheduler_lost_mid_batch_fails_the_unfinished_inputs_clearly(models_d
     try:
         with distributed.Client(f"tcp://127.0.0.1:{port}", timeout=60, set_as_default=False) as client:
             client.wait_for_workers(1, timeout=120)
-        args = ["batch", str(inputs), "-o", str(out), "--no-cache", "--scheduler", f"tcp://127.0.0.1:{port}"]
-        process = spl_until_first_stem(args, spl_env(models_dir, tmp_path / "cache"), out)
+        process = run_spl.until_first_stem("batch", inputs, "-o", out, "--no-cache", "--scheduler", f"tcp://127.0.0.1:{port}", out=out)
         scheduler.kill()
         stdout, stderr = process.communicate(timeout=300)
     finally:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -188,13 +187,11 @@ def test_bash_completes(line: str, expected: set[str], absent: set[str]) -> None
     check_offered(line, complete_bash(line), expected, absent)
 
 
-@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
 @pytest.mark.parametrize(("line", "expected", "absent"), COMPLETIONS)
 def test_zsh_completes(line: str, expected: set[str], absent: set[str], tmp_path_factory: pytest.TempPathFactory) -> None:
     check_offered(line, zsh_replies(tmp_path_factory.getbasetemp())[line], expected, absent)
 
 
-@pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed")
 @pytest.mark.parametrize(("line", "expected", "absent"), COMPLETIONS)
 def test_fish_completes(line: str, expected: set[str], absent: set[str]) -> None:
     check_offered(line, fish_replies()[line], expected, absent)
@@ -208,17 +205,14 @@ def test_readme_exit_codes_are_the_exit_code_enum() -> None:
     assert [(int(r[1]), r[2].replace("\\|", "|")) for r in rows] == [(c.value, c.meaning) for c in ExitCode]
 
 
-@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
 def test_zsh_script_parses() -> None:
     subprocess.run(["zsh", "-n", str(ZSH)], check=True)
 
 
-@pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed")
 def test_fish_script_parses() -> None:
     subprocess.run(["fish", "--no-execute", str(FISH)], check=True)
 
 
-@pytest.mark.skipif(shutil.which("groff") is None, reason="groff is not installed")
 def test_man_page_renders() -> None:
     result = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-P", "-cbou", str(MAN)],
                             capture_output=True, text=True, check=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 
@@ -78,3 +79,25 @@ def test_config_from_env_reads_the_same_settings_as_the_cli(tmp_path: Path, monk
     config = SpleeterConfig.from_env()
     assert (config.jobs, config.enable_gpu, config.default_model, config.enable_cache) == (3, False, "spleeter:4stems", False)
     assert config.models_dir == tmp_path / "models" and config.auto_download is False
+
+
+def test_config_is_a_face_over_the_settings(tmp_path: Path, monkeypatch) -> None:
+    """SpleeterConfig keeps no defaults of its own: each name is one config key, checked like its flag."""
+    from spleeter_cli import SpleeterConfig, ValidationError
+    from spleeter_cli.config import FIELDS
+
+    for name in [name for name in os.environ if name.startswith(("SPLEETER_", "SPL_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    config = SpleeterConfig(cache_dir=tmp_path / "c", jobs=3, enable_cache=None)
+    assert (config.cache_dir, config.jobs, config.enable_cache) == (tmp_path / "c", 3, True)
+    assert {f.key: config.settings[f.key] for f in FIELDS if f.key not in ("cache.dir", "performance.jobs")} == {
+        f.key: f.default for f in FIELDS if f.key not in ("cache.dir", "performance.jobs")}
+    monkeypatch.setenv("SPLEETER_BACKEND", "tensorflow")
+    assert SpleeterConfig().backend == "tensorflow" and SpleeterConfig(backend="openvino").backend == "openvino"
+    with pytest.raises(ValidationError, match="must be one of auto, openvino, tensorflow"):
+        SpleeterConfig(backend="onnx")
+    with pytest.raises(TypeError, match="'jobz'"):
+        SpleeterConfig(jobz=2)
+    with pytest.raises(AttributeError, match="read-only"):
+        config.jobs = 4  # type: ignore[misc]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 from pathlib import Path
 
@@ -27,9 +26,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audio_files import SEEDS
-from conftest import spl_command, spl_env
 from spleeter_cli.audio import analysis, codec
 from spleeter_cli.errors import SplError
+
+pytestmark = pytest.mark.slow  # hundreds of malformed files through the decoders and the real `spl`
 
 FORMATS = tuple(SEEDS)
 CASES_PER_FORMAT = 1250  # x 8 formats: the 10,000 in-process cases
@@ -187,12 +187,12 @@ def _check_streams(batch: list[Path], stdout: str, stderr: str) -> tuple[set[str
     return described, failed
 
 
-def test_info_never_crashes_on_malformed_inputs(corpus: list[Path]) -> None:
+def test_info_never_crashes_on_malformed_inputs(bare_spl, corpus: list[Path]) -> None:
     assert len(corpus) >= 500, len(corpus)
     failed_total = 0
     for start in range(0, len(corpus), INFO_BATCH):
         batch = corpus[start : start + INFO_BATCH]
-        result = subprocess.run([*spl_command(), "info", "--json", *map(str, batch)], capture_output=True, text=True, timeout=INFO_TIMEOUT)
+        result = bare_spl("info", "--json", *batch, timeout=INFO_TIMEOUT)
         described, failed = _check_streams(batch, result.stdout, result.stderr)
         assert result.returncode == (3 if failed else 0), (result.returncode, result.stderr[-2000:])
         failed_total += len(failed)
@@ -200,19 +200,15 @@ def test_info_never_crashes_on_malformed_inputs(corpus: list[Path]) -> None:
     assert failed_total > len(corpus) // 2  # most of the corpus really is broken: the test is not vacuous
 
 
-def test_separate_rejects_or_separates_malformed_inputs(corpus: list[Path], models_dir: Path, tmp_path: Path) -> None:
+def test_separate_rejects_or_separates_malformed_inputs(run_spl, corpus: list[Path], tmp_path: Path) -> None:
     """A sample through the whole pipeline; with the info run above, >= 500 distinct malformed inputs reach `spl`."""
     rng = np.random.default_rng(7)
     sample = [corpus[i] for i in sorted(rng.choice(len(corpus), SEPARATE_SAMPLE, replace=False))]
     out = tmp_path / "out"
-    env = spl_env(models_dir, tmp_path / "cache")
     outcomes: dict[str, str] = {}
     for start in range(0, len(sample), SEPARATE_BATCH):
         batch = sample[start : start + SEPARATE_BATCH]
-        result = subprocess.run(
-            [*spl_command(), "separate", *map(str, batch), "-o", str(out), "--duration", "1", "--json", "--no-cache"],
-            capture_output=True, text=True, timeout=SEPARATE_TIMEOUT, env=env,
-        )
+        result = run_spl("separate", *batch, "-o", out, "--duration", "1", "--json", "--no-cache", timeout=SEPARATE_TIMEOUT)
         assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
         assert result.returncode in (0, 1, 3), (result.returncode, result.stderr[-2000:])
         for line in result.stderr.splitlines():  # JSON mode reports failures on stdout; stderr keeps to documented lines

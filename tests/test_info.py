@@ -14,7 +14,9 @@ import soundfile as sf
 
 from spleeter_cli.audio import codec
 
-from conftest import spl_command
+from conftest import Spl
+
+pytestmark = pytest.mark.slow  # the real `spl info` per check
 
 
 def _sine(seconds: float, rate: int, channels: int, amplitude: float, frequency: float = 997.0) -> np.ndarray:
@@ -30,8 +32,8 @@ def _expected(samples: np.ndarray, rate: int) -> tuple[float, float]:
     return pyloudnorm.Meter(rate).integrated_loudness(data.astype(np.float64)), 20 * np.log10(np.max(np.abs(samples)))
 
 
-def _info(*paths: Path) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
-    result = subprocess.run([*spl_command(), "info", "--json", *map(str, paths)], capture_output=True, text=True, timeout=120)
+def _info(spl: Spl, *paths: Path) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
+    result = spl("info", "--json", *paths, timeout=120)
     return result, [json.loads(line) for line in result.stdout.splitlines()]
 
 
@@ -62,8 +64,8 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path,
     return files
 
 
-def test_info_json_matches_generated_files(generated: dict[str, tuple[Path, np.ndarray | None, dict]]) -> None:
-    result, rows = _info(*(path for path, _, _ in generated.values()))
+def test_info_json_matches_generated_files(bare_spl, generated: dict[str, tuple[Path, np.ndarray | None, dict]]) -> None:
+    result, rows = _info(bare_spl, *(path for path, _, _ in generated.values()))
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert [row["path"] for row in rows] == [str(path) for path, _, _ in generated.values()]
@@ -88,23 +90,23 @@ def test_info_json_matches_generated_files(generated: dict[str, tuple[Path, np.n
         assert row["decoded_duration"] == pytest.approx(want["duration"], abs=1e-6), path
 
 
-def test_full_scale_sine_reads_about_minus_three_lufs(tmp_path: Path) -> None:
+def test_full_scale_sine_reads_about_minus_three_lufs(bare_spl, tmp_path: Path) -> None:
     """A full-scale 997 Hz sine in one channel of stereo is BS.1770's -3.01 LUFS reference."""
     samples = _sine(2.0, 48000, 2, 1.0)
     samples[:, 1] = 0
     sf.write(tmp_path / "ref.wav", samples, 48000, subtype="FLOAT")
-    result, rows = _info(tmp_path / "ref.wav")
+    result, rows = _info(bare_spl, tmp_path / "ref.wav")
     assert result.returncode == 0, result.stderr
     assert rows[0]["loudness_lufs"] == pytest.approx(-3.01, abs=0.1)
     assert rows[0]["peak_dbfs"] == pytest.approx(0.0, abs=0.01)
     assert rows[0]["bit_depth"] == 32
 
 
-def test_bad_file_is_one_line_and_others_still_described(tmp_path: Path, generated: dict) -> None:
+def test_bad_file_is_one_line_and_others_still_described(bare_spl, tmp_path: Path, generated: dict) -> None:
     good = generated["s16.wav"][0]
     bad = tmp_path / "noise.flac"
     bad.write_bytes(np.random.default_rng(1).bytes(4000))
-    result, rows = _info(bad, good, tmp_path / "missing.wav")
+    result, rows = _info(bare_spl, bad, good, tmp_path / "missing.wav")
     assert result.returncode == 3
     assert [row["path"] for row in rows] == [str(good)]
     lines = result.stderr.splitlines()
@@ -112,9 +114,9 @@ def test_bad_file_is_one_line_and_others_still_described(tmp_path: Path, generat
     assert str(bad) in lines[0] and "missing.wav: no such file" in lines[1]
 
 
-def test_human_output_is_an_aligned_block(generated: dict) -> None:
+def test_human_output_is_an_aligned_block(bare_spl, generated: dict) -> None:
     path = generated["tagged.flac"][0]
-    result = subprocess.run([*spl_command(), "info", str(path)], capture_output=True, text=True, timeout=60)
+    result = bare_spl("info", path, timeout=60)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines[0] == str(path)

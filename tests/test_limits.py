@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from conftest import is_record, write_songs
+
+pytestmark = pytest.mark.slow  # separations through the real `spl`
 
 
 def _outputs(folder: Path) -> list[Path]:

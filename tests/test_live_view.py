@@ -9,16 +9,20 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 
-from conftest import spl_command, spl_env, write_songs
+from conftest import Spl, write_songs
+
+pytestmark = pytest.mark.slow  # a real `spl batch` in a pseudo-terminal
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
 
 
-def run_in_terminal(command: list[str], env: dict[str, str], timeout: float = 300) -> tuple[int, str]:
-    """Run ``command`` with a pseudo-terminal as stdout/stderr; returns (exit code, screen text)."""
+def run_in_terminal(spl: Spl, *args: str | Path, timeout: float = 300) -> tuple[int, str]:
+    """Run `spl ARGS` with a pseudo-terminal as stdout/stderr; returns (exit code, screen text)."""
     master, slave = os.openpty()
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env={**env, "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"})
+    process = spl.start(*args, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, text=False,
+                        env={"TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"})
     os.close(slave)
     chunks = []
     deadline = time.monotonic() + timeout
@@ -38,10 +42,10 @@ def run_in_terminal(command: list[str], env: dict[str, str], timeout: float = 30
     return process.wait(timeout=30), ANSI.sub("", b"".join(chunks).decode(errors="replace"))
 
 
-def test_live_view_renders_progress_and_resources(models_dir: Path, tmp_path: Path) -> None:
+def test_live_view_renders_progress_and_resources(run_spl, tmp_path: Path) -> None:
     folder = tmp_path / "in"
     write_songs(folder, 3, 14.0, name="track{}.wav")
-    code, screen = run_in_terminal([*spl_command(), "batch", str(folder), "-o", str(tmp_path / "out"), "--jobs", "2"], spl_env(models_dir, tmp_path / "cache"))
+    code, screen = run_in_terminal(run_spl, "batch", folder, "-o", tmp_path / "out", "--jobs", "2")
     assert code == 0, screen
     for text in ("files", "realtime", "cache hits", "resources", "CPU", "RSS", "GPU"):
         assert text in screen, (text, screen[-2000:])

@@ -6,7 +6,6 @@ import importlib.util
 import json
 import shutil
 import socket
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -15,7 +14,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import spl_command, spl_env, write_songs
+from conftest import write_songs
+
+pytestmark = pytest.mark.slow  # real `spl batch` runs scraped while they run
 
 
 def free_port() -> int:
@@ -59,18 +60,17 @@ def expected_from(report: dict) -> dict[str, dict[str, float]]:
     }
 
 
-def test_metrics_scraped_during_a_batch_match_the_report(models_dir: Path, tmp_path: Path) -> None:
-    songs, out, cache = tmp_path / "songs", tmp_path / "out", tmp_path / "cache"
+def test_metrics_scraped_during_a_batch_match_the_report(run_spl, tmp_path: Path) -> None:
+    songs, out = tmp_path / "songs", tmp_path / "out"
     write_songs(songs, 6, 6.0, name="s{}.wav", broken=True)
-    env = spl_env(models_dir, cache, SPLEETER_METRICS_LINGER="3")
+    env = {"SPLEETER_METRICS_LINGER": "3"}
     # s0 done (skipped next time), s1 in the disk cache but its stems removed (a cache hit next time).
-    first = subprocess.run([*spl_command(), "batch", str(songs / "s0.wav"), str(songs / "s1.wav"), "-o", str(out)], env=env, capture_output=True, text=True, timeout=600)
+    first = run_spl("batch", songs / "s0.wav", songs / "s1.wav", "-o", out, env=env)
     assert first.returncode == 0, first.stderr
     shutil.rmtree(out / "s1")
 
     port, report = free_port(), tmp_path / "report.json"
-    process = subprocess.Popen([*spl_command(), "batch", str(songs), "-o", str(out), "--jobs", "1", "--metrics-port", str(port), "--report", str(report)],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = run_spl.start("batch", songs, "-o", out, "--jobs", "1", "--metrics-port", port, "--report", report, env=env)
     during, after = [], None  # scrapes while files were in flight; the last one taken after the report was written
     while process.poll() is None:
         report_written = report.exists()

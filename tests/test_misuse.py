@@ -8,14 +8,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
-from conftest import RATE, is_record, song, spl_command, spl_env, write_songs
+from conftest import RATE, is_record, song, write_songs
+
+pytestmark = pytest.mark.slow  # each case separates through the real `spl`
 
 
 def files_under(root: Path) -> list[str]:
@@ -151,12 +153,11 @@ def test_names_too_long_and_formatted_fields_are_refused_up_front(run_spl, tmp_p
     assert default.returncode == 0, default.stderr
 
 
-def test_sigterm_cleans_up_like_ctrl_c(models_dir: Path, tmp_path: Path) -> None:
+def test_sigterm_cleans_up_like_ctrl_c(run_spl, tmp_path: Path) -> None:
     path = tmp_path / "long.wav"
     sf.write(path, np.tile(song(15.0, 0), (10, 1)), RATE)  # 150 s: still separating when the signal comes
     out = tmp_path / "out"
-    process = subprocess.Popen([*spl_command(), "separate", path, "-o", out, "--no-cache"], env=spl_env(models_dir, tmp_path / "cache"),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = run_spl.start("separate", path, "-o", out, "--no-cache")
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not any(".part-" in name for name in files_under(out)):
         time.sleep(0.02)
@@ -167,12 +168,11 @@ def test_sigterm_cleans_up_like_ctrl_c(models_dir: Path, tmp_path: Path) -> None
     assert files_under(out) == []
 
 
-def test_a_closed_stdout_stops_spl_quietly(models_dir: Path, tmp_path: Path) -> None:
+def test_a_closed_stdout_stops_spl_quietly(run_spl, tmp_path: Path) -> None:
     paths = write_songs(tmp_path / "in", 4, 2.0)
     out = tmp_path / "out"
     report = tmp_path / "report.json"
-    process = subprocess.Popen([*spl_command(), "batch", *paths, "-o", out, "--json", "-j", "1", "--report", report],
-                               env=spl_env(models_dir, tmp_path / "cache"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = run_spl.start("batch", *paths, "-o", out, "--json", "-j", "1", "--report", report, text=False)
     assert json.loads(process.stdout.readline())["status"] == "ok"  # like `| head -1`
     process.stdout.close()
     err = process.stderr.read().decode()
@@ -200,7 +200,7 @@ def test_stats_windows_beyond_any_history_mean_everything(run_spl) -> None:
         assert json.loads(done.stdout)["processing_stats"]["runs"] == 0
 
 
-def test_a_failed_write_names_the_input_and_the_stem_not_a_temporary(models_dir: Path, tmp_path: Path) -> None:
+def test_a_failed_write_names_the_input_and_the_stem_not_a_temporary(run_spl, tmp_path: Path) -> None:
     """A file-size limit makes every stem write fail part-way, as a full disk does (which a test cannot arrange)."""
     import resource
 
@@ -211,8 +211,7 @@ def test_a_failed_write_names_the_input_and_the_stem_not_a_temporary(models_dir:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write() instead of death by signal
         resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
 
-    done = subprocess.run([*spl_command(), "separate", path, "-o", out, "--no-cache"], env=spl_env(models_dir, tmp_path / "cache", SPL_HISTORY="off"),
-                          capture_output=True, text=True, timeout=300, preexec_fn=limit_file_size)
+    done = run_spl("separate", path, "-o", out, "--no-cache", env={"SPL_HISTORY": "off"}, timeout=300, preexec_fn=limit_file_size)
     assert done.returncode == 5, done.stderr
     line = done.stderr.strip().splitlines()[-1]
     assert line.startswith(f"spl: error: {path}: cannot write wav file") and f"for {out / 'song0'}" in line, line
@@ -241,13 +240,12 @@ def test_denoise_of_digital_silence_stays_silent(run_spl, tmp_path: Path) -> Non
         assert np.abs(stem).max() < 1e-3, name
 
 
-def test_an_interrupted_batch_still_writes_its_report(models_dir: Path, tmp_path: Path) -> None:
+def test_an_interrupted_batch_still_writes_its_report(run_spl, tmp_path: Path) -> None:
     """A CI job's timeout sends SIGTERM: the report must still say which inputs were done."""
     songs = write_songs(tmp_path / "in", 2, 2.0)
     sf.write(tmp_path / "in" / "zz-long.wav", np.tile(song(15.0, 0), (10, 1)), RATE)
     out, report = tmp_path / "out", tmp_path / "report.json"
-    process = subprocess.Popen([*spl_command(), "batch", tmp_path / "in", "-o", out, "-j", "1", "--report", report],
-                               env=spl_env(models_dir, tmp_path / "cache"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = run_spl.start("batch", tmp_path / "in", "-o", out, "-j", "1", "--report", report)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not any(name.startswith("zz-long/.") for name in files_under(out)):
         time.sleep(0.02)
@@ -259,7 +257,7 @@ def test_an_interrupted_batch_still_writes_its_report(models_dir: Path, tmp_path
     statuses = {Path(r["input"]).name: r["status"] for r in document["inputs"]}
     assert statuses == {songs[0].name: "ok", songs[1].name: "ok", "zz-long.wav": "failed"}
     assert files_under(out) == sorted(f"{p.stem}/{s}.wav" for p in songs for s in ("accompaniment", "vocals"))
-    stats = subprocess.run([*spl_command(), "stats", "--json"], env=spl_env(models_dir, tmp_path / "cache"), capture_output=True, text=True, timeout=60)
+    stats = run_spl("stats", "--json", timeout=60)
     figures = json.loads(stats.stdout)["processing_stats"]
     assert (figures["runs"], figures["ok"], figures["failed"], figures["exit_codes"]) == (1, 2, 1, {"143": 1})
 

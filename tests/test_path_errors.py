@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from conftest import RATE, song, spl_command, spl_env, write_songs
+from conftest import RATE, song, write_songs
 
 ROOT = Path(__file__).resolve().parent.parent
 ERROR_LINE = re.compile(r"^spl: error: (.+?): .+ \(.+\)$")
@@ -47,21 +47,18 @@ class Run:
 
 
 def unprivileged() -> list[str]:
-    """A command prefix under which permission bits bind: root drops the capabilities that bypass them."""
+    """A command prefix under which permission bits bind: root drops the capabilities that bypass them (setpriv: util-linux)."""
     if os.geteuid() != 0:
         return []
-    if shutil.which("setpriv") is None:
-        pytest.skip("needs setpriv to make permission errors real as root")
     return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-dac_override,-dac_read_search"]
 
 
 @pytest.fixture
-def spl(models_dir: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+def spl(run_spl, tmp_path: Path):  # type: ignore[no-untyped-def]
     """Run the real `spl` (optionally under a prefix such as ``unprivileged()``); bytes out, so any file name survives."""
 
     def run(*args: str | Path, prefix: list[str] = [], cache: Path | None = None, env: dict[str, str] | None = None) -> Run:  # noqa: B006
-        done = subprocess.run([*prefix, *spl_command(), *map(str, args)], env=spl_env(models_dir, cache or tmp_path / "cache", **(env or {})),
-                              capture_output=True, timeout=600, cwd=tmp_path)
+        done = run_spl(*args, prefix=prefix, env={"SPLEETER_CACHE_DIR": str(cache or tmp_path / "cache"), **(env or {})}, text=False, cwd=tmp_path)
         result = Run(done.returncode, done.stdout.decode("utf-8", "surrogateescape"), done.stderr.decode("utf-8", "surrogateescape"))
         assert "Traceback" not in result.err and "internal error" not in result.err, result.err
         for line in result.err.splitlines():
@@ -78,6 +75,7 @@ def stems(folder: Path) -> list[str]:
 BOTH = ["accompaniment.wav", "vocals.wav"]
 
 
+@pytest.mark.slow
 def test_an_unreadable_input_fails_alone(spl, tmp_path: Path) -> None:
     """Issue 12, items 3 and 9: with the cache on a PermissionError from hashing the input stopped the batch;
     `spl separate` and `spl info` answered with Click's usage screen (exit 2) and separated nothing."""
@@ -94,6 +92,7 @@ def test_an_unreadable_input_fails_alone(spl, tmp_path: Path) -> None:
     assert [json.loads(line)["path"] for line in done.out.splitlines()] == [str(good)]
 
 
+@pytest.mark.slow
 def test_symlink_loops_fail_alone(spl, tmp_path: Path) -> None:
     """Item 4: "RuntimeError: Symlink loop" or "OSError [Errno 40]", and nothing processed."""
     (good,) = write_songs(tmp_path / "lib", 1, 1.0)
@@ -112,6 +111,7 @@ def test_symlink_loops_fail_alone(spl, tmp_path: Path) -> None:
     assert done.code == 5 and len(done.errors()) == 1 and "Too many levels of symbolic links" in done.err, done.err
 
 
+@pytest.mark.slow
 def test_a_file_name_that_is_not_utf8_is_separated_and_recorded(spl, tmp_path: Path) -> None:
     """Item 5: the stems were written, then a UnicodeEncodeError in the history write (and soundfile's own on a cache miss)."""
     name = tmp_path / f"{NOT_UTF8}.wav"
@@ -125,6 +125,7 @@ def test_a_file_name_that_is_not_utf8_is_separated_and_recorded(spl, tmp_path: P
     assert (stats["runs"], stats["ok"]) == (2, 2)
 
 
+@pytest.mark.slow
 def test_names_over_255_bytes_fail_alone(spl, tmp_path: Path) -> None:
     """Item 6: a component over NAME_MAX as an input, in an @list, in a glob or as -o stopped the whole run."""
     (good,) = write_songs(tmp_path, 1, 1.0)
@@ -140,6 +141,7 @@ def test_names_over_255_bytes_fail_alone(spl, tmp_path: Path) -> None:
         assert done.code == (5 if command == "separate" else 1) and len(done.errors()) == 1 and "too long" in done.err.lower(), done.err
 
 
+@pytest.mark.slow
 def test_numbers_beyond_any_machine_are_usage_errors(spl, tmp_path: Path) -> None:
     """Item 7: -j 99999999999999999999 reached SQLite ("OverflowError"); so did cache.disk_mb through diskcache."""
     (good,) = write_songs(tmp_path, 1, 1.0)
@@ -152,6 +154,7 @@ def test_numbers_beyond_any_machine_are_usage_errors(spl, tmp_path: Path) -> Non
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_config_nested_thousands_deep_is_a_usage_error(spl, tmp_path: Path) -> None:
     """Item 8: RecursionError from the YAML parser."""
     for name, text in (("lists.yaml", "performance: " + "[" * 5000 + "]" * 5000 + "\n"),
@@ -161,6 +164,7 @@ def test_a_config_nested_thousands_deep_is_a_usage_error(spl, tmp_path: Path) ->
         assert done.code == 2 and done.err == f"spl: error: {tmp_path / name}: invalid YAML: nested too deeply (a config file is at most a few levels deep, see config.example.yaml)\n"
 
 
+@pytest.mark.slow
 def test_clearing_a_redis_that_cannot_be_reached_fails(spl) -> None:
     """Item 10: a warning, "cleared: redis" and exit 0."""
     for command in (["clear", "--tier", "redis"], ["clear"], ["prune", "--older-than", "1d"]):
@@ -186,6 +190,7 @@ def _claiming(path: Path, chunk: bytes, offset: int, value: bytes) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_truncated_lossy_files_are_refused_naming_both_lengths(spl, tmp_path: Path) -> None:
     """Item 11: `spl info` said 10.881 s of a file that decodes 0.053 s, `spl separate` wrote 0.05 s stems, exit 0."""
     example = ROOT / "examples" / "audio_example.mp3"
@@ -211,17 +216,20 @@ def test_truncated_lossy_files_are_refused_naming_both_lengths(spl, tmp_path: Pa
 
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MB tmpfs, for a real ENOSPC (needs the right to mount, as root in CI)."""
+    """A 1 MB tmpfs, for a real ENOSPC: root only (as in CI), where a failed mount is an error, not a skip."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs for a real ENOSPC needs root (CI runs as root)")
     folder = tmp_path / "tiny"
     folder.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here for a real ENOSPC")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True, text=True)
+    assert mounted.returncode == 0, f"cannot mount a tmpfs for a real ENOSPC: {mounted.stderr}"
     try:
         yield folder
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=True)
 
 
+@pytest.mark.slow
 def test_file_system_errors_on_every_kind_of_path(spl, tmp_path: Path, tiny_disk: Path) -> None:
     """EACCES, ELOOP, ENAMETOOLONG, EISDIR, ENOSPC and a non-UTF-8 name as input (exit 3), output (exit 5),
     cache and history (a warning, stems still written): never an internal error, never a stopped batch."""

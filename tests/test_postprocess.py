@@ -6,10 +6,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from conftest import RATE, song
 from spleeter_cli.audio.tags import read_tags
+
+pytestmark = pytest.mark.slow  # separations through the real `spl`
 
 SONG_TAGS = {"title": ["Night Drive"], "artist": ["The Examples"], "album": ["Fixtures"], "date": ["2019"], "tracknumber": ["4/9"], "genre": ["Synthpop"]}
 

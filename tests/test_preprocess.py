@@ -18,6 +18,8 @@ from scipy.signal import butter, sosfilt
 
 from conftest import RATE, sdr, song
 
+pytestmark = pytest.mark.slow  # separations through the real `spl`, compared with processing by hand
+
 
 def _separate(run_spl, source: Path, out: Path, *flags: str) -> dict:
     done = run_spl("separate", source, "-o", out, "--bit-depth", "32", "--json", "--no-cache", *flags)
@@ -118,13 +120,8 @@ def test_out_of_range_values_are_usage_errors(run_spl, tmp_path: Path, quiet, fl
     assert not (tmp_path / "out").exists()
 
 
-def test_plain_separation_does_not_load_the_preprocessing_libraries(models_dir: Path, tmp_path: Path, quiet) -> None:
+def test_plain_separation_does_not_load_the_preprocessing_libraries(run_spl, tmp_path: Path, quiet) -> None:
     """scipy.signal (the meter and filters) and noisereduce cost memory and start-up: only when an option needs them."""
-    import subprocess
-    import sys
-
-    from conftest import spl_env
-
     source, _ = quiet
     for flags, wanted in (([], set()), (["--normalize-stems", "-20"], {"scipy.signal"}), (["--denoise"], {"scipy.signal", "noisereduce"})):
         args = ["separate", str(source), "-o", str(tmp_path / "out"), "--no-cache", "--overwrite", *flags]
@@ -134,6 +131,6 @@ def test_plain_separation_does_not_load_the_preprocessing_libraries(models_dir: 
             "try:\n    app()\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
             "print(sorted({'scipy.signal', 'noisereduce'} & set(sys.modules)))\n"
         )
-        done = subprocess.run([sys.executable, "-c", program], env=spl_env(models_dir, tmp_path / "cache"), capture_output=True, text=True, timeout=600)
+        done = run_spl.python(program)
         assert done.returncode == 0, done.stderr
         assert set(json.loads(done.stdout.splitlines()[-1].replace("'", '"'))) == wanted, flags

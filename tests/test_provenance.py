@@ -9,9 +9,12 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 import soundfile as sf
 
 from conftest import RATE, is_record, song, write_songs
+
+pytestmark = pytest.mark.slow  # reruns of the real `spl batch`
 
 
 def results(stdout: str) -> dict[str, dict]:

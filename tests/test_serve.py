@@ -21,19 +21,20 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import BROKEN_FLAC, DATA, RATE, song, spl_command, spl_env, write_songs
+from conftest import BROKEN_FLAC, DATA, RATE, song, spl_runner, write_songs
 from redis_server import free_port
 from serve_process import SplServer
 
+pytestmark = pytest.mark.slow
 MAX_UPLOAD_MB = 2
 
 
 @pytest.fixture(scope="module")
 def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SplServer]:
-    root = tmp_path_factory.mktemp("serve")
-    env = spl_env(models_dir, root / "cache")
-    with SplServer(root / "data", env, "--max-upload", str(MAX_UPLOAD_MB), "--jobs", "2") as running:
+    spl = spl_runner(tmp_path_factory, models_dir)
+    with SplServer(tmp_path_factory.mktemp("serve") / "data", spl, "--max-upload", str(MAX_UPLOAD_MB), "--jobs", "2") as running:
         yield running
+    spl.close()
 
 
 def distinct_songs(folder: Path, count: int, seconds: float) -> list[Path]:
@@ -189,9 +190,8 @@ def test_models_health_and_readiness(server: SplServer) -> None:
     assert server.http.get("/readyz").json() == {"status": "ready"}
 
 
-def test_only_spl_serve_imports_fastapi_and_uvicorn(models_dir: Path, tmp_path: Path) -> None:
+def test_only_spl_serve_imports_fastapi_and_uvicorn(run_spl) -> None:
     """`spl --help` and every other command answer without the web framework."""
-    env = spl_env(models_dir, tmp_path / "cache")
     for args in (["--help"], ["separate", "--help"], ["batch", "--help"], ["serve", "--help"], ["config", "show"], ["models", "list"], ["cache", "stats"]):
         code = (
             "import sys; sys.argv = ['spl', *%r]\n"
@@ -200,7 +200,7 @@ def test_only_spl_serve_imports_fastapi_and_uvicorn(models_dir: Path, tmp_path: 
             "web = [m for m in ('fastapi', 'uvicorn', 'starlette', 'python_multipart') if m in sys.modules]\n"
             "assert not web, web\n"
         ) % (args,)
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        done = run_spl.python(code)
         assert done.returncode == 0, (args, done.stderr)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import RATE, song, spl_env
+from conftest import RATE, song
 from serve_process import SplServer
 
 pytestmark = pytest.mark.slow
@@ -42,10 +42,9 @@ def status(server: SplServer, job_id: str) -> dict:  # type: ignore[type-arg]
     return server.http.get(f"/v1/jobs/{job_id}").json()
 
 
-def test_full_queue_is_429_with_retry_after_and_jobs_cancel(models_dir: Path, tmp_path: Path) -> None:
-    env = spl_env(models_dir, tmp_path / "cache")
+def test_full_queue_is_429_with_retry_after_and_jobs_cancel(run_spl, tmp_path: Path) -> None:
     running, queued, later = (long_song(tmp_path / f"song{n}.wav", 60, seed=n) for n in range(3))
-    with SplServer(tmp_path / "data", env, "--jobs", "1", "--queue", "1", "--no-cache") as server:
+    with SplServer(tmp_path / "data", run_spl, "--jobs", "1", "--queue", "1", "--no-cache") as server:
         first = server.upload(running, mwf="true").json()
         until(lambda: status(server, first["id"])["status"] == "running")
         second = server.upload(queued).json()
@@ -65,10 +64,9 @@ def test_full_queue_is_429_with_retry_after_and_jobs_cancel(models_dir: Path, tm
         assert server.finished(third.json()["id"])["status"] == "done"
 
 
-def test_kill_9_mid_job_then_a_restart_completes_it(models_dir: Path, run_spl, tmp_path: Path) -> None:
-    env = spl_env(models_dir, tmp_path / "cache")
+def test_kill_9_mid_job_then_a_restart_completes_it(run_spl, tmp_path: Path) -> None:
     source = long_song(tmp_path / "in" / "long.wav", 60)
-    server = SplServer(tmp_path / "data", env, "--jobs", "1", "--no-cache")
+    server = SplServer(tmp_path / "data", run_spl, "--jobs", "1", "--no-cache")
     with server:
         job = server.upload(source).json()
         until(lambda: status(server, job["id"]).get("seconds", 0) > 0)  # a chunk is written: the stems are half on disk
@@ -88,10 +86,9 @@ def test_kill_9_mid_job_then_a_restart_completes_it(models_dir: Path, run_spl, t
         assert not [p.name for p in stems.iterdir() if ".part-" in p.name]
 
 
-def test_sigterm_stops_accepting_and_lets_running_jobs_finish(models_dir: Path, tmp_path: Path) -> None:
-    env = spl_env(models_dir, tmp_path / "cache")
+def test_sigterm_stops_accepting_and_lets_running_jobs_finish(run_spl, tmp_path: Path) -> None:
     first, second = (long_song(tmp_path / f"song{n}.wav", 40, seed=n) for n in range(2))
-    server = SplServer(tmp_path / "data", env, "--jobs", "1", "--no-cache", "--grace", "120")
+    server = SplServer(tmp_path / "data", run_spl, "--jobs", "1", "--no-cache", "--grace", "120")
     with server:
         running = server.upload(first).json()
         until(lambda: status(server, running["id"])["status"] == "running")
@@ -110,10 +107,9 @@ def test_sigterm_stops_accepting_and_lets_running_jobs_finish(models_dir: Path, 
         assert resumed["status"] == "done" and _seconds(resumed["started_at"]) > restarted_at  # left queued for the second
 
 
-def test_sigterm_past_the_grace_period_leaves_the_job_queued(models_dir: Path, tmp_path: Path) -> None:
-    env = spl_env(models_dir, tmp_path / "cache")
+def test_sigterm_past_the_grace_period_leaves_the_job_queued(run_spl, tmp_path: Path) -> None:
     source = long_song(tmp_path / "song.wav", 60)
-    server = SplServer(tmp_path / "data", env, "--jobs", "1", "--no-cache", "--grace", "1")
+    server = SplServer(tmp_path / "data", run_spl, "--jobs", "1", "--no-cache", "--grace", "1")
     with server:
         job = server.upload(source, mwf="true").json()
         until(lambda: status(server, job["id"])["status"] == "running")
@@ -126,10 +122,9 @@ def test_sigterm_past_the_grace_period_leaves_the_job_queued(models_dir: Path, t
         assert not [p.name for p in (server.data_dir / "jobs" / job["id"] / "stems").iterdir() if ".part-" in p.name]
 
 
-def test_finished_jobs_are_deleted_after_the_retention_period(models_dir: Path, tmp_path: Path) -> None:
-    env = spl_env(models_dir, tmp_path / "cache")
+def test_finished_jobs_are_deleted_after_the_retention_period(run_spl, tmp_path: Path) -> None:
     source = long_song(tmp_path / "song.wav", 5)
-    with SplServer(tmp_path / "data", env, "--retention", "1s") as server:
+    with SplServer(tmp_path / "data", run_spl, "--retention", "1s") as server:
         job = server.upload(source, wait=120).json()
         assert job["status"] == "done"
         until(lambda: server.http.get(job["url"]).status_code == 404, within=10)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import BROKEN_FLAC, spl_env, write_songs
+from conftest import BROKEN_FLAC, spl_runner, write_songs
 from serve_process import SplServer
 
 pytestmark = pytest.mark.slow
@@ -19,9 +17,10 @@ TOKEN = "remote-token"
 
 @pytest.fixture(scope="module")
 def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SplServer]:
-    root = tmp_path_factory.mktemp("remote")
-    with SplServer(root / "data", spl_env(models_dir, root / "server-cache"), token=TOKEN) as running:
+    spl = spl_runner(tmp_path_factory, models_dir)
+    with SplServer(tmp_path_factory.mktemp("remote") / "data", spl, token=TOKEN) as running:
         yield running
+    spl.close()
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -29,7 +28,7 @@ def tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): b"" if p.name.endswith(".spl.json") else p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def test_separate_on_the_server_writes_what_a_local_run_writes(server: SplServer, run_spl, models_dir: Path, tmp_path: Path) -> None:
+def test_separate_on_the_server_writes_what_a_local_run_writes(server: SplServer, run_spl, tmp_path: Path) -> None:
     songs = write_songs(tmp_path / "in", 2, 6.0)
     options = ["-c", "flac", "--offset", "1", "--duration", "4", "-f", "{filename}-{instrument}.{codec}", "--json"]
     remote = run_spl("separate", *songs, "-o", tmp_path / "remote", *options, "--server", server.url, "--token", TOKEN)
@@ -76,7 +75,7 @@ def test_batch_on_the_server_writes_what_a_local_batch_writes_and_resumes(server
     assert both.returncode == 2 and "cannot be combined" in both.stderr
 
 
-def test_a_remote_run_imports_no_web_framework(server: SplServer, models_dir: Path, tmp_path: Path) -> None:
+def test_a_remote_run_imports_no_web_framework(server: SplServer, run_spl, tmp_path: Path) -> None:
     [source] = write_songs(tmp_path, 1, 2.0)
     code = (
         "import sys; sys.argv = ['spl', 'separate', %r, '-o', %r, '--server', %r, '--token', %r, '-q']\n"
@@ -85,6 +84,6 @@ def test_a_remote_run_imports_no_web_framework(server: SplServer, models_dir: Pa
         "web = [m for m in ('fastapi', 'uvicorn', 'starlette', 'httpx', 'openvino', 'tensorflow') if m in sys.modules]\n"
         "assert not web, web\n"
     ) % (str(source), str(tmp_path / "out"), server.url, TOKEN)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=spl_env(models_dir, tmp_path / "cache"))
+    done = run_spl.python(code)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out" / "song0" / "vocals.wav").exists()

@@ -23,7 +23,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import RATE, is_record, song, spl_command, spl_env
+from conftest import RATE, Spl, is_record, song
+
+pytestmark = pytest.mark.slow  # real `spl` runs signalled at every moment of a batch: minutes
 
 BOUND = 5.0  # seconds from the last signal to the exit
 CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
@@ -42,14 +44,14 @@ def write_long_songs(folder: Path, count: int, seconds: int = SECONDS) -> list[P
     return paths
 
 
-class Spl:
+class SignalledRun:
     """A real `spl` in its own process group; stderr goes to a file the test can watch."""
 
-    def __init__(self, args: list[str | Path], env: dict[str, str], out: Path, logs: Path) -> None:
+    def __init__(self, spl: Spl, args: list[str | Path], out: Path, logs: Path, env: dict[str, str] | None = None) -> None:
         self.out = out
         self.stdout_path, self.stderr_path = logs.with_suffix(".out"), logs.with_suffix(".err")
         with self.stdout_path.open("w") as stdout, self.stderr_path.open("w") as stderr:
-            self.process = subprocess.Popen([*spl_command(), *map(str, args)], env=env, stdout=stdout, stderr=stderr, start_new_session=True)
+            self.process = spl.start(*args, env=env, stdout=stdout, stderr=stderr, start_new_session=True)
         self.started = time.monotonic()
 
     @property
@@ -79,7 +81,7 @@ class Spl:
             return "separating"
         return "model load" if sizes else "start-up"
 
-    def wait_until(self, ready: Callable[[Spl], bool], timeout: float = 300) -> None:
+    def wait_until(self, ready: Callable[[SignalledRun], bool], timeout: float = 300) -> None:
         deadline = time.monotonic() + timeout
         while not ready(self):
             assert self.process.poll() is None, f"spl finished before the moment to signal it:\n{self.stderr}"
@@ -117,12 +119,12 @@ def _size(path: Path) -> int:
 
 
 @pytest.fixture
-def spl_runs():  # type: ignore[no-untyped-def]
+def spl_runs(run_spl: Spl):  # type: ignore[no-untyped-def]
     """Start `spl` runs; any still alive when the test ends is killed with its process group."""
-    started: list[Spl] = []
+    started: list[SignalledRun] = []
 
-    def start(*args: object, **kwargs: object) -> Spl:
-        started.append(Spl(*args, **kwargs))  # type: ignore[arg-type]
+    def start(*args: object, **kwargs: object) -> SignalledRun:
+        started.append(SignalledRun(run_spl, *args, **kwargs))  # type: ignore[arg-type]
         return started[-1]
 
     yield start
@@ -130,7 +132,7 @@ def spl_runs():  # type: ignore[no-untyped-def]
         run.kill()
 
 
-def assert_clean_exit(run: Spl, latency: float, first: int) -> None:
+def assert_clean_exit(run: SignalledRun, latency: float, first: int) -> None:
     """The documented code of the first signal, in time, one line and no temporary left."""
     err = run.stderr
     assert run.process.returncode == CODES[first], f"exit {run.process.returncode}:\n{err}"
@@ -147,31 +149,31 @@ def assert_complete_stems(paths: list[Path], frames: int) -> None:
         assert rate == RATE and len(samples) == frames, (path, len(samples), frames)
 
 
-def test_a_second_signal_while_the_model_loads_exits_at_once(models_dir: Path, tmp_path: Path, spl_runs) -> None:
+def test_a_second_signal_while_the_model_loads_exits_at_once(tmp_path: Path, spl_runs) -> None:
     """Used to hang for good: threads waited on the model's batcher and on each other, and the exit joined them."""
     write_long_songs(tmp_path / "in", 4)
     out = tmp_path / "out"
-    run = spl_runs(["batch", tmp_path / "in", "-o", out, "-v"], spl_env(models_dir, tmp_path / "cache"), out, tmp_path / "run")
+    run = spl_runs(["batch", tmp_path / "in", "-o", out, "-v"], out, tmp_path / "run")
     run.wait_until(lambda run: "spl: separating" in run.stderr)  # the model has started loading
     latency = run.exit_latency(run.signal(signal.SIGINT, signal.SIGINT))
     assert_clean_exit(run, latency, signal.SIGINT)
 
 
-def test_a_double_ctrl_c_in_separate_removes_what_it_says_it_removed(models_dir: Path, tmp_path: Path, spl_runs) -> None:
+def test_a_double_ctrl_c_in_separate_removes_what_it_says_it_removed(tmp_path: Path, spl_runs) -> None:
     (path,) = write_long_songs(tmp_path / "in", 1, 150)
     out = tmp_path / "out"
-    run = spl_runs(["separate", path, "-o", out, "--no-cache"], spl_env(models_dir, tmp_path / "cache"), out, tmp_path / "run")
+    run = spl_runs(["separate", path, "-o", out, "--no-cache"], out, tmp_path / "run")
     run.wait_until(lambda run: run.phase() == "separating")
     latency = run.exit_latency(run.signal(signal.SIGINT, signal.SIGINT))
     assert_clean_exit(run, latency, signal.SIGINT)
     assert run.files() == []
 
 
-def test_sighup_is_a_termination_with_a_report_and_history(models_dir: Path, tmp_path: Path, spl_runs) -> None:
+def test_sighup_is_a_termination_with_a_report_and_history(run_spl, tmp_path: Path, spl_runs) -> None:
     """A closed terminal or a dropped ssh session: exit 129, the same clean-up and records as SIGTERM."""
     songs = write_long_songs(tmp_path / "in", 3)
-    out, report, cache = tmp_path / "out", tmp_path / "report.json", tmp_path / "cache"
-    run = spl_runs(["batch", tmp_path / "in", "-o", out, "-j", "1", "--report", report], spl_env(models_dir, cache), out, tmp_path / "run")
+    out, report = tmp_path / "out", tmp_path / "report.json"
+    run = spl_runs(["batch", tmp_path / "in", "-o", out, "-j", "1", "--report", report], out, tmp_path / "run")
     run.wait_until(lambda run: " -> " in run.stdout)  # the first input is done, the second under way
     latency = run.exit_latency(run.signal(signal.SIGHUP))
     assert_clean_exit(run, latency, signal.SIGHUP)
@@ -180,17 +182,16 @@ def test_sighup_is_a_termination_with_a_report_and_history(models_dir: Path, tmp
     unfinished = [r for r in document["inputs"] if r["status"] == "failed"]
     assert len(unfinished) == 2 and {r["exit_code"] for r in unfinished} == {129}
     assert_complete_stems(run.finals(), SECONDS * RATE)
-    stats = subprocess.run([*spl_command(), "stats", "--json"], env=spl_env(models_dir, cache), capture_output=True, text=True, timeout=60)
+    stats = run_spl("stats", "--json", timeout=60)
     assert json.loads(stats.stdout)["processing_stats"]["exit_codes"] == {"129": 1}
     assert songs[0].stem in {p.parent.name for p in run.finals()}
 
 
-def test_a_second_signal_stops_a_dask_batch_at_once(models_dir: Path, tmp_path: Path, spl_runs) -> None:
+def test_a_second_signal_stops_a_dask_batch_at_once(tmp_path: Path, spl_runs) -> None:
     """The client does not wait for its cluster either; its worker processes go with it."""
-    pytest.importorskip("distributed")
     write_long_songs(tmp_path / "in", 2)
     out = tmp_path / "out"
-    run = spl_runs(["batch", tmp_path / "in", "-o", out, "--scheduler", "local:1"], spl_env(models_dir, tmp_path / "cache"), out, tmp_path / "run")
+    run = spl_runs(["batch", tmp_path / "in", "-o", out, "--scheduler", "local:1"], out, tmp_path / "run")
     run.wait_until(lambda run: bool(run.parts()))  # a worker is separating, its model loading
     latency = run.exit_latency(run.signal(signal.SIGINT, signal.SIGINT))
     assert run.process.returncode == 130 and latency <= BOUND, (latency, run.stderr)
@@ -214,7 +215,7 @@ class Instant:
     """A moment of a batch's life to signal it at: once ``ready`` holds, after ``delay`` seconds."""
 
     label: str
-    ready: Callable[[Spl], bool]
+    ready: Callable[[SignalledRun], bool]
     delay: float
 
 
@@ -244,8 +245,7 @@ SIGNALS = [(signal.SIGINT,), (signal.SIGTERM,), (signal.SIGHUP,), (signal.SIGINT
            (signal.SIGHUP, signal.SIGINT), (signal.SIGINT, signal.SIGTERM)]
 
 
-@pytest.mark.slow
-def test_signals_at_any_moment_of_a_batch(models_dir: Path, tmp_path: Path, spl_runs) -> None:
+def test_signals_at_any_moment_of_a_batch(run_spl, tmp_path: Path, spl_runs) -> None:
     """Single and doubled signals at 20 moments from start-up to the last files: each run exits in time, cleanly, and resumes."""
     songs = write_long_songs(tmp_path / "in", 3)
     rerun_cache = tmp_path / "rerun-cache"  # reruns share a cache: after the first, they finish without the model
@@ -255,7 +255,7 @@ def test_signals_at_any_moment_of_a_batch(models_dir: Path, tmp_path: Path, spl_
         signals = SIGNALS[index % len(SIGNALS)]
         out = tmp_path / f"out{index}"
         args = ["batch", tmp_path / "in", "-o", out, "-v"]
-        run = spl_runs(args, spl_env(models_dir, tmp_path / f"cache{index}"), out, tmp_path / f"run{index}")
+        run = spl_runs(args, out, tmp_path / f"run{index}", env={"SPLEETER_CACHE_DIR": str(tmp_path / f"cache{index}")})
         run.wait_until(instant.ready)
         time.sleep(instant.delay)
         phase = run.phase()
@@ -266,7 +266,7 @@ def test_signals_at_any_moment_of_a_batch(models_dir: Path, tmp_path: Path, spl_
         assert_clean_exit(run, latency, signals[0])
         assert_complete_stems(run.finals(), SECONDS * RATE)
 
-        rerun = subprocess.run([*spl_command(), *map(str, args)], env=spl_env(models_dir, rerun_cache), capture_output=True, text=True, timeout=600)
+        rerun = run_spl(*args, env={"SPLEETER_CACHE_DIR": str(rerun_cache)})
         assert rerun.returncode == 0, f"{instant.label}: {rerun.stderr}"
         assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and not is_record(p)) == sorted(
             f"{path.stem}/{stem}.wav" for path in songs for stem in ("accompaniment", "vocals"))

@@ -13,6 +13,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # many processes racing on fresh SQLite files
+
 OPENER = """
 import json, sys, time
 from pathlib import Path

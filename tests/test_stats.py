@@ -4,35 +4,39 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import spl_command, spl_env, write_songs
+from conftest import Spl, spl_runner, write_songs
+
+pytestmark = pytest.mark.slow  # real `spl batch` runs recorded and read back
 
 
 @pytest.fixture(scope="module")
-def history(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def spl(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Spl:
+    """The module's `spl`: the history below is in its cache folder."""
+    return spl_runner(tmp_path_factory, models_dir)
+
+
+@pytest.fixture(scope="module")
+def history(spl: Spl, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Two real batches over 3 good songs and a corrupt one: the second (--force) is served by the disk cache."""
     root = tmp_path_factory.mktemp("stats")
     songs = root / "songs"
     write_songs(songs, 3, 2.5, name="s{}.wav", broken=True)
-    cache = root / "cache"
-    env = spl_env(models_dir, cache)
     for index, extra in enumerate(([], ["--force"]), 1):
-        done = subprocess.run([*spl_command(), "batch", str(songs), "-o", str(root / "out"), "--jobs", "2", "--report", str(root / f"r{index}.json"), *extra],
-                              env=env, capture_output=True, text=True, timeout=600)
+        done = spl("batch", songs, "-o", root / "out", "--jobs", "2", "--report", root / f"r{index}.json", *extra)
         assert done.returncode == 1, done.stderr  # the corrupt input fails, the others complete
-    return {"root": root, "cache": cache, "r1": root / "r1.json", "r2": root / "r2.json"}
+    return {"root": root, "cache": Path(spl.env["SPLEETER_CACHE_DIR"]), "r1": root / "r1.json", "r2": root / "r2.json"}
 
 
-def spl_stats(models_dir: Path, cache: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*spl_command(), "stats", *args], env=spl_env(models_dir, cache), capture_output=True, text=True, timeout=60)
+def spl_stats(spl: Spl, *args: str) -> subprocess.CompletedProcess[str]:
+    return spl("stats", *args, timeout=60)
 
 
-def test_stats_over_two_runs(history: dict[str, Path], models_dir: Path) -> None:
-    done = spl_stats(models_dir, history["cache"], "--json")
+def test_stats_over_two_runs(history: dict[str, Path], spl: Spl) -> None:
+    done = spl_stats(spl, "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     figures = summary["processing_stats"]
@@ -57,19 +61,19 @@ def test_stats_over_two_runs(history: dict[str, Path], models_dir: Path) -> None
     assert {"cache_dir", "models_dir", "redis", "gpu", "problems"} <= health.keys()
     assert health["redis"] is None and health["cache_dir"]["free_bytes"] > 0
     assert summary["cache"]["total"]["hits"] == 3
-    text = spl_stats(models_dir, history["cache"])
+    text = spl_stats(spl)
     assert text.returncode == 0 and "success rate 75.0%" in text.stdout and "AudioProcessingError 2" in text.stdout
 
 
-def test_selection_and_errors(history: dict[str, Path], models_dir: Path) -> None:
-    last = json.loads(spl_stats(models_dir, history["cache"], "--json", "--last", "1").stdout)["processing_stats"]
+def test_selection_and_errors(history: dict[str, Path], spl: Spl) -> None:
+    last = json.loads(spl_stats(spl, "--json", "--last", "1").stdout)["processing_stats"]
     assert last["runs"] == 1 and last["inputs"] == 4 and last["cache_hit_rate"] == 1.0
-    recent = json.loads(spl_stats(models_dir, history["cache"], "--json", "--since", "1h").stdout)["processing_stats"]
+    recent = json.loads(spl_stats(spl, "--json", "--since", "1h").stdout)["processing_stats"]
     assert recent["runs"] == 2
-    future = json.loads(spl_stats(models_dir, history["cache"], "--json", "--since", "2999-01-01").stdout)["processing_stats"]
+    future = json.loads(spl_stats(spl, "--json", "--since", "2999-01-01").stdout)["processing_stats"]
     assert future["runs"] == 0 and future["success_rate"] is None
     for bad in (["--since", "yesterday"], ["--since", "7x"], ["--last", "0"]):
-        done = spl_stats(models_dir, history["cache"], *bad)
+        done = spl_stats(spl, *bad)
         assert done.returncode == 2 and done.stderr.startswith("spl: error:") and len(done.stderr.splitlines()) == 1, done.stderr
 
 
@@ -91,7 +95,7 @@ def test_history_can_be_turned_off(run_spl, tmp_path: Path) -> None:
     assert not (tmp_path / "c" / "history.db").exists()
 
 
-def test_stats_does_not_import_numpy_or_tensorflow(tmp_path: Path) -> None:
+def test_stats_does_not_import_numpy_or_tensorflow(bare_spl, tmp_path: Path) -> None:
     code = (
         "import sys; sys.argv = ['spl', 'stats', '--json']\n"
         "from spleeter_cli.cli.app import app\n"
@@ -99,7 +103,7 @@ def test_stats_does_not_import_numpy_or_tensorflow(tmp_path: Path) -> None:
         "heavy = [m for m in ('tensorflow', 'keras', 'numpy', 'scipy', 'av', 'prometheus_client') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"SPLEETER_CACHE_DIR": str(tmp_path), "PATH": ""})
+    done = bare_spl.python(code, env={"SPLEETER_CACHE_DIR": str(tmp_path), "PATH": ""})
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["processing_stats"]["runs"] == 0
 
@@ -115,3 +119,28 @@ def test_history_switch_and_alerts_come_from_the_config_file(run_spl, tmp_path: 
     assert not (tmp_path / "c" / "history.db").exists()
     assert "above monitoring.alerts.memory_usage=1" in done.stderr, done.stderr
     assert any("memory use" in alert for alert in json.loads((tmp_path / "report.json").read_text())["summary"]["alerts"])
+
+
+def test_stats_reports_recording_from_the_config_file_it_reads(bare_spl: Spl, tmp_path: Path) -> None:
+    config = tmp_path / "spl.yaml"
+    config.write_text(f"cache:\n  dir: {tmp_path / 'cache'}\nmonitoring:\n  history: false\n")
+    done = bare_spl("stats", "--json", "--config", config, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["selection"]["recording"] is False
+
+
+def test_a_no_cache_run_is_recorded_where_stats_looks(bare_spl: Spl, models_dir: Path, tmp_path: Path) -> None:
+    """With cache.dir set only in the config file, a --no-cache run's history still lands in that folder."""
+    cache = tmp_path / "configured-cache"
+    config = tmp_path / "spl.yaml"
+    config.write_text(f"cache:\n  dir: {cache}\nmodels:\n  dir: {models_dir}\n  auto_download: false\n")
+    [song] = write_songs(tmp_path / "in", 1, 2.0)
+
+    def spl(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        return bare_spl(*args, "--config", config, timeout=300)
+
+    done = spl("separate", song, "-o", tmp_path / "out", "--no-cache")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(spl("stats", "--json").stdout)
+    assert summary["selection"]["history"] == str(cache / "history.db") and summary["processing_stats"]["runs"] == 1
+    assert not (bare_spl.home / "cache" / "spl" / "cache").exists()

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from conftest import write_songs
+
+pytestmark = pytest.mark.slow  # the real `spl` per message
 
 
 def one_error_line(done) -> str:  # type: ignore[no-untyped-def]

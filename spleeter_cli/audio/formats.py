@@ -1,7 +1,8 @@
 """What can be checked about audio files and output settings without decoding anything.
 
 Kept apart from ``codec`` so that validating options, and runs served from the
-cache, never pay for importing NumPy, PyAV and libsndfile.
+cache, never pay for importing NumPy, PyAV and libsndfile. The output formats and
+their defaults are defined here once; the settings (``config.py``) check against them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ from ..errors import AudioProcessingError, ValidationError, user_path
 
 SUPPORTED_CODECS = ("wav", "flac", "mp3", "ogg", "m4a")
 LOSSLESS_CODECS = ("wav", "flac")  # take a bit depth; the others take a bitrate
+BIT_DEPTHS = (16, 24, 32)  # 32 is float, WAV only
+DEFAULT_CODEC = "wav"
+DEFAULT_BIT_DEPTH = 16
 DEFAULT_BITRATE = "192k"
+DEFAULT_FILENAME_FORMAT = "{filename}/{instrument}.{codec}"  # inside the output directory; fields in separate/outputs.py
 
 
 def _input_error(path: Path, message: str, hint: str) -> AudioProcessingError:
@@ -49,7 +54,7 @@ def check_output_options(codec: str, bitrate: str | None, bit_depth: int) -> int
     """Validate what an ``AudioWriter`` would be given, before any work; returns the bitrate in bit/s."""
     if codec not in SUPPORTED_CODECS:
         raise ValidationError(f"unknown codec '{codec}'", hint=f"choose one of: {', '.join(SUPPORTED_CODECS)}")
-    if bit_depth not in (16, 24, 32):
+    if bit_depth not in BIT_DEPTHS:
         raise ValidationError(f"bit depth must be 16, 24 or 32, not {bit_depth}", hint="use 16, 24 or 32 (32 is float, WAV only)")
     if codec == "flac" and bit_depth == 32:
         raise ValidationError("FLAC stores at most 24 bits", hint="use bit depth 24, or wav for 32-bit float")

@@ -5,7 +5,7 @@ is configured) so `spl cache stats` answers at once.
 """
 
 from .keys import cache_key, input_digest
-from .manager import CacheHit, CacheManager, CorruptEntry, default_directory, pack, unpack
+from .manager import CacheHit, CacheManager, CorruptEntry, pack, unpack
 from .tiers import DiskTier, MemoryTier, RedisTier, Tier, TierStats, redact
 
 __all__ = [
@@ -18,7 +18,6 @@ __all__ = [
     "Tier",
     "TierStats",
     "cache_key",
-    "default_directory",
     "input_digest",
     "pack",
     "redact",

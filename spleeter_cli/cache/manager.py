@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import sqlite3
 import struct
@@ -25,9 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
 from .. import __version__
+from ..config import BY_KEY, Settings, default_cache_dir, load_config
 from ..errors import CacheError, ValidationError, path_error
 from ..sqlite_wal import connect_wal
 from .tiers import WRITABLE_DIR_HINT, DiskTier, FailsSoftly, MemoryTier, RedisTier, Tier, redact
@@ -142,11 +140,6 @@ class Counters(FailsSoftly):
 ENTRIES = "entries"  # the disk tier's folder inside the cache directory
 
 
-def default_directory() -> Path:
-    """Where L2 lives when neither --cache-dir nor SPLEETER_CACHE_DIR says otherwise."""
-    return Path(platformdirs.user_cache_dir("spl")) / "cache"
-
-
 def _log_warning(message: str) -> None:
     logging.getLogger(__name__).warning(message)
 
@@ -158,20 +151,22 @@ class CacheManager:
     space policy: Redis entries get ``redis_ttl`` unless ``set`` gives one, and promoted
     copies in L1/L2 keep no TTL. ``memory_mb=0`` or ``disk_mb=0`` leaves that tier out.
     ``directory`` holds the L2 entries (``entries/``) and the counters (``stats.db``).
+    The keyword defaults are the settings' built-in ones; ``from_settings`` builds the
+    cache the configuration (file, environment, flags) describes.
     """
 
     def __init__(
         self,
         directory: Path | None = None,
-        memory_mb: int = 512,
-        disk_mb: int = 10240,
+        memory_mb: int = BY_KEY["cache.memory_mb"].default,
+        disk_mb: int = BY_KEY["cache.disk_mb"].default,
         redis_url: str | None = None,
-        redis_ttl: float | None = 7 * 86400,
+        redis_ttl: float | None = BY_KEY["cache.redis_ttl_seconds"].default,
         enabled: bool = True,
         on_warning: Callable[[str], None] | None = None,
     ) -> None:
         self.enabled = enabled
-        self.directory = Path(directory) if directory else default_directory()
+        self.directory = Path(directory) if directory else default_cache_dir()
         self.redis_url = redis_url or None
         self.redis_ttl = redis_ttl
         self.tiers: list[Tier] = []
@@ -197,7 +192,7 @@ class CacheManager:
         What `spl cache clear` can still do when the index cannot be opened: on a full
         disk (when clearing matters most) or a damaged database. Counters stay.
         """
-        folder = (Path(directory) if directory else default_directory()) / ENTRIES
+        folder = (Path(directory) if directory else default_cache_dir()) / ENTRIES
         try:
             shutil.rmtree(folder, ignore_errors=False)
         except FileNotFoundError:
@@ -207,17 +202,27 @@ class CacheManager:
         return folder
 
     @classmethod
-    def from_env(cls, **overrides: Any) -> CacheManager:
-        """Settings from SPLEETER_CACHE_DIR and SPLEETER_REDIS_URL; overrides that are not None win.
+    def from_settings(cls, settings: Settings | None = None, on_warning: Callable[[str], None] | None = None, disk: bool = True) -> CacheManager:
+        """The cache ``settings`` describe (default: ``config.load_config()``), whether or not runs use it; raises CacheError.
 
-        Pass ``redis_url=""`` to turn Redis off even when the environment names a server.
+        The one factory for the CLI, Dask workers and the Python API, so they all open the same
+        folders and Redis. ``disk=False`` leaves the disk tier out (for `spl cache clear` when
+        its index cannot be opened).
         """
-        settings: dict[str, Any] = {
-            "directory": os.environ.get("SPLEETER_CACHE_DIR") or None,
-            "redis_url": os.environ.get("SPLEETER_REDIS_URL") or None,
-        }
-        settings.update({name: value for name, value in overrides.items() if value is not None})
-        return cls(**settings)
+        cache = (settings or load_config()).cache
+        return cls(cache.dir, cache.memory_mb, cache.disk_mb if disk else 0, cache.redis_url, cache.redis_ttl_seconds, on_warning=on_warning)
+
+    @classmethod
+    def for_run(cls, settings: Settings, on_warning: Callable[[str], None]) -> CacheManager | None:
+        """A run's cache: None when ``cache.enabled`` is off, or (after a warning) when it cannot be opened,
+        because a separation goes on without its cache."""
+        if not settings.cache.enabled:
+            return None
+        try:
+            return cls.from_settings(settings, on_warning)
+        except CacheError as error:
+            on_warning(f"{error}; continuing without the cache")
+            return None
 
     def get(self, key: str) -> CacheHit | None:
         if not self.enabled:

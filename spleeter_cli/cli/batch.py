@@ -12,8 +12,9 @@ import typer
 from ..errors import ValidationError
 from ..limits import InputLimits
 from ..separate import planning
+from ..separate.vocabulary import DEFAULT_SILENCE_DBFS
 from . import options as o
-from .runs import choose_listener, execute, open_cache
+from .runs import choose_listener, execute
 from .ui import handles_errors
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ def batch(
     duration: o.Duration = None,
     mwf: o.Wiener = False,
     no_tags: o.NoTags = False,
-    silence_threshold: o.SilenceThreshold = o.DEFAULT_SILENCE_DBFS,
+    silence_threshold: o.SilenceThreshold = DEFAULT_SILENCE_DBFS,
     skip_silent: o.SkipSilent = False,
     normalize: o.Normalize = None,
     normalize_stems: o.NormalizeStems = None,
@@ -69,6 +70,7 @@ def batch(
 ) -> None:
     """Separate whole folders; rerunning the same command resumes where it stopped."""
     from ..inputs import expand_inputs
+    from ..cache.manager import CacheManager
     from ..separate.run import SeparationRun
 
     if overwrite:
@@ -94,7 +96,7 @@ def batch(
 
         run = DistributedRun.for_cli(scheduler, options, settings, listener, fail_fast)
     else:
-        run = SeparationRun(options, settings.audio.output_dir, o.model_store(settings), listener, cache=open_cache(settings, listener),
+        run = SeparationRun(options, settings.audio.output_dir, o.model_store(settings), listener, cache=CacheManager.for_run(settings, listener.warning),
                             limits=InputLimits.from_settings(settings), enable_gpu=settings.performance.enable_gpu, backend=settings.performance.backend,
                             jobs=settings.performance.jobs or default_jobs(), fail_fast=fail_fast)
     output_dir = settings.audio.output_dir

@@ -13,10 +13,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..config import parse_duration, parse_size
 from ..errors import CacheError, ValidationError
+from ..units import parse_duration, parse_size
 from . import options as o
-from .runs import cache_manager
 from .ui import handles_errors
 
 app = typer.Typer(help="Show, clear and prune the cache of separated stems.", no_args_is_help=True)
@@ -36,8 +35,10 @@ def _warn(message: str) -> None:
 
 def _manager(cache_dir: Path | None, redis_url: str | None, config_file: Path | None, on_warning: Any = _warn):  # type: ignore[no-untyped-def]
     """The cache `spl separate` and `spl batch` would use with the same settings, so `clear` empties that one."""
+    from ..cache.manager import CacheManager
+
     try:
-        return cache_manager(o.load_settings(config_file, cache_dir=cache_dir, redis_url=redis_url), on_warning)
+        return CacheManager.from_settings(o.load_settings(config_file, cache_dir=cache_dir, redis_url=redis_url), on_warning)
     except CacheError as error:  # its hint is for runs (--no-cache); here the way out is clear, which needs no index
         raise CacheError(error.message, hint="free some space, or run `spl cache clear --tier disk`, which works without the index") from None
 
@@ -116,14 +117,14 @@ def clear(
     removed: list[str] = []
     unreached = _Unreached()
     try:
-        manager = cache_manager(settings, unreached)
+        manager = CacheManager.from_settings(settings, unreached)
     except CacheError as error:
         if wanted is not None and "disk" not in wanted:
             raise
         folder = CacheManager.remove_disk_tier(settings.cache.dir)  # the index could not be opened (full disk?): the folder is the tier
         _warn(f"{error.message}; removed {folder} instead")
         removed = ["disk"]
-        manager = cache_manager(settings, unreached, disk=False)
+        manager = CacheManager.from_settings(settings, unreached, disk=False)
     names = wanted or [t.name for t in manager.tiers] + removed
     manager.clear([name for name in names if name not in removed])
     unreached.check(manager, names, "clear")

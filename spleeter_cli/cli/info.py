@@ -10,7 +10,7 @@ import typer
 
 from ..errors import ExitCode, SplError
 from . import options as o
-from .ui import fail, handles_errors
+from .ui import handles_errors, print_error
 
 
 @handles_errors
@@ -26,7 +26,7 @@ def info(
         try:
             description = describe(path)
         except SplError as error:  # one bad file is reported alone; the others are still described
-            fail(error)
+            print_error(error)
             codes.add(int(error.exit_code))
             continue
         print(json.dumps(description) if json_output else _block(description), flush=True)

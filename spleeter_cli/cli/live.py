@@ -19,7 +19,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .ui import PlainListener, fail, outcome, summary_line
+from .ui import PlainListener, outcome, print_error, summary_line
 
 
 @dataclass
@@ -84,7 +84,7 @@ class LiveListener(PlainListener):
             self.active.pop(result.input, None)
             self.progress.update(self.task, completed=self.tally.counts()["inputs"])
         if result.error is not None:
-            fail(result.error)
+            print_error(result.error)
         else:
             self.console.print(f"[green]✓[/] {result.input} [dim]({outcome(result)})[/]")
 

@@ -14,7 +14,7 @@ import typer
 
 from ..errors import ExitCode, ModelError
 from . import options as o
-from .ui import fail, handles_errors
+from .ui import handles_errors, print_error
 
 app = typer.Typer(help="List, download, verify, inspect and import models.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
@@ -153,7 +153,7 @@ def _verify_one(store: Any, name: str, on_status: Any) -> dict[str, Any]:
     try:
         store.validate_model(name, on_status)
     except ModelError as error:
-        fail(error)
+        print_error(error)
         return {"name": name, "ok": False, "error": str(error)}
     return {"name": name, "ok": True}
 

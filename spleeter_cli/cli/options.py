@@ -7,7 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..separate.vocabulary import DEFAULT_DENOISE_STRENGTH, DEFAULT_SILENCE_DBFS
+from ..audio.formats import DEFAULT_BIT_DEPTH, DEFAULT_CODEC, DEFAULT_FILENAME_FORMAT, SUPPORTED_CODECS
+from ..models.catalog import DEFAULT_MODEL
+from ..separate.vocabulary import DEFAULT_DENOISE_STRENGTH
 
 
 def raw_path(value: str) -> Path | str:
@@ -17,13 +19,13 @@ def raw_path(value: str) -> Path | str:
 
 ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="Config file (default: $SPLEETER_CONFIG, else the user config file).", show_default=False, readable=False)]
 Output = Annotated[Optional[Path], typer.Option("-o", "--output", parser=raw_path, help="Output directory [default: separated, or audio.output_dir].", show_default=False)]
-Stems = Annotated[Optional[int], typer.Option("-s", "--stems", help="2 (vocals/accompaniment), 4 (+drums, bass, other) or 5 (+piano) [default: models.default, spleeter:2stems].", show_default=False)]
+Stems = Annotated[Optional[int], typer.Option("-s", "--stems", help=f"2 (vocals/accompaniment), 4 (+drums, bass, other) or 5 (+piano) [default: models.default, {DEFAULT_MODEL}].", show_default=False)]
 Model = Annotated[Optional[str], typer.Option("-m", "--model", help="Model name, e.g. spleeter:4stems-16kHz; overrides --stems/--hq.", show_default=False)]
 HighQuality = Annotated[bool, typer.Option("--hq", help="Use the -16kHz model (sees up to 16 kHz instead of 11 kHz).")]
-Codec = Annotated[Optional[str], typer.Option("-c", "--codec", help="Output codec: wav, flac, mp3, ogg, m4a [default: wav].", show_default=False)]
+Codec = Annotated[Optional[str], typer.Option("-c", "--codec", help=f"Output codec: {', '.join(SUPPORTED_CODECS)} [default: {DEFAULT_CODEC}].", show_default=False)]
 Bitrate = Annotated[Optional[str], typer.Option("--bitrate", help="Bitrate of lossy codecs, e.g. 192k.", show_default=False)]
-BitDepth = Annotated[Optional[int], typer.Option("--bit-depth", help="WAV/FLAC sample size: 16, 24, or 32 (float, WAV only) [default: 16].", show_default=False)]
-FilenameFormat = Annotated[Optional[str], typer.Option("-f", "--filename-format", help="Output path template inside the output directory; fields {filename}, {foldername}, {instrument}, {codec} [default: {filename}/{instrument}.{codec}].", show_default=False)]
+BitDepth = Annotated[Optional[int], typer.Option("--bit-depth", help=f"WAV/FLAC sample size: 16, 24, or 32 (float, WAV only) [default: {DEFAULT_BIT_DEPTH}].", show_default=False)]
+FilenameFormat = Annotated[Optional[str], typer.Option("-f", "--filename-format", help="Output path template inside the output directory; fields {filename}, {foldername}, {instrument}, {codec} [default: " + DEFAULT_FILENAME_FORMAT + "].", show_default=False)]
 Offset = Annotated[float, typer.Option("--offset", help="Start this many seconds into each input.")]
 Duration = Annotated[Optional[float], typer.Option("--duration", help="Separate at most this many seconds.", show_default=False)]
 Wiener = Annotated[bool, typer.Option("--mwf", help="Refine stems with multichannel Wiener filtering (slower).")]
@@ -117,6 +119,7 @@ def remote_run(server: str, options, settings, listener, jobs: int, fail_fast: b
 
 
 def model_store(settings):  # type: ignore[no-untyped-def]
+    """The model store the settings describe; imported here, on the commands' path only."""
     from ..models.store import ModelManager
 
-    return ModelManager(settings.models.dir, auto_download=settings.models.auto_download)
+    return ModelManager.from_settings(settings)

@@ -13,7 +13,7 @@ from typing import Any
 import typer
 
 from .. import __version__
-from ..errors import CacheError, ExitCode, Interrupted, OutputError, SplError, Unfinished, ValidationError, user_path
+from ..errors import ExitCode, Interrupted, OutputError, SplError, Unfinished, ValidationError, user_path
 from .ui import JsonListener, PlainListener, RichListener
 
 
@@ -66,7 +66,7 @@ def execute(run: Any, inputs: Sequence[Path], listener: PlainListener, settings:
                 if report is not None:
                     write_report(report, partial, summary, run, started)
                 if settings.monitoring.history:  # so `spl stats` counts the run, and its inputs' outcomes
-                    record_history(run, partial, summary, _command(uniform_exit), started, int(_interrupt_code(interrupt)), listener)
+                    record_history(settings, run, partial, summary, _command(uniform_exit), started, int(_interrupt_code(interrupt)), listener)
                 raise
         summary = monitor.tally.summary(time.perf_counter() - clock)
         summary["model_loaded"] = run.model_loaded
@@ -81,7 +81,7 @@ def execute(run: Any, inputs: Sequence[Path], listener: PlainListener, settings:
         if report is not None and not write_report(report, results, summary, run, started):
             exit_code = exit_code or int(ExitCode.OUTPUT)
         if settings.monitoring.history:
-            record_history(run, results, summary, _command(uniform_exit), started, exit_code, listener)
+            record_history(settings, run, results, summary, _command(uniform_exit), started, exit_code, listener)
     finally:
         monitor.close()
     if exit_code:
@@ -111,11 +111,12 @@ def _command(uniform_exit: bool) -> str:
     return "separate" if uniform_exit else "batch"
 
 
-def record_history(run: Any, results: Sequence[Any], summary: dict[str, Any], command: str, started: float, exit_code: int, listener: PlainListener) -> None:
-    """Append the run to the history `spl stats` reads, next to the cache in use; a failure only warns."""
+def record_history(settings: Any, run: Any, results: Sequence[Any], summary: dict[str, Any], command: str, started: float, exit_code: int,
+                   listener: PlainListener) -> None:
+    """Append the run to the history `spl stats` reads: in the ``cache.dir`` folder, cached run or not; a failure only warns."""
     from ..telemetry import history
 
-    path = history.history_path(getattr(run.cache, "directory", None))
+    path = history.history_path(settings.cache.dir)
     try:
         history.record_run(path, results, summary, command=command,
                            model=run.spec.full_name, jobs=run.jobs, started_at=started, exit_code=exit_code)
@@ -204,25 +205,3 @@ def write_report(path: Path, results: Sequence[Any], summary: dict[str, Any], ru
         return False
     return True
 
-
-def cache_manager(settings: Any, on_warning: Any, disk: bool = True) -> Any:
-    """The stem cache the effective settings describe (file, environment and flags); raises CacheError.
-
-    ``disk=False`` leaves the disk tier out (for `spl cache clear` when its index cannot be opened).
-    """
-    from ..cache.manager import CacheManager
-
-    cache = settings.cache
-    return CacheManager.from_env(directory=cache.dir, redis_url=cache.redis_url, memory_mb=cache.memory_mb, disk_mb=cache.disk_mb if disk else 0,
-                                 redis_ttl=cache.redis_ttl_seconds, on_warning=on_warning)
-
-
-def open_cache(settings: Any, listener: PlainListener) -> Any:
-    """The stem cache (memory, disk, optional Redis) as configured, or None when disabled."""
-    if not settings.cache.enabled:
-        return None
-    try:
-        return cache_manager(settings, listener.warning)
-    except CacheError as error:
-        listener.warning(f"{error}; continuing without the cache")
-        return None

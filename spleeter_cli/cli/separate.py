@@ -10,8 +10,9 @@ import typer
 from ..errors import ValidationError
 from ..limits import InputLimits
 from ..separate import planning
+from ..separate.vocabulary import DEFAULT_SILENCE_DBFS
 from . import options as o
-from .runs import choose_listener, execute, open_cache
+from .runs import choose_listener, execute
 from .ui import handles_errors
 
 
@@ -30,7 +31,7 @@ def separate(
     duration: o.Duration = None,
     mwf: o.Wiener = False,
     no_tags: o.NoTags = False,
-    silence_threshold: o.SilenceThreshold = o.DEFAULT_SILENCE_DBFS,
+    silence_threshold: o.SilenceThreshold = DEFAULT_SILENCE_DBFS,
     skip_silent: o.SkipSilent = False,
     normalize: o.Normalize = None,
     normalize_stems: o.NormalizeStems = None,
@@ -51,6 +52,7 @@ def separate(
     config_file: o.ConfigFile = None,
 ) -> None:
     """Split songs into stems (vocals, drums, bass, piano, other or accompaniment)."""
+    from ..cache.manager import CacheManager
     from ..separate.run import SeparationRun
 
     if force:
@@ -65,7 +67,7 @@ def separate(
     if server is not None:
         run = o.remote_run(server, options, settings, listener, jobs=1)
     else:
-        run = SeparationRun(options, settings.audio.output_dir, o.model_store(settings), listener, cache=open_cache(settings, listener),
+        run = SeparationRun(options, settings.audio.output_dir, o.model_store(settings), listener, cache=CacheManager.for_run(settings, listener.warning),
                             limits=InputLimits.from_settings(settings), enable_gpu=settings.performance.enable_gpu, backend=settings.performance.backend)
     unique = list({planning.real(file): file for file in reversed(files)}.values())[::-1]  # a file named twice is separated once
     execute(run, unique, listener, settings)

@@ -14,7 +14,6 @@ import typer
 from ..limits import InputLimits
 from . import options as o
 from .batch import default_jobs
-from .runs import open_cache
 from .ui import PlainListener, handles_errors
 
 
@@ -40,6 +39,7 @@ def serve(
     config_file: o.ConfigFile = None,
 ) -> None:
     """Serve separation over HTTP: upload songs, poll jobs, download stems (API docs at /docs)."""
+    from ..cache.manager import CacheManager
     from ..config import server_token
     from ..errors import spell_settings
 
@@ -49,6 +49,6 @@ def serve(
     from ..server.serve import ServiceConfig, serve as run_service  # FastAPI and uvicorn: only here
 
     config = ServiceConfig.from_settings(settings, settings.performance.jobs or default_jobs(), server_token(settings))
-    cache = open_cache(settings, PlainListener())
+    cache = CacheManager.for_run(settings, PlainListener().warning)
     spell_settings({})  # from here on, messages name options as the HTTP form does (`offset`), not as flags
     run_service(config, o.model_store(settings), cache, InputLimits.from_settings(settings), settings.label("server.port"))

@@ -18,16 +18,16 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
+from ..config import debugging
 from ..errors import ExitCode, SplError, path_error
 from . import stopping
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def fail(error: SplError) -> typer.Exit:
-    """Print a user error as one line and return the Exit to raise."""
+def print_error(error: SplError) -> None:
+    """Print a user error as its one line on stderr; whether the command then ends is the caller's choice."""
     print(f"spl: error: {error}", file=sys.stderr, flush=True)
-    return typer.Exit(int(error.exit_code))
 
 
 def handles_errors(command: F) -> F:
@@ -40,11 +40,12 @@ def handles_errors(command: F) -> F:
             return command(*args, **kwargs)
         except BaseException as error:
             stopping.exit_if_stopping(error)  # the report and history are written: end now, whatever threads still run
-            if isinstance(error, SplError):
-                raise fail(error) from None
             if isinstance(error, OSError) and error.filename is not None:  # a path no boundary claimed: still its cause and fix
-                raise fail(path_error(SplError, os.fsdecode(error.filename), error)) from None
-            if isinstance(error, typer.Exit) or not isinstance(error, Exception) or os.environ.get("SPL_DEBUG"):
+                error = path_error(SplError, os.fsdecode(error.filename), error)
+            if isinstance(error, SplError):
+                print_error(error)
+                raise typer.Exit(int(error.exit_code)) from None
+            if isinstance(error, typer.Exit) or not isinstance(error, Exception) or debugging():
                 raise
             # a bug in spl, not the user's doing: one line, traceback on request
             print(f"spl: internal error: {type(error).__name__}: {error} (rerun with SPL_DEBUG=1 for details, and please report it)", file=sys.stderr)
@@ -135,7 +136,7 @@ class PlainListener:
     def file_finished(self, result: Any) -> None:
         with self._lock:
             if result.error is not None:
-                fail(result.error)
+                print_error(result.error)
                 return
             if self.quiet:
                 return
@@ -198,7 +199,7 @@ class RichListener(PlainListener):
         if task is not None:
             self.progress.remove_task(task)
         if result.error is not None:
-            fail(result.error)
+            print_error(result.error)
             return
         folder = _common_folder(result.outputs.values())
         self.console.print(f"[green]✓[/] {result.input} → [bold]{folder}[/] [dim]({outcome(result)})[/]")

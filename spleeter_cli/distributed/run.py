@@ -13,7 +13,6 @@ import dataclasses
 import threading
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,6 @@ from .connection import ClusterConnection
 from .wire import decode_result
 
 RETRIES = 2
-
-
-@dataclass(frozen=True)
-class CacheLocation:
-    """Where the client's run history goes: next to the cache folder the user named, if any."""
-
-    directory: Path | None
 
 
 def worker_settings(settings: Any, machine_local: bool) -> dict[str, Any]:
@@ -56,7 +48,7 @@ class DistributedRun:
     """Separates inputs on a cluster, reporting through ``listener`` like ``SeparationRun``."""
 
     def __init__(self, options: SeparateOptions, output_dir: Path, connection: ClusterConnection, listener: Listener,
-                 settings: dict[str, Any], cache_dir: Path | None = None, fail_fast: bool = False,
+                 settings: dict[str, Any], fail_fast: bool = False,
                  retries: int = RETRIES, owns_connection: bool = False) -> None:
         self.options = options
         self.output_dir = output_dir
@@ -64,7 +56,6 @@ class DistributedRun:
         self.listener = listener
         self.settings = settings
         self.spec = check_options(options)
-        self.cache = CacheLocation(cache_dir)
         self.jobs = connection.threads()
         self.fail_fast = fail_fast
         self.retries = retries
@@ -83,7 +74,7 @@ class DistributedRun:
             listener.status(f"starting a local Dask cluster of {spec.local_workers} worker{'s' if spec.local_workers != 1 else ''}")
         connection = ClusterConnection(spec, quiet=True)
         return cls(options, settings.audio.output_dir, connection, listener, worker_settings(settings, spec.is_local),
-                   cache_dir=settings.cache.dir, fail_fast=fail_fast, owns_connection=True)
+                   fail_fast=fail_fast, owns_connection=True)
 
     def run(self, inputs: Sequence[Path], destinations: Sequence[Path] | None = None) -> list[FileResult]:
         """One task per input; results in input order, each passed to the listener as it completes."""

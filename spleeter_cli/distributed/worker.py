@@ -73,26 +73,24 @@ def _state(settings: dict[str, Any]) -> _WorkerState:
     key = tuple(sorted((name, repr(value)) for name, value in settings.items()))
     with _lock:
         if key not in _states:
-            from ..cli.runs import open_cache
+            from ..cache.manager import CacheManager
             from ..config import load_config
             from ..models.store import ModelManager
 
             resolved = load_config().with_overrides(**settings)
-            store = ModelManager(resolved.models.dir, auto_download=resolved.models.auto_download)
+            store = ModelManager.from_settings(resolved)
             pool_key = (store.models_dir.resolve(), resolved.performance.backend)
             if pool_key not in _pools:
                 _pools[pool_key] = ModelPool(resolved.performance.enable_gpu, resolved.performance.backend)
-            _states[key] = _WorkerState(store, open_cache(resolved, _Warnings()), _pools[pool_key], InputLimits.from_settings(resolved))
+            _states[key] = _WorkerState(store, CacheManager.for_run(resolved, _warn), _pools[pool_key], InputLimits.from_settings(resolved))
         return _states[key]
 
 
-class _Warnings:
+def _warn(message: str) -> None:
     """Cache warnings (e.g. Redis unreachable): logged on the worker and sent to every client."""
-
-    def warning(self, message: str) -> None:
-        _log.warning(message)
-        if _worker is not None:
-            _worker.log_event(WARNING_TOPIC, {"worker": _worker.address, "message": message})
+    _log.warning(message)
+    if _worker is not None:
+        _worker.log_event(WARNING_TOPIC, {"worker": _worker.address, "message": message})
 
 
 class _Forwarder:

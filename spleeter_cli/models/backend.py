@@ -15,11 +15,10 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from ..config import cuda_devices_hidden
 from ..errors import ValidationError
+from .catalog import BACKENDS, PRECISIONS
 
-BACKENDS = ("auto", "openvino", "tensorflow")
-PRECISIONS = ("fp32", "bf16")
-DEFAULT_PRECISION = "fp32"  # exact Spleeter output; bf16 is a measured trade (README, Precision)
 NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")  # one folder per GPU the NVIDIA driver sees
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of native bf16 arithmetic
 
@@ -39,8 +38,7 @@ def cuda_gpu_usable() -> bool:
     ``tensorflow-cpu`` (the default install) cannot use the GPU: choosing TensorFlow there
     would only trade OpenVINO's faster CPU kernels for TensorFlow's.
     """
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None and visible.strip() in ("", "-1"):
+    if cuda_devices_hidden():
         return False
     try:
         if not any(NVIDIA_GPUS.iterdir()):

@@ -1,8 +1,9 @@
-"""The official Spleeter models, described as data.
+"""The official Spleeter models, described as data, and the ways spl can run them.
 
 Every number here comes from the configuration files that ship with Deezer's
 spleeter 2.4.2 (``spleeter/resources/*.json``); the U-Net and the separator are
-built from these entries alone.
+built from these entries alone. A leaf module (it imports only ``errors``), so the
+settings can check model, backend and precision names without loading a runtime.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ SEGMENT_FRAMES = 512  # T: frames per U-Net input segment (about 11.9 s)
 N_CHANNELS = 2
 SEPARATION_EXPONENT = 2.0
 EPSILON = 1e-10
+
+BACKENDS = ("auto", "openvino", "tensorflow")  # chosen in backend.py
+PRECISIONS = ("fp32", "bf16")
+DEFAULT_PRECISION = "fp32"  # exact Spleeter output; bf16 is a measured trade (README, Precision)
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,7 @@ CATALOG: dict[str, ModelSpec] = {
     )
 }
 
-DEFAULT_MODEL = "2stems"
+DEFAULT_MODEL = "spleeter:2stems"  # what `spl separate song.mp3` runs, unless models.default says otherwise
 
 
 def get_spec(name: str) -> ModelSpec:

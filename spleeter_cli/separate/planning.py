@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..audio.formats import DEFAULT_FILENAME_FORMAT
 from ..errors import OutputError, SplError, ValidationError, escaped_error
 from .staging import PART_MARKER, TEMPORARY_NAME_BYTES
 
-DEFAULT_FILENAME_FORMAT = "{filename}/{instrument}.{codec}"
 FORMAT_FIELDS = ("filename", "foldername", "instrument", "codec")
 MAX_NAME_BYTES = 255  # NAME_MAX of common file systems
 
@@ -72,18 +72,18 @@ def check_filename_format(template: str, label: str = "`filename_format`") -> No
     try:
         parsed = [(field, spec, conversion) for _, field, spec, conversion in string.Formatter().parse(template) if field is not None]
     except ValueError as error:
-        raise ValidationError(f"invalid {label} '{template}': {error}", hint="use fields like {filename}/{instrument}.{codec}") from None
+        raise ValidationError(f"invalid {label} '{template}': {error}", hint=f"use fields like {DEFAULT_FILENAME_FORMAT}") from None
     fields = {field for field, _, _ in parsed}
     for field, spec, conversion in parsed:
         if spec or conversion:
             raise ValidationError(f"{label} '{template}' formats {{{field}}} with '{'!' + conversion if conversion else ''}{':' + spec if spec else ''}'",
-                                  hint="write fields plainly, e.g. {filename}/{instrument}.{codec}")
+                                  hint=f"write fields plainly, e.g. {DEFAULT_FILENAME_FORMAT}")
     unknown = sorted(fields - set(FORMAT_FIELDS))
     if unknown:
         allowed = ", ".join("{" + f + "}" for f in FORMAT_FIELDS)
         raise ValidationError(f"unknown field {{{unknown[0]}}} in {label} '{template}'", hint=f"allowed fields: {allowed}")
     if "instrument" not in fields:
-        raise ValidationError(f"{label} '{template}' has no {{instrument}}", hint="every stem needs its own name, e.g. {filename}/{instrument}.{codec}")
+        raise ValidationError(f"{label} '{template}' has no {{instrument}}", hint=f"every stem needs its own name, e.g. {DEFAULT_FILENAME_FORMAT}")
     if PART_MARKER in template:
         raise ValidationError(f"{label} '{template}' contains '{PART_MARKER}', which marks spl's unfinished files", hint="a later run would delete such stems; rename them")
     example = Path(template.format(**dict.fromkeys(FORMAT_FIELDS, "x")))

@@ -15,9 +15,8 @@ from typing import Any, Protocol
 
 from ..audio import formats
 from ..errors import SplError, ValidationError
-from ..models.backend import DEFAULT_PRECISION
-from ..models.catalog import DEFAULT_MODEL, SAMPLE_RATE, ModelSpec, get_spec
-from .planning import DEFAULT_FILENAME_FORMAT, check_filename_format
+from ..models.catalog import DEFAULT_MODEL, DEFAULT_PRECISION, SAMPLE_RATE, ModelSpec, get_spec
+from .planning import check_filename_format
 
 DEFAULT_SILENCE_DBFS = -60.0
 DEFAULT_DENOISE_STRENGTH = 0.75  # what `denoise` alone means: full strength costs music a lot (README, Pre-processing)
@@ -30,10 +29,10 @@ class SeparateOptions:
     """Everything that changes what gets written, and how existing outputs are treated."""
 
     model: str = DEFAULT_MODEL
-    codec: str = "wav"
+    codec: str = formats.DEFAULT_CODEC
     bitrate: str | None = None
-    bit_depth: int = 16
-    filename_format: str = DEFAULT_FILENAME_FORMAT
+    bit_depth: int = formats.DEFAULT_BIT_DEPTH
+    filename_format: str = formats.DEFAULT_FILENAME_FORMAT
     offset: float = 0.0
     duration: float | None = None
     mwf: bool = False

@@ -14,8 +14,8 @@ from typing import Any
 
 from ..config import FALSE_WORDS, TRUE_WORDS
 from ..errors import ValidationError
-from ..models.backend import BACKENDS, check_precision
-from ..models.catalog import get_spec, model_for
+from ..models.backend import check_precision
+from ..models.catalog import BACKENDS, get_spec, model_for
 from ..separate.vocabulary import DEFAULT_DENOISE_STRENGTH, DEFAULT_SILENCE_DBFS, SeparateOptions, check_options
 from .runner import STEM_FORMAT
 

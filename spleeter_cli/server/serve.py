@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import platformdirs
 import uvicorn
 
+from ..config import default_server_data_dir
 from ..errors import ValidationError
 from ..limits import InputLimits
 from ..models.store import ModelManager
@@ -52,15 +52,11 @@ class ServiceConfig:
         """From the effective settings; refuses to serve other machines without a token (see ``check_binding``)."""
         server = settings.server
         check_binding(server.host, token, server.insecure, settings.label("server.host"))
-        return cls(host=server.host, port=server.port, workers=workers, data_dir=server.data_dir or default_data_dir(),
+        return cls(host=server.host, port=server.port, workers=workers, data_dir=server.data_dir or default_server_data_dir(),
                    max_upload_bytes=int(server.max_upload_mb * 2**20), retention=server.retention_seconds, queue=server.queue,
                    grace=server.grace_seconds, token=token, default_model=settings.models.default,
                    precision=settings.performance.precision, backend=settings.performance.backend,
                    enable_gpu=settings.performance.enable_gpu)
-
-
-def default_data_dir() -> Path:
-    return Path(platformdirs.user_data_dir("spl")) / "server"
 
 
 class _Server(uvicorn.Server):

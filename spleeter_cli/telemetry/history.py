@@ -4,7 +4,8 @@ Every `spl separate` / `spl batch` appends one ``runs`` row and one ``inputs`` r
 input, so `spl stats` can answer questions no single report can (success rate over a
 week, throughput trends, which errors recur). The file lives in the cache directory
 because that is already the per-user, per-machine place `spl` writes state to, and
-the same ``--cache-dir``/``SPLEETER_CACHE_DIR`` then selects both.
+the same ``cache.dir`` setting (``--cache-dir``, ``SPLEETER_CACHE_DIR``) then selects
+both, whether or not a run uses the cache.
 
 WAL mode and a busy timeout let several `spl` processes append at once and readers
 never block writers. Recording is best-effort: callers catch ``HistoryError`` and
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..config import default_cache_dir
 from ..errors import os_cause, printable, shown
 from ..sqlite_wal import connect_wal
 
@@ -75,21 +77,9 @@ class Selection:
     last: int | None = None
 
 
-def enabled() -> bool:
-    """Whether runs are recorded: ``monitoring.history`` in the settings (``SPL_HISTORY=off`` on shared CI runners)."""
-    from ..config import load_config
-
-    return bool(load_config().monitoring.history)
-
-
-def history_path(cache_dir: Path | None = None) -> Path:
-    """``history.db`` in ``cache_dir``, else in the cache package's directory (same env var, same default)."""
-    if cache_dir is None:
-        from ..cache.manager import default_directory
-
-        configured = os.environ.get("SPLEETER_CACHE_DIR")
-        cache_dir = Path(configured) if configured else default_directory()
-    return Path(cache_dir) / FILENAME
+def history_path(cache_dir: Path | None) -> Path:
+    """``history.db`` in the ``cache.dir`` setting's folder (None: the cache's default folder)."""
+    return Path(cache_dir or default_cache_dir()) / FILENAME
 
 
 @contextmanager

@@ -14,7 +14,6 @@ collector, so they are current even between events.
 from __future__ import annotations
 
 import errno
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -28,21 +27,6 @@ STAGES = ("decode", "separate", "encode")
 STATUSES = ("ok", "skipped", "failed")
 ERROR_RATE_MIN_INPUTS = 5  # below this a single failure would read as a 20-100% error rate
 _STAGE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
-
-
-def _env_number(name: str, low: float, high: float | None = None) -> float | None:
-    """A numeric setting from the environment; a bad value is a usage error, not silently ignored."""
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (value >= low and (high is None or value <= high)):
-        bounds = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
-        raise ValidationError(f"invalid {name}={text!r}", hint=f"use a number {bounds}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -279,7 +263,7 @@ def start_monitoring(listener: Any, settings: Any) -> Monitor:
     input is touched, so a taken port fails the command at once."""
     thresholds = AlertThresholds.from_settings(settings)
     port = settings.monitoring.metrics_port
-    linger = _env_number("SPLEETER_METRICS_LINGER", 0) or 0.0
+    linger = settings.monitoring.metrics_linger_seconds
     tally = Tally()
     metrics = None
     if port is not None:
