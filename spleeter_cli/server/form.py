@@ -75,7 +75,7 @@ def parse_fields(fields: Mapping[str, str], default_model: str, default_precisio
     """The options a job's form asks for, checked; raises ValidationError naming the field."""
     unknown = sorted(set(fields) - set(FIELDS))
     if unknown:
-        raise ValidationError(f"unknown field `{unknown[0]}`", hint="allowed: file, " + ", ".join(FIELDS))
+        raise ValidationError(f"unknown field '{unknown[0]}'", hint="allowed: file, " + ", ".join(FIELDS))  # quoted, not backticked: a client's word is never respelled
     given: dict[str, Any] = {}
     for name, raw in fields.items():
         parse, _ = FIELDS[name]
