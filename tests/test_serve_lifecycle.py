@@ -15,6 +15,7 @@ import pytest
 import soundfile as sf
 
 from conftest import RATE, song
+from redis_server import RedisServer
 from serve_process import SplServer
 
 pytestmark = pytest.mark.slow
@@ -144,3 +145,16 @@ def _seconds(iso: str) -> float:
     import calendar
 
     return calendar.timegm(time.strptime(iso[:19], "%Y-%m-%dT%H:%M:%S")) + float("0" + iso[19:-1])
+
+
+def test_a_song_one_replica_separated_is_a_redis_hit_for_another(run_spl, tmp_path: Path) -> None:
+    """Two replicas, each with its own disk cache and data dir, sharing one Redis (as deploy/kubernetes.yaml runs them)."""
+    source = long_song(tmp_path / "song.wav", 10)
+    with RedisServer(tmp_path / "redis") as redis:
+        replicas = [run_spl.with_env(SPLEETER_REDIS_URL=redis.url, SPLEETER_CACHE_DIR=str(tmp_path / f"cache{n}")) for n in range(2)]
+        with SplServer(tmp_path / "a", replicas[0]) as first, SplServer(tmp_path / "b", replicas[1]) as second:
+            computed = first.upload(source, wait=120).json()
+            served = second.upload(source, wait=120).json()
+    assert computed["result"]["cache"] is None and computed["result"]["backend"] == "openvino"
+    assert served["result"]["cache"] == "redis" and served["result"]["backend"] is None
+    assert [stem["sha256"] for stem in served["stems"]] == [stem["sha256"] for stem in computed["stems"]]
