@@ -7,19 +7,19 @@ _spl_spec() {
     subcommands="" options="" value_options="" argument=none
     case "$1" in
         "")
-            subcommands="separate batch info stats models cache config"
+            subcommands="separate batch info stats serve models cache config"
             options="--version -h --help"
             value_options=""
             argument=none ;;
         "separate")
             subcommands=""
-            options="-o --output -s --stems -m --model --hq -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --mwf --no-tags --silence-threshold --skip-silent --normalize --normalize-stems --highpass --denoise --denoise-strength --no-cache --json -q --quiet -v --verbose --backend --precision --metrics-port --config --overwrite -h --help"
-            value_options="-o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength --backend --precision --metrics-port --config"
+            options="-o --output -s --stems -m --model --hq -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --mwf --no-tags --silence-threshold --skip-silent --normalize --normalize-stems --highpass --denoise --denoise-strength --no-cache --json -q --quiet -v --verbose --backend --precision --server --token --metrics-port --config --overwrite -h --help"
+            value_options="-o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength --backend --precision --server --token --metrics-port --config"
             argument=file ;;
         "batch")
             subcommands=""
-            options="-o --output -s --stems -m --model --hq -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --mwf --no-tags --silence-threshold --skip-silent --normalize --normalize-stems --highpass --denoise --denoise-strength --no-cache --json -q --quiet -v --verbose --backend --precision --metrics-port --config --keep-tree -j --jobs --force --fail-fast --cache-dir --redis-url --scheduler --report -h --help"
-            value_options="-o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength --backend --precision --metrics-port --config -j --jobs --cache-dir --redis-url --scheduler --report"
+            options="-o --output -s --stems -m --model --hq -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --mwf --no-tags --silence-threshold --skip-silent --normalize --normalize-stems --highpass --denoise --denoise-strength --no-cache --json -q --quiet -v --verbose --backend --precision --server --token --metrics-port --config --keep-tree -j --jobs --force --fail-fast --cache-dir --redis-url --scheduler --report -h --help"
+            value_options="-o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength --backend --precision --server --token --metrics-port --config -j --jobs --cache-dir --redis-url --scheduler --report"
             argument=file ;;
         "info")
             subcommands=""
@@ -30,6 +30,11 @@ _spl_spec() {
             subcommands=""
             options="--since --last --cache-dir --json --config -h --help"
             value_options="--since --last --cache-dir --config"
+            argument=none ;;
+        "serve")
+            subcommands=""
+            options="--host --port -j --jobs --data-dir --max-upload --retention --queue --grace --token --token-file --insecure -m --model --backend --precision --no-cache --cache-dir --redis-url --config -h --help"
+            value_options="--host --port -j --jobs --data-dir --max-upload --retention --queue --grace --token --token-file -m --model --backend --precision --cache-dir --redis-url --config"
             argument=none ;;
         "models")
             subcommands="list info download import verify remove"
@@ -150,6 +155,10 @@ _spl_value() {
             COMPREPLY=($(compgen -W "auto openvino tensorflow" -- "$cur")) ;;
         "separate|--precision")
             COMPREPLY=($(compgen -W "fp32 bf16" -- "$cur")) ;;
+        "separate|--server")
+            COMPREPLY=() ;;
+        "separate|--token")
+            COMPREPLY=() ;;
         "separate|--metrics-port")
             COMPREPLY=() ;;
         "separate|--config")
@@ -186,6 +195,10 @@ _spl_value() {
             COMPREPLY=($(compgen -W "auto openvino tensorflow" -- "$cur")) ;;
         "batch|--precision")
             COMPREPLY=($(compgen -W "fp32 bf16" -- "$cur")) ;;
+        "batch|--server")
+            COMPREPLY=() ;;
+        "batch|--token")
+            COMPREPLY=() ;;
         "batch|--metrics-port")
             COMPREPLY=() ;;
         "batch|--config")
@@ -207,6 +220,38 @@ _spl_value() {
         "stats|--cache-dir")
             _spl_paths -d ;;
         "stats|--config")
+            _spl_paths -f ;;
+        "serve|--host")
+            COMPREPLY=() ;;
+        "serve|--port")
+            COMPREPLY=() ;;
+        "serve|-j"|"serve|--jobs")
+            COMPREPLY=() ;;
+        "serve|--data-dir")
+            _spl_paths -f ;;
+        "serve|--max-upload")
+            COMPREPLY=() ;;
+        "serve|--retention")
+            COMPREPLY=() ;;
+        "serve|--queue")
+            COMPREPLY=() ;;
+        "serve|--grace")
+            COMPREPLY=() ;;
+        "serve|--token")
+            COMPREPLY=() ;;
+        "serve|--token-file")
+            _spl_paths -f ;;
+        "serve|-m"|"serve|--model")
+            COMPREPLY=($(compgen -W "spleeter:2stems spleeter:2stems-16kHz spleeter:4stems spleeter:4stems-16kHz spleeter:5stems spleeter:5stems-16kHz" -- "$cur")) ;;
+        "serve|--backend")
+            COMPREPLY=($(compgen -W "auto openvino tensorflow" -- "$cur")) ;;
+        "serve|--precision")
+            COMPREPLY=($(compgen -W "fp32 bf16" -- "$cur")) ;;
+        "serve|--cache-dir")
+            _spl_paths -d ;;
+        "serve|--redis-url")
+            COMPREPLY=() ;;
+        "serve|--config")
             _spl_paths -f ;;
         "models list|--config")
             _spl_paths -f ;;

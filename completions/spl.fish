@@ -5,7 +5,7 @@
 function __spl_subcommands
     switch $argv[1]
         case ''
-            printf '%s\n' separate batch info stats models cache config
+            printf '%s\n' separate batch info stats serve models cache config
         case 'models'
             printf '%s\n' list info download import verify remove
         case 'cache'
@@ -19,11 +19,13 @@ end
 function __spl_value_options
     switch $argv[1]
         case 'separate'
-            printf '%s\n' -o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength --backend --precision --metrics-port --config
+            printf '%s\n' -o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength --backend --precision --server --token --metrics-port --config
         case 'batch'
-            printf '%s\n' -o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength --backend --precision --metrics-port --config -j --jobs --cache-dir --redis-url --scheduler --report
+            printf '%s\n' -o --output -s --stems -m --model -c --codec --bitrate --bit-depth -f --filename-format --offset --duration --silence-threshold --normalize --normalize-stems --highpass --denoise-strength --backend --precision --server --token --metrics-port --config -j --jobs --cache-dir --redis-url --scheduler --report
         case 'stats'
             printf '%s\n' --since --last --cache-dir --config
+        case 'serve'
+            printf '%s\n' --host --port -j --jobs --data-dir --max-upload --retention --queue --grace --token --token-file -m --model --backend --precision --cache-dir --redis-url --config
         case 'models list'
             printf '%s\n' --config
         case 'models info'
@@ -87,6 +89,7 @@ complete -c spl -n "__spl_at ''" -a separate -d 'Split songs into stems (vocals,
 complete -c spl -n "__spl_at ''" -a batch -d 'Separate whole folders; rerunning the same command resumes where it stopped.'
 complete -c spl -n "__spl_at ''" -a info -d 'Show each file\'s format, duration, tags, integrated loudness (LUFS) and peak.'
 complete -c spl -n "__spl_at ''" -a stats -d 'Success rate, throughput, stage times, cache hits, errors and system health over past runs.'
+complete -c spl -n "__spl_at ''" -a serve -d 'Serve separation over HTTP: upload songs, poll jobs, download stems (API docs at /docs).'
 complete -c spl -n "__spl_at ''" -a models -d 'List, download, verify, inspect and import models.'
 complete -c spl -n "__spl_at ''" -a cache -d 'Show, clear and prune the cache of separated stems.'
 complete -c spl -n "__spl_at ''" -a config -d 'Show the effective configuration and where it comes from.'
@@ -120,6 +123,8 @@ complete -c spl -n "__spl_at 'separate'" -s q -l quiet -d 'Print errors only.'
 complete -c spl -n "__spl_at 'separate'" -s v -l verbose -d 'Also print per-stage timings.'
 complete -c spl -n "__spl_at 'separate'" -l backend -x -a 'auto openvino tensorflow' -d 'Inference runtime: auto picks TensorFlow on a CUDA GPU, OpenVINO otherwise [default: auto].'
 complete -c spl -n "__spl_at 'separate'" -l precision -x -a 'fp32 bf16' -d 'fp32: Spleeter\'s exact output; bf16: faster on CPUs with native bf16 (OpenVINO), slightly different [default: fp32].'
+complete -c spl -n "__spl_at 'separate'" -l server -x -d 'Separate on a `spl serve` at URL (e.g. http://host:8080): upload, then download the stems here.'
+complete -c spl -n "__spl_at 'separate'" -l token -x -d 'Bearer token for --server (default: $SPLEETER_SERVER_TOKEN).'
 complete -c spl -n "__spl_at 'separate'" -l metrics-port -x -d 'Serve Prometheus metrics on 127.0.0.1:PORT while the run lasts.'
 complete -c spl -n "__spl_at 'separate'" -l config -r -F -d 'Config file (default: $SPLEETER_CONFIG, else the user config file).'
 complete -c spl -n "__spl_at 'separate'" -l overwrite -d 'Replace existing output files.'
@@ -152,6 +157,8 @@ complete -c spl -n "__spl_at 'batch'" -s q -l quiet -d 'Print errors only.'
 complete -c spl -n "__spl_at 'batch'" -s v -l verbose -d 'Also print per-stage timings.'
 complete -c spl -n "__spl_at 'batch'" -l backend -x -a 'auto openvino tensorflow' -d 'Inference runtime: auto picks TensorFlow on a CUDA GPU, OpenVINO otherwise [default: auto].'
 complete -c spl -n "__spl_at 'batch'" -l precision -x -a 'fp32 bf16' -d 'fp32: Spleeter\'s exact output; bf16: faster on CPUs with native bf16 (OpenVINO), slightly different [default: fp32].'
+complete -c spl -n "__spl_at 'batch'" -l server -x -d 'Separate on a `spl serve` at URL (e.g. http://host:8080): upload, then download the stems here.'
+complete -c spl -n "__spl_at 'batch'" -l token -x -d 'Bearer token for --server (default: $SPLEETER_SERVER_TOKEN).'
 complete -c spl -n "__spl_at 'batch'" -l metrics-port -x -d 'Serve Prometheus metrics on 127.0.0.1:PORT while the run lasts.'
 complete -c spl -n "__spl_at 'batch'" -l config -r -F -d 'Config file (default: $SPLEETER_CONFIG, else the user config file).'
 complete -c spl -n "__spl_at 'batch'" -l keep-tree -d 'Mirror the input folders\' structure under the output directory.'
@@ -176,6 +183,27 @@ complete -c spl -n "__spl_at 'stats'" -l cache-dir -x -a '(__fish_complete_direc
 complete -c spl -n "__spl_at 'stats'" -l json -d 'Print JSON on stdout.'
 complete -c spl -n "__spl_at 'stats'" -l config -r -F -d 'Config file (default: $SPLEETER_CONFIG, else the user config file).'
 complete -c spl -n "__spl_at 'stats'" -s h -l help -d 'Show this message and exit.'
+
+# spl serve
+complete -c spl -n "__spl_at 'serve'" -l host -x -d 'Address to listen on; anything but loopback needs a token or --insecure [default: 127.0.0.1].'
+complete -c spl -n "__spl_at 'serve'" -l port -x -d 'Port to listen on [default: 8080].'
+complete -c spl -n "__spl_at 'serve'" -s j -l jobs -x -d 'Jobs separated at once, sharing one model (default: one per core, at least 2).'
+complete -c spl -n "__spl_at 'serve'" -l data-dir -r -F -d 'Jobs database, uploads and stems [default: ~/.local/share/spl/server].'
+complete -c spl -n "__spl_at 'serve'" -l max-upload -x -d 'Largest upload accepted, MB or e.g. 2GB; larger ones get 413 [default: 512].'
+complete -c spl -n "__spl_at 'serve'" -l retention -x -d 'Delete finished jobs and their files this long after they end, seconds or e.g. 24h [default: 24h].'
+complete -c spl -n "__spl_at 'serve'" -l queue -x -d 'Jobs waiting at most; beyond it uploads get 429 with Retry-After [default: 64].'
+complete -c spl -n "__spl_at 'serve'" -l grace -x -d 'On SIGTERM, how long running jobs may take to finish; the rest stay queued for the next start [default: 25].'
+complete -c spl -n "__spl_at 'serve'" -l token -x -d 'Bearer token every endpoint but /healthz requires (default: $SPLEETER_SERVER_TOKEN).'
+complete -c spl -n "__spl_at 'serve'" -l token-file -r -F -d 'Read the token from this file (a mounted Secret).'
+complete -c spl -n "__spl_at 'serve'" -l insecure -d 'Listen beyond loopback without a token.'
+complete -c spl -n "__spl_at 'serve'" -s m -l model -x -a 'spleeter:2stems spleeter:2stems-16kHz spleeter:4stems spleeter:4stems-16kHz spleeter:5stems spleeter:5stems-16kHz' -d 'Model of the jobs that name none, loaded at start [default: models.default, spleeter:2stems].'
+complete -c spl -n "__spl_at 'serve'" -l backend -x -a 'auto openvino tensorflow' -d 'Inference runtime: auto picks TensorFlow on a CUDA GPU, OpenVINO otherwise [default: auto].'
+complete -c spl -n "__spl_at 'serve'" -l precision -x -a 'fp32 bf16' -d 'fp32: Spleeter\'s exact output; bf16: faster on CPUs with native bf16 (OpenVINO), slightly different [default: fp32].'
+complete -c spl -n "__spl_at 'serve'" -l no-cache -d 'Neither read nor write the stem cache.'
+complete -c spl -n "__spl_at 'serve'" -l cache-dir -x -a '(__fish_complete_directories)' -d 'Disk cache folder (default: $SPLEETER_CACHE_DIR or the user cache dir).'
+complete -c spl -n "__spl_at 'serve'" -l redis-url -x -d 'Shared Redis cache, e.g. redis://host:6379/0: a song separated by any replica is a hit for all (default: $SPLEETER_REDIS_URL).'
+complete -c spl -n "__spl_at 'serve'" -l config -r -F -d 'Config file (default: $SPLEETER_CONFIG, else the user config file).'
+complete -c spl -n "__spl_at 'serve'" -s h -l help -d 'Show this message and exit.'
 
 # spl models
 complete -c spl -n "__spl_at 'models'" -a list -d 'Every model of the catalog: installed, damaged or not installed.'

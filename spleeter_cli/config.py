@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 from .audio.formats import BIT_DEPTHS, DEFAULT_BIT_DEPTH, DEFAULT_CODEC, DEFAULT_FILENAME_FORMAT, SUPPORTED_CODECS
 from .errors import ValidationError, os_cause
 from .models.catalog import BACKENDS, DEFAULT_MODEL, DEFAULT_PRECISION, PRECISIONS, get_spec
+from .units import parse_size, seconds_in
 
 CONFIG_ENV = "SPLEETER_CONFIG"
 DEBUG_ENV = "SPL_DEBUG"
@@ -212,6 +213,38 @@ def _redis_url(value: Any) -> str:
     return url
 
 
+def _upload_mb(value: Any) -> float:
+    """Megabytes as a number, or a size with its unit ('2GB'): `spl serve --max-upload 500MB` reads as it is meant."""
+    expected = "a positive number of megabytes, or a size such as 500MB"
+    if isinstance(value, str) and not value.strip().replace(".", "", 1).isdigit():
+        try:
+            value = parse_size(value) / 2**20
+        except ValidationError:
+            raise _Invalid(expected) from None
+    number = _number(value, expected, 0, None)
+    if number <= 0:
+        raise _Invalid(expected)
+    return number
+
+
+def _age(value: Any) -> float:
+    """Seconds as a number, or a duration with its unit ('24h', '7d')."""
+    expected = "a positive number of seconds, or a duration such as 24h or 7d"
+    if isinstance(value, str):
+        seconds = seconds_in(value)
+        if seconds is None:
+            raise _Invalid(expected)
+        value = seconds
+    number = _number(value, expected, 0, None)
+    if number <= 0:
+        raise _Invalid(expected)
+    return number
+
+
+def _queue(value: Any) -> int:
+    return _positive_int(value, 100_000)  # waiting jobs hold their uploads on disk; far more is a typo
+
+
 @dataclass(frozen=True)
 class Field:
     """One setting: where it lives, its default, its check, and the env var / flag that can set it."""
@@ -265,6 +298,23 @@ FIELDS: tuple[Field, ...] = (
     Field("monitoring.alerts.memory_usage", None, _megabytes, nullable=True, env="SPLEETER_ALERT_MEMORY_MB", help="alert above this resident memory, MB; null: off"),
     Field("monitoring.alerts.gpu_usage", None, _megabytes, nullable=True, env="SPLEETER_ALERT_GPU_MEMORY_MB", help="alert above this GPU memory, MB; null: off"),
     Field("monitoring.alerts.error_rate", None, _fraction, nullable=True, env="SPLEETER_ALERT_ERROR_RATE", help="alert above this failed/finished ratio, 0..1; null: off"),
+    Field("server.host", "127.0.0.1", _text, env="SPLEETER_SERVER_HOST", flag="--host",
+          help="address `spl serve` listens on; beyond loopback it needs a token (or server.insecure)"),
+    Field("server.port", 8080, _port, env="SPLEETER_SERVER_PORT", flag="--port", help="port `spl serve` listens on"),
+    Field("server.data_dir", None, _folder, nullable=True, env="SPLEETER_SERVER_DATA_DIR", flag="--data-dir",
+          help="jobs database, uploads and stems of `spl serve`; null: ~/.local/share/spl/server"),
+    Field("server.max_upload_mb", 512, _upload_mb, env="SPLEETER_SERVER_MAX_UPLOAD", flag="--max-upload",
+          help="largest upload `spl serve` accepts, MB (or e.g. 2GB); larger ones get 413"),
+    Field("server.retention_seconds", 86400, _age, env="SPLEETER_SERVER_RETENTION", flag="--retention",
+          help="finished jobs and their files are deleted this long after they end, seconds (or e.g. 24h)"),
+    Field("server.queue", 64, _queue, env="SPLEETER_SERVER_QUEUE", flag="--queue", help="jobs waiting to run at most; beyond it uploads get 429"),
+    Field("server.grace_seconds", 25, _seconds, env="SPLEETER_SERVER_GRACE", flag="--grace",
+          help="on SIGTERM, how long running jobs may take to finish; the others stay queued for the next start"),
+    Field("server.token", None, _text, nullable=True, env="SPLEETER_SERVER_TOKEN", flag="--token",
+          help="bearer token every endpoint but /healthz requires (and that --server clients send); null: none"),
+    Field("server.token_file", None, _path, nullable=True, env="SPLEETER_SERVER_TOKEN_FILE", flag="--token-file",
+          help="file holding the token, e.g. a mounted Secret; null: none"),
+    Field("server.insecure", False, _bool, env="SPLEETER_SERVER_INSECURE", flag="--insecure", help="allow listening beyond loopback without a token"),
 )
 BY_KEY: dict[str, Field] = {f.key: f for f in FIELDS}
 BY_FLAG: dict[str, Field] = {f.flag_kwarg: f for f in FIELDS if f.flag_kwarg}
@@ -416,6 +466,13 @@ def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("spl")) / "cache"
 
 
+def default_server_data_dir() -> Path:
+    """`spl serve`'s jobs, uploads and stems when ``server.data_dir`` is null."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("spl")) / "server"
+
+
 def default_models_dir() -> Path:
     """Where models are installed when ``models.dir`` is null."""
     import platformdirs
@@ -529,3 +586,23 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         values[field.key] = _convert(field, raw, field.env or field.key)
         sources[field.key] = f"env {field.env}"
     return Settings(values, sources, file)
+
+
+def server_token(settings: Settings) -> str | None:
+    """The bearer token of `spl serve` and of `--server` clients: ``server.token``, else the first line of ``server.token_file``."""
+    if settings["server.token"] is not None:
+        return str(settings["server.token"]).strip()
+    path = settings["server.token_file"]
+    if path is None:
+        return None
+    label = settings.label("server.token_file")
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as error:
+        cause, fix = os_cause(error)
+        raise ValidationError(f"{label} {path}: cannot read the token: {cause}", hint=fix) from None
+    except UnicodeDecodeError:
+        raise ValidationError(f"{label} {path}: the token file is not text", hint="write the token as plain text") from None
+    if not token:
+        raise ValidationError(f"{label} {path}: the token file is empty", hint="write the token into it") from None
+    return token

@@ -142,7 +142,7 @@ def test_spl_config_env_variable_is_read(tmp_path: Path) -> None:
     ("models:\n  default: spleeter:7stems\n", "models.default must be a known model name"),
     ("cache:\n  redis_url: http://x\n", "cache.redis_url must be a redis://"),
     ("cache:\n  sise: 1\n", "unknown key 'cache.sise' (allowed in cache: enabled, dir, memory_mb, disk_mb, redis_url, redis_ttl_seconds)"),
-    ("caches:\n  disk_mb: 1\n", "unknown key 'caches' (allowed in the top level: performance, models, cache, audio, limits, monitoring)"),
+    ("caches:\n  disk_mb: 1\n", "unknown key 'caches' (allowed in the top level: performance, models, cache, audio, limits, monitoring, server)"),
     ("monitoring:\n  alerts:\n    cpu: 1\n", "unknown key 'monitoring.alerts.cpu' (allowed in monitoring.alerts: memory_usage, gpu_usage, error_rate)"),
     ("cache: 5\n", "cache must be a mapping of keys"),
     ("- a\n- b\n", "the top level must be a mapping"),

@@ -12,7 +12,7 @@ import typer
 import typer.core
 
 from .. import __version__
-from . import batch, cache, config, info, models, separate, stats
+from . import batch, cache, config, info, models, separate, serve, stats
 
 app = typer.Typer(
     name="spl",
@@ -26,6 +26,7 @@ app.command("separate", no_args_is_help=True)(separate.separate)
 app.command("batch", no_args_is_help=True)(batch.batch)
 app.command("info", no_args_is_help=True)(info.info)
 app.command("stats")(stats.stats)
+app.command("serve")(serve.serve)
 app.add_typer(models.app, name="models")
 app.add_typer(cache.app, name="cache")
 app.add_typer(config.app, name="config")

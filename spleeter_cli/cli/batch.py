@@ -12,7 +12,7 @@ import typer
 from ..errors import ValidationError
 from ..separate import planning
 from . import options as o
-from .runs import choose_listener, execute, local_run
+from .runs import choose_listener, execute, local_run, remote_run
 from .ui import handles_errors
 
 if TYPE_CHECKING:
@@ -52,7 +52,11 @@ def batch(
             raise ValidationError(f"no audio files to separate: {input_errors[0]}")
         raise ValidationError("no audio files to separate", hint="check the paths and quote glob patterns")
     listener = choose_listener(flags.json_output, flags.quiet, flags.verbose, live=True)
-    if scheduler is not None:  # the workers open the cache and the models; --jobs is the cluster's threads
+    if scheduler is not None and flags.server is not None:
+        raise ValidationError("--scheduler and --server cannot be combined", hint="a server separates on its own machine; pick one")
+    if flags.server is not None:  # the server opens the cache and the models; --jobs is the uploads in flight
+        run = remote_run(flags.server, options, settings, listener, settings.performance.jobs or default_jobs(), fail_fast)
+    elif scheduler is not None:  # the workers open the cache and the models; --jobs is the cluster's threads
         from ..distributed.run import DistributedRun
 
         run = DistributedRun.for_cli(scheduler, options, settings, listener, fail_fast)

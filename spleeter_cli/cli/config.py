@@ -23,9 +23,11 @@ ConfigFile = Annotated[
 
 
 def _display(key: str, value: Any) -> Any:
-    """A JSON-ready value; Redis passwords are redacted because this output ends up in bug reports."""
+    """A JSON-ready value; Redis passwords and the server token are redacted because this output ends up in bug reports."""
     if value is None:
         return None
+    if key == "server.token":
+        return "****"
     if key == "cache.redis_url":
         from ..cache.tiers import redact
 

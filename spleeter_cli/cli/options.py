@@ -15,9 +15,7 @@ import typer.models
 
 from ..audio.formats import DEFAULT_BIT_DEPTH, DEFAULT_CODEC, DEFAULT_FILENAME_FORMAT, SUPPORTED_CODECS
 from ..models.catalog import DEFAULT_MODEL
-from ..separate.vocabulary import DEFAULT_SILENCE_DBFS
-
-DEFAULT_DENOISE_STRENGTH = 0.75  # full strength costs music a lot (README, Pre-processing)
+from ..separate.vocabulary import DEFAULT_DENOISE_STRENGTH, DEFAULT_SILENCE_DBFS
 
 
 def raw_path(value: str) -> Path | str:
@@ -61,6 +59,9 @@ Precision = Annotated[Optional[str], typer.Option("--precision", metavar="fp32|b
 # The other command's flag, given by mistake: a one-line error naming the right one, not Click's closest spelling.
 MistakenOverwrite = Annotated[bool, typer.Option("--overwrite", hidden=True)]
 MistakenForce = Annotated[bool, typer.Option("--force", hidden=True)]
+Server = Annotated[Optional[str], typer.Option("--server", metavar="URL", show_default=False,
+                                               help="Separate on a `spl serve` at URL (e.g. http://host:8080): upload, then download the stems here.")]
+Token = Annotated[Optional[str], typer.Option("--token", show_default=False, help="Bearer token for --server (default: $SPLEETER_SERVER_TOKEN).")]
 MetricsPort = Annotated[Optional[int], typer.Option("--metrics-port", min=1, max=65535, show_default=False,
                                                     help="Serve Prometheus metrics on 127.0.0.1:PORT while the run lasts.")]
 
@@ -122,6 +123,8 @@ def _run_flags(
     verbose: Verbose = False,
     backend: Backend = None,
     precision: Precision = None,
+    server: Server = None,
+    token: Token = None,
     metrics_port: MetricsPort = None,
     config_file: ConfigFile = None,
 ) -> None:
@@ -157,6 +160,8 @@ class RunFlags:
     verbose: bool
     backend: str | None
     precision: str | None
+    server: str | None
+    token: str | None
     metrics_port: int | None
     config_file: Path | None
 
@@ -164,7 +169,7 @@ class RunFlags:
         """Defaults < config file < environment < flags (None = flag not given), with the command's own flags."""
         return load_settings(self.config_file, output=self.output, codec=self.codec, bitrate=self.bitrate, bit_depth=self.bit_depth,
                              filename_format=self.filename_format, model=self.model, metrics_port=self.metrics_port, backend=self.backend,
-                             precision=self.precision, cache=False if self.no_cache else None, **command_flags)
+                             precision=self.precision, cache=False if self.no_cache else None, token=self.token, **command_flags)
 
     def options(self, settings, existing: str):  # type: ignore[no-untyped-def]
         """The core's SeparateOptions: the flags' meaning, decided once for both commands

@@ -44,6 +44,14 @@ def local_run(options: Any, settings: Any, listener: PlainListener, jobs: int = 
                          backend=settings.performance.backend, jobs=jobs, fail_fast=fail_fast)
 
 
+def remote_run(server: str, options: Any, settings: Any, listener: PlainListener, jobs: int = 1, fail_fast: bool = False) -> Any:
+    """`--server URL`: a run that separates on a `spl serve` and writes the stems here, as a local run would."""
+    from ..config import server_token
+    from ..server.client import RemoteRun
+
+    return RemoteRun.for_cli(server, server_token(settings), options, settings, listener, jobs, fail_fast)
+
+
 def execute(run: Any, inputs: Sequence[Path], listener: PlainListener, settings: Any, destinations: Sequence[Path] | None = None,
             input_errors: Sequence[SplError] = (), report: Path | None = None, uniform_exit: bool = True) -> None:
     """Run, print the summary, write the report, record the history, and exit with the documented code.

@@ -10,7 +10,7 @@ import typer
 from ..errors import ValidationError
 from ..separate import planning
 from . import options as o
-from .runs import choose_listener, execute, local_run
+from .runs import choose_listener, execute, local_run, remote_run
 from .ui import handles_errors
 
 
@@ -28,5 +28,6 @@ def separate(
     settings = flags.settings()
     options = flags.options(settings, "overwrite" if overwrite else "refuse")
     listener = choose_listener(flags.json_output, flags.quiet, flags.verbose)
+    run = remote_run(flags.server, options, settings, listener) if flags.server is not None else local_run(options, settings, listener)
     unique = list({planning.real(file): file for file in reversed(files)}.values())[::-1]  # a file named twice is separated once
-    execute(local_run(options, settings, listener), unique, listener, settings)
+    execute(run, unique, listener, settings)

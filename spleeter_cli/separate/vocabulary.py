@@ -19,6 +19,7 @@ from ..models.catalog import DEFAULT_MODEL, DEFAULT_PRECISION, SAMPLE_RATE, Mode
 from .planning import check_filename_format
 
 DEFAULT_SILENCE_DBFS = -60.0
+DEFAULT_DENOISE_STRENGTH = 0.75  # what `denoise` alone means: full strength costs music a lot (README, Pre-processing)
 MAX_SECONDS = 1e7  # offset/duration bound (115 days): sample counts stay exact integers, inf and nan are refused
 EXISTING = ("refuse", "skip", "overwrite")
 
