@@ -75,11 +75,15 @@ def main() -> None:
         timed(f"--scheduler local:{args.workers}", "--scheduler", f"local:{args.workers}")
         with start_local_cluster(args.workers) as cluster:
             address = cluster.scheduler_address
-            median_of(1, [SPL, "batch", str(songs), "-o", str(work / "out"), "--no-cache", "--force", "-q", "--scheduler", address])  # load models
+            median_of(
+                1, [SPL, "batch", str(songs), "-o", str(work / "out"), "--no-cache", "--force", "-q", "--scheduler", address]
+            )  # load models
             warm = timed(f"--scheduler tcp:// ({args.workers} warm workers)", "--scheduler", address)
             round_trip = noop_round_trip(address, songs / "song000.wav", work / "noop", repeats=20)
-        print(f"per-task overhead: {round_trip * 1000:.0f} ms round trip of a no-op task; "
-              f"{(warm - local) / args.files * 1000:+.0f} ms per input, warm cluster vs local batch")
+        print(
+            f"per-task overhead: {round_trip * 1000:.0f} ms round trip of a no-op task; "
+            f"{(warm - local) / args.files * 1000:+.0f} ms per input, warm cluster vs local batch"
+        )
 
 
 if __name__ == "__main__":

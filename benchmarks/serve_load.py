@@ -127,8 +127,11 @@ def main() -> None:
         with Server(work, "cold", "--no-cache") as server:
             walls = [run_clients(server.url, args.clients, songs, round_trip)[0] for _ in range(args.runs)]
         serve_wall = statistics.median(walls)
-        print(f"spl serve, {args.clients} clients, no cache  wall {serve_wall:6.2f} s   {audio / serve_wall:5.1f}x realtime   "
-              f"{batch_wall / serve_wall:.2f} of spl batch's throughput (target >= 0.85)", flush=True)
+        print(
+            f"spl serve, {args.clients} clients, no cache  wall {serve_wall:6.2f} s   {audio / serve_wall:5.1f}x realtime   "
+            f"{batch_wall / serve_wall:.2f} of spl batch's throughput (target >= 0.85)",
+            flush=True,
+        )
 
         with Server(work, "hits", "--cache-dir", str(work / "cache")) as server:
             run_clients(server.url, args.clients, songs, round_trip)  # fills the cache
@@ -136,9 +139,12 @@ def main() -> None:
             wall, latencies = run_clients(server.url, args.clients, requests, lambda client, song: round_trip(client, song, wait=60))
         latencies.sort()
         p50, p95 = latencies[len(latencies) // 2], latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))]
-        print(f"spl serve, {args.clients} clients, cache hits  {len(requests) / wall:6.1f} requests/s   "
-              f"p50 {p50 * 1000:5.0f} ms   p95 {p95 * 1000:5.0f} ms   (upload {songs[0].stat().st_size / 2**20:.1f} MB, "
-              f"wait, download both stems)", flush=True)
+        print(
+            f"spl serve, {args.clients} clients, cache hits  {len(requests) / wall:6.1f} requests/s   "
+            f"p50 {p50 * 1000:5.0f} ms   p95 {p95 * 1000:5.0f} ms   (upload {songs[0].stat().st_size / 2**20:.1f} MB, "
+            f"wait, download both stems)",
+            flush=True,
+        )
     print(f"load after: {os.getloadavg()[0]:.2f}", flush=True)
 
 

@@ -1,6 +1,6 @@
 """How fast `spl` answers when no model runs: median wall time of fresh processes.
 
-    python benchmarks/startup.py      # target: well under 0.5 s each (TensorFlow is never imported)
+python benchmarks/startup.py      # target: well under 0.5 s each (TensorFlow is never imported)
 """
 
 from __future__ import annotations

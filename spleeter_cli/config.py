@@ -49,6 +49,7 @@ class _Invalid(Exception):
 
 # --- checks: each turns a raw value (YAML scalar or env string) into the typed value ---------
 
+
 def _bool(value: Any) -> bool:
     """YAML gives real booleans; the environment gives words, accepted in the usual spellings."""
     if isinstance(value, bool):
@@ -265,56 +266,223 @@ class Field:
 FIELDS: tuple[Field, ...] = (
     Field("performance.jobs", None, _jobs, nullable=True, flag="--jobs", help="files processed at once; null: one per core, at least 2"),
     Field("performance.enable_gpu", True, _bool, env="SPLEETER_ENABLE_GPU", help="use a GPU when TensorFlow sees one"),
-    Field("performance.backend", "auto", _choice(BACKENDS), env="SPLEETER_BACKEND", flag="--backend",
-          help="inference runtime: auto (TensorFlow on a CUDA GPU, else OpenVINO), openvino or tensorflow"),
-    Field("performance.precision", DEFAULT_PRECISION, _choice(PRECISIONS), env="SPLEETER_PRECISION", flag="--precision",
-          help="fp32 (Spleeter's exact output) or bf16 (OpenVINO on CPUs with native bf16: faster, slightly different)"),
-    Field("models.dir", None, _path, nullable=True, env="SPLEETER_MODELS_DIR", help="where models are installed; null: ~/.cache/spl/models"),
-    Field("models.auto_download", True, _bool, env="SPLEETER_AUTO_DOWNLOAD", help="false: a missing model is an error instead of a download"),
+    Field(
+        "performance.backend",
+        "auto",
+        _choice(BACKENDS),
+        env="SPLEETER_BACKEND",
+        flag="--backend",
+        help="inference runtime: auto (TensorFlow on a CUDA GPU, else OpenVINO), openvino or tensorflow",
+    ),
+    Field(
+        "performance.precision",
+        DEFAULT_PRECISION,
+        _choice(PRECISIONS),
+        env="SPLEETER_PRECISION",
+        flag="--precision",
+        help="fp32 (Spleeter's exact output) or bf16 (OpenVINO on CPUs with native bf16: faster, slightly different)",
+    ),
+    Field(
+        "models.dir", None, _path, nullable=True, env="SPLEETER_MODELS_DIR", help="where models are installed; null: ~/.cache/spl/models"
+    ),
+    Field(
+        "models.auto_download", True, _bool, env="SPLEETER_AUTO_DOWNLOAD", help="false: a missing model is an error instead of a download"
+    ),
     Field("models.default", DEFAULT_MODEL, _model, flag="--model", help="model used when neither --model nor --stems is given"),
-    Field("models.github_host", "https://github.com", _text, env="SPLEETER_GITHUB_HOST", help="host of the official release, or of a mirror of it"),
+    Field(
+        "models.github_host",
+        "https://github.com",
+        _text,
+        env="SPLEETER_GITHUB_HOST",
+        help="host of the official release, or of a mirror of it",
+    ),
     Field("models.github_repository", "deezer/spleeter", _text, env="SPLEETER_GITHUB_REPOSITORY", help="repository of the release"),
-    Field("models.github_release", "v1.4.0", _text, env="SPLEETER_GITHUB_RELEASE", help="release tag of the model archives and their checksum.json"),
+    Field(
+        "models.github_release",
+        "v1.4.0",
+        _text,
+        env="SPLEETER_GITHUB_RELEASE",
+        help="release tag of the model archives and their checksum.json",
+    ),
     Field("cache.enabled", True, _bool, flag="--cache", help="false: never read or write the stem cache (like --no-cache)"),
-    Field("cache.dir", None, _folder, nullable=True, env="SPLEETER_CACHE_DIR", flag="--cache-dir", help="disk cache folder; null: ~/.cache/spl/cache"),
+    Field(
+        "cache.dir",
+        None,
+        _folder,
+        nullable=True,
+        env="SPLEETER_CACHE_DIR",
+        flag="--cache-dir",
+        help="disk cache folder; null: ~/.cache/spl/cache",
+    ),
     Field("cache.memory_mb", 512, _positive_int, help="in-memory cache limit, MB"),
     Field("cache.disk_mb", 10240, _positive_int, help="disk cache limit, MB"),
-    Field("cache.redis_url", None, _redis_url, nullable=True, env="SPLEETER_REDIS_URL", flag="--redis-url", help="shared Redis cache; null: none"),
+    Field(
+        "cache.redis_url",
+        None,
+        _redis_url,
+        nullable=True,
+        env="SPLEETER_REDIS_URL",
+        flag="--redis-url",
+        help="shared Redis cache; null: none",
+    ),
     Field("cache.redis_ttl_seconds", 604800, _ttl, help="lifetime of Redis entries, seconds"),
     Field("audio.codec", DEFAULT_CODEC, _codec, flag="--codec", help="output codec: " + ", ".join(SUPPORTED_CODECS)),
-    Field("audio.bitrate", None, _text, nullable=True, flag="--bitrate", help="bitrate of lossy codecs, e.g. 192k; null: the codec's default"),
-    Field("audio.bit_depth", DEFAULT_BIT_DEPTH, _bit_depth, flag="--bit-depth", help="WAV/FLAC sample size: 16, 24 or 32 (float, WAV only)"),
+    Field(
+        "audio.bitrate", None, _text, nullable=True, flag="--bitrate", help="bitrate of lossy codecs, e.g. 192k; null: the codec's default"
+    ),
+    Field(
+        "audio.bit_depth", DEFAULT_BIT_DEPTH, _bit_depth, flag="--bit-depth", help="WAV/FLAC sample size: 16, 24 or 32 (float, WAV only)"
+    ),
     Field("audio.filename_format", DEFAULT_FILENAME_FORMAT, _text, flag="--filename-format", help="output path template"),
     Field("audio.output_dir", Path("separated"), _path, flag="--output", help="output directory"),
-    Field("limits.max_file_mb", None, _megabytes, nullable=True, env="SPLEETER_MAX_FILE_MB", help="refuse inputs larger than this, MB; null: no limit"),
-    Field("limits.max_duration_seconds", None, _seconds, nullable=True, env="SPLEETER_MAX_DURATION", help="refuse inputs longer than this, seconds; null: no limit"),
-    Field("limits.allowed_roots", None, _paths, nullable=True, env="SPLEETER_ALLOWED_ROOTS",
-          help="inputs (after following symlinks) must lie inside one of these folders; null: anywhere"),
-    Field("monitoring.enabled", False, _bool, env="SPLEETER_ENABLE_MONITORING", help="add the run's resource use (peak RSS, CPU, GPU memory) to the summary and report"),
-    Field("monitoring.metrics_port", None, _port, nullable=True, env="SPLEETER_METRICS_PORT", flag="--metrics-port", help="serve Prometheus metrics on 127.0.0.1:PORT; null: off"),
-    Field("monitoring.metrics_linger_seconds", 0, _linger, env="SPLEETER_METRICS_LINGER",
-          help="seconds the metrics endpoint stays up after a run, so a scraper reads the final figures"),
+    Field(
+        "limits.max_file_mb",
+        None,
+        _megabytes,
+        nullable=True,
+        env="SPLEETER_MAX_FILE_MB",
+        help="refuse inputs larger than this, MB; null: no limit",
+    ),
+    Field(
+        "limits.max_duration_seconds",
+        None,
+        _seconds,
+        nullable=True,
+        env="SPLEETER_MAX_DURATION",
+        help="refuse inputs longer than this, seconds; null: no limit",
+    ),
+    Field(
+        "limits.allowed_roots",
+        None,
+        _paths,
+        nullable=True,
+        env="SPLEETER_ALLOWED_ROOTS",
+        help="inputs (after following symlinks) must lie inside one of these folders; null: anywhere",
+    ),
+    Field(
+        "monitoring.enabled",
+        False,
+        _bool,
+        env="SPLEETER_ENABLE_MONITORING",
+        help="add the run's resource use (peak RSS, CPU, GPU memory) to the summary and report",
+    ),
+    Field(
+        "monitoring.metrics_port",
+        None,
+        _port,
+        nullable=True,
+        env="SPLEETER_METRICS_PORT",
+        flag="--metrics-port",
+        help="serve Prometheus metrics on 127.0.0.1:PORT; null: off",
+    ),
+    Field(
+        "monitoring.metrics_linger_seconds",
+        0,
+        _linger,
+        env="SPLEETER_METRICS_LINGER",
+        help="seconds the metrics endpoint stays up after a run, so a scraper reads the final figures",
+    ),
     Field("monitoring.history", True, _bool, env="SPL_HISTORY", help="record run history (spl stats)"),
-    Field("monitoring.alerts.memory_usage", None, _megabytes, nullable=True, env="SPLEETER_ALERT_MEMORY_MB", help="alert above this resident memory, MB; null: off"),
-    Field("monitoring.alerts.gpu_usage", None, _megabytes, nullable=True, env="SPLEETER_ALERT_GPU_MEMORY_MB", help="alert above this GPU memory, MB; null: off"),
-    Field("monitoring.alerts.error_rate", None, _fraction, nullable=True, env="SPLEETER_ALERT_ERROR_RATE", help="alert above this failed/finished ratio, 0..1; null: off"),
-    Field("server.host", "127.0.0.1", _text, env="SPLEETER_SERVER_HOST", flag="--host",
-          help="address `spl serve` listens on; beyond loopback it needs a token (or server.insecure)"),
+    Field(
+        "monitoring.alerts.memory_usage",
+        None,
+        _megabytes,
+        nullable=True,
+        env="SPLEETER_ALERT_MEMORY_MB",
+        help="alert above this resident memory, MB; null: off",
+    ),
+    Field(
+        "monitoring.alerts.gpu_usage",
+        None,
+        _megabytes,
+        nullable=True,
+        env="SPLEETER_ALERT_GPU_MEMORY_MB",
+        help="alert above this GPU memory, MB; null: off",
+    ),
+    Field(
+        "monitoring.alerts.error_rate",
+        None,
+        _fraction,
+        nullable=True,
+        env="SPLEETER_ALERT_ERROR_RATE",
+        help="alert above this failed/finished ratio, 0..1; null: off",
+    ),
+    Field(
+        "server.host",
+        "127.0.0.1",
+        _text,
+        env="SPLEETER_SERVER_HOST",
+        flag="--host",
+        help="address `spl serve` listens on; beyond loopback it needs a token (or server.insecure)",
+    ),
     Field("server.port", 8080, _port, env="SPLEETER_SERVER_PORT", flag="--port", help="port `spl serve` listens on"),
-    Field("server.data_dir", None, _folder, nullable=True, env="SPLEETER_SERVER_DATA_DIR", flag="--data-dir",
-          help="jobs database, uploads and stems of `spl serve`; null: ~/.local/share/spl/server"),
-    Field("server.max_upload_mb", 512, _upload_mb, env="SPLEETER_SERVER_MAX_UPLOAD", flag="--max-upload",
-          help="largest upload `spl serve` accepts, MB (or e.g. 2GB); larger ones get 413"),
-    Field("server.retention_seconds", 86400, _age, env="SPLEETER_SERVER_RETENTION", flag="--retention",
-          help="finished jobs and their files are deleted this long after they end, seconds (or e.g. 24h)"),
-    Field("server.queue", 64, _queue, env="SPLEETER_SERVER_QUEUE", flag="--queue", help="jobs waiting to run at most; beyond it uploads get 429"),
-    Field("server.grace_seconds", 25, _seconds, env="SPLEETER_SERVER_GRACE", flag="--grace",
-          help="on SIGTERM, how long running jobs may take to finish; the others stay queued for the next start"),
-    Field("server.token", None, _text, nullable=True, env="SPLEETER_SERVER_TOKEN", flag="--token",
-          help="bearer token every endpoint but /healthz requires (and that --server clients send); null: none"),
-    Field("server.token_file", None, _path, nullable=True, env="SPLEETER_SERVER_TOKEN_FILE", flag="--token-file",
-          help="file holding the token, e.g. a mounted Secret; null: none"),
-    Field("server.insecure", False, _bool, env="SPLEETER_SERVER_INSECURE", flag="--insecure", help="allow listening beyond loopback without a token"),
+    Field(
+        "server.data_dir",
+        None,
+        _folder,
+        nullable=True,
+        env="SPLEETER_SERVER_DATA_DIR",
+        flag="--data-dir",
+        help="jobs database, uploads and stems of `spl serve`; null: ~/.local/share/spl/server",
+    ),
+    Field(
+        "server.max_upload_mb",
+        512,
+        _upload_mb,
+        env="SPLEETER_SERVER_MAX_UPLOAD",
+        flag="--max-upload",
+        help="largest upload `spl serve` accepts, MB (or e.g. 2GB); larger ones get 413",
+    ),
+    Field(
+        "server.retention_seconds",
+        86400,
+        _age,
+        env="SPLEETER_SERVER_RETENTION",
+        flag="--retention",
+        help="finished jobs and their files are deleted this long after they end, seconds (or e.g. 24h)",
+    ),
+    Field(
+        "server.queue",
+        64,
+        _queue,
+        env="SPLEETER_SERVER_QUEUE",
+        flag="--queue",
+        help="jobs waiting to run at most; beyond it uploads get 429",
+    ),
+    Field(
+        "server.grace_seconds",
+        25,
+        _seconds,
+        env="SPLEETER_SERVER_GRACE",
+        flag="--grace",
+        help="on SIGTERM, how long running jobs may take to finish; the others stay queued for the next start",
+    ),
+    Field(
+        "server.token",
+        None,
+        _text,
+        nullable=True,
+        env="SPLEETER_SERVER_TOKEN",
+        flag="--token",
+        help="bearer token every endpoint but /healthz requires (and that --server clients send); null: none",
+    ),
+    Field(
+        "server.token_file",
+        None,
+        _path,
+        nullable=True,
+        env="SPLEETER_SERVER_TOKEN_FILE",
+        flag="--token-file",
+        help="file holding the token, e.g. a mounted Secret; null: none",
+    ),
+    Field(
+        "server.insecure",
+        False,
+        _bool,
+        env="SPLEETER_SERVER_INSECURE",
+        flag="--insecure",
+        help="allow listening beyond loopback without a token",
+    ),
 )
 BY_KEY: dict[str, Field] = {f.key: f for f in FIELDS}
 BY_FLAG: dict[str, Field] = {f.flag_kwarg: f for f in FIELDS if f.flag_kwarg}
@@ -326,7 +494,7 @@ def _children(prefix: str) -> list[str]:
     for key in BY_KEY:
         if prefix and not key.startswith(prefix + "."):
             continue
-        name = key[len(prefix) + 1 if prefix else 0:].split(".")[0]
+        name = key[len(prefix) + 1 if prefix else 0 :].split(".")[0]
         if name not in names:
             names.append(name)
     return names
@@ -520,7 +688,9 @@ def find_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     except OSError as error:  # a name too long, a link loop, a folder above that cannot be entered
         problem = f"cannot be read ({os_cause(error)[0]})"
     else:
-        problem = "is a folder, not a file" if stat.S_ISDIR(status.st_mode) else None if stat.S_ISREG(status.st_mode) else "is not a regular file"
+        problem = (
+            "is a folder, not a file" if stat.S_ISDIR(status.st_mode) else None if stat.S_ISREG(status.st_mode) else "is not a regular file"
+        )
     if problem:
         raise ValidationError(f"config file {chosen} (from {origin}) {problem}", hint="create it from config.example.yaml or fix the path")
     return chosen
@@ -537,7 +707,9 @@ def _read_file(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except RecursionError:  # PyYAML composes nested collections recursively
-        raise ValidationError(f"{path}: invalid YAML: nested too deeply", hint="a config file is at most a few levels deep, see config.example.yaml") from None
+        raise ValidationError(
+            f"{path}: invalid YAML: nested too deeply", hint="a config file is at most a few levels deep, see config.example.yaml"
+        ) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "somewhere"

@@ -55,7 +55,9 @@ class SpleeterConfig:
         unknown = sorted(set(names) - NAMES.keys())
         if unknown:
             raise TypeError(f"SpleeterConfig() got an unexpected keyword argument {unknown[0]!r} (known: {', '.join(NAMES)})")
-        object.__setattr__(self, "settings", load_config(config_file).with_overrides(**{NAMES[name]: value for name, value in names.items()}))
+        object.__setattr__(
+            self, "settings", load_config(config_file).with_overrides(**{NAMES[name]: value for name, value in names.items()})
+        )
 
     @classmethod
     def from_env(cls, config_file: Path | None = None) -> SpleeterConfig:
@@ -103,35 +105,58 @@ class SpleeterEngine:
             self.cache_manager = await asyncio.to_thread(CacheManager.from_settings, self.config.settings, self._warnings.append)
         await asyncio.to_thread(self.model_manager.ensure, self.config.default_model)
 
-    async def separate(self, audio_path: str | Path, model_name: str | None = None, output_dir: str | Path = "separated", **options: Any) -> FileResult:
+    async def separate(
+        self, audio_path: str | Path, model_name: str | None = None, output_dir: str | Path = "separated", **options: Any
+    ) -> FileResult:
         """Separate one file; raises the input's error (e.g. ``AudioProcessingError``) if it fails."""
         [result] = await self.batch_separate([audio_path], model_name, output_dir, **options)
         if result.error is not None:
             raise result.error
         return result
 
-    async def batch_separate(self, files: Sequence[str | Path], model_name: str | None = None, output_dir: str | Path = "separated", **options: Any) -> list[FileResult]:
+    async def batch_separate(
+        self, files: Sequence[str | Path], model_name: str | None = None, output_dir: str | Path = "separated", **options: Any
+    ) -> list[FileResult]:
         """Separate many files; failures are reported in each result rather than raised.
 
         ``options`` are those of ``SeparateOptions`` (codec, bitrate, bit_depth,
         filename_format, offset, duration, mwf, existing="overwrite"|"skip"|"refuse").
         """
-        settings = SeparateOptions(model=model_name or self.config.default_model, **{"existing": "overwrite", "precision": self.config.precision, **options})
-        run = SeparationRun(settings, Path(output_dir), self.model_manager, _Counting(self._tally), cache=self.cache_manager,
-                            jobs=self.config.jobs or ENGINE_JOBS, models=self._models)
+        settings = SeparateOptions(
+            model=model_name or self.config.default_model, **{"existing": "overwrite", "precision": self.config.precision, **options}
+        )
+        run = SeparationRun(
+            settings,
+            Path(output_dir),
+            self.model_manager,
+            _Counting(self._tally),
+            cache=self.cache_manager,
+            jobs=self.config.jobs or ENGINE_JOBS,
+            models=self._models,
+        )
         return await asyncio.to_thread(run.run, [Path(f) for f in files])
 
     def get_available_models(self) -> list[dict[str, Any]]:
         return [
-            {"name": spec.full_name, "instruments": list(spec.instruments), "installed": self.model_manager.is_installed(spec.name),
-             "loaded": spec.name in self._models.loaded, "backend": self._models.backend}
+            {
+                "name": spec.full_name,
+                "instruments": list(spec.instruments),
+                "installed": self.model_manager.is_installed(spec.name),
+                "loaded": spec.name in self._models.loaded,
+                "backend": self._models.backend,
+            }
             for spec in CATALOG.values()
         ]
 
     def get_processing_stats(self) -> dict[str, Any]:
         counts = self._tally.counts()
-        stats: dict[str, Any] = {"files_ok": counts["ok"], "files_failed": counts["failed"], "files_cached": counts["cached"],
-                                 "audio_seconds": counts["audio_seconds"], "wall_seconds": counts["file_seconds"]}
+        stats: dict[str, Any] = {
+            "files_ok": counts["ok"],
+            "files_failed": counts["failed"],
+            "files_cached": counts["cached"],
+            "audio_seconds": counts["audio_seconds"],
+            "wall_seconds": counts["file_seconds"],
+        }
         stats["x_realtime"] = round(stats["audio_seconds"] / stats["wall_seconds"], 2) if stats["wall_seconds"] else None
         stats["cache"] = self.cache_manager.get_cache_stats() if self.cache_manager is not None else None
         stats["warnings"] = list(self._warnings)
@@ -146,4 +171,3 @@ class SpleeterEngine:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-

@@ -37,34 +37,48 @@ class ExitCode(IntEnum):
         return member
 
     OK = 0, "every input succeeded"
-    FAILED = 1, (
-        "`spl batch`: one or more inputs failed (the others completed); `spl separate`: inputs failed for different "
-        "reasons; `spl cache clear`/`prune`: a tier it was asked to change cannot be reached (an unreachable Redis); "
-        "a file or folder `spl` keeps its own state in (models, history) cannot be used, named in the message; "
-        "or an internal error")
-    USAGE = 2, (
-        "usage error: invalid option, setting or config file (an empty `-o`, a `--cache-dir` that is a file, numbers "
-        "beyond any machine such as `--jobs` over 1024, YAML nested too deeply), a batch left with no input, unknown "
-        "model or backend, `--precision bf16` where it cannot run, bad `--filename-format` (e.g. one that leaves the "
-        "output dir), a `--scheduler` that cannot be reached or is not a Dask scheduler, `local:N` beyond 4 workers "
-        "per core")
-    INPUT = 3, (
-        "input error: missing, unreadable (permission denied, a symlink loop, a name over 255 bytes), a directory, "
-        "empty, not audio, truncated (shorter than its header declares) or corrupt (including NaN or infinite samples "
-        "in a float file), `--offset` past the end, or beyond a configured limit (size, duration, allowed folders)")
+    FAILED = (
+        1,
+        (
+            "`spl batch`: one or more inputs failed (the others completed); `spl separate`: inputs failed for different "
+            "reasons; `spl cache clear`/`prune`: a tier it was asked to change cannot be reached (an unreachable Redis); "
+            "a file or folder `spl` keeps its own state in (models, history) cannot be used, named in the message; "
+            "or an internal error"
+        ),
+    )
+    USAGE = (
+        2,
+        (
+            "usage error: invalid option, setting or config file (an empty `-o`, a `--cache-dir` that is a file, numbers "
+            "beyond any machine such as `--jobs` over 1024, YAML nested too deeply), a batch left with no input, unknown "
+            "model or backend, `--precision bf16` where it cannot run, bad `--filename-format` (e.g. one that leaves the "
+            "output dir), a `--scheduler` that cannot be reached or is not a Dask scheduler, `local:N` beyond 4 workers "
+            "per core"
+        ),
+    )
+    INPUT = (
+        3,
+        (
+            "input error: missing, unreadable (permission denied, a symlink loop, a name over 255 bytes), a directory, "
+            "empty, not audio, truncated (shorter than its header declares) or corrupt (including NaN or infinite samples "
+            "in a float file), `--offset` past the end, or beyond a configured limit (size, duration, allowed folders)"
+        ),
+    )
     MODEL = 4, "model error: cannot be downloaded or imported, or is damaged"
-    OUTPUT = 5, (
-        "output error: output dir or `--report` not writable (permission denied, a symlink loop, a name over 255 "
-        "bytes, no space left) or not a regular file, a file at a stem path that may not be replaced (by `spl separate` "
-        "without `--overwrite`; by `spl batch` without `--force`, one spl has no record of or that changed since), a stem "
-        "would replace its own input or another input's stem, or a stem name is too long or would leave the output "
-        "dir (an input named `...wav`)")
+    OUTPUT = (
+        5,
+        (
+            "output error: output dir or `--report` not writable (permission denied, a symlink loop, a name over 255 "
+            "bytes, no space left) or not a regular file, a file at a stem path that may not be replaced (by `spl separate` "
+            "without `--overwrite`; by `spl batch` without `--force`, one spl has no record of or that changed since), a stem "
+            "would replace its own input or another input's stem, or a stem name is too long or would leave the output "
+            "dir (an input named `...wav`)"
+        ),
+    )
     # Signals: 128 + the signal's number, as a shell reports a process it killed.
     HANGUP = 129, "hung up (SIGHUP: the terminal was closed, an ssh session dropped); the same clean-up as Ctrl-C"
-    INTERRUPTED = 130, (
-        "interrupted (Ctrl-C); unfinished outputs are removed, and `--report` and the history still record the run")
-    BROKEN_PIPE = 141, (
-        "standard output was closed early (`spl ... | head`): spl stops quietly, unfinished outputs are removed")
+    INTERRUPTED = 130, ("interrupted (Ctrl-C); unfinished outputs are removed, and `--report` and the history still record the run")
+    BROKEN_PIPE = 141, ("standard output was closed early (`spl ... | head`): spl stops quietly, unfinished outputs are removed")
     TERMINATED = 143, "terminated (SIGTERM: `kill`, `docker stop`, Kubernetes); the same clean-up as Ctrl-C"
 
 

@@ -27,8 +27,28 @@ from .errors import AudioProcessingError, SplError, ValidationError, path_error
 
 AUDIO_EXTENSIONS = frozenset(
     {
-        "wav", "wave", "flac", "mp3", "mp2", "ogg", "oga", "opus", "m4a", "m4b", "aac", "mp4",
-        "wma", "aif", "aiff", "aifc", "caf", "mka", "webm", "wv", "ac3", "au",
+        "wav",
+        "wave",
+        "flac",
+        "mp3",
+        "mp2",
+        "ogg",
+        "oga",
+        "opus",
+        "m4a",
+        "m4b",
+        "aac",
+        "mp4",
+        "wma",
+        "aif",
+        "aiff",
+        "aifc",
+        "caf",
+        "mka",
+        "webm",
+        "wv",
+        "ac3",
+        "au",
     }
 )
 _EXTENSIONS_HINT = "audio files end in " + ", ".join(f".{extension}" for extension in sorted(AUDIO_EXTENSIONS))
@@ -78,7 +98,11 @@ class _Expander:
         try:
             text = listing.read_text(encoding="utf-8", errors="surrogateescape")
         except OSError as error:
-            self.errors.append(AudioProcessingError(f"cannot read input list: {error.strerror or error}", path=str(listing), hint="check the path after '@'"))
+            self.errors.append(
+                AudioProcessingError(
+                    f"cannot read input list: {error.strerror or error}", path=str(listing), hint="check the path after '@'"
+                )
+            )
             return
         self.add_lines(text.splitlines(), listing.parent)
 

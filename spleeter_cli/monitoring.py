@@ -47,11 +47,14 @@ def parse_since(value: str | float | datetime) -> float:
     try:
         return datetime.fromisoformat(value.strip()).timestamp()
     except ValueError:
-        raise ValidationError(f"invalid --since {value!r}", hint="use an age such as 7d, 12h or 30m, or a date such as 2026-11-01") from None
+        raise ValidationError(
+            f"invalid --since {value!r}", hint="use an age such as 7d, 12h or 30m, or a date such as 2026-11-01"
+        ) from None
 
 
-def get_stats_summary(since: str | float | datetime | None = None, last: int | None = None, cache_dir: Path | None = None,
-                      config_file: Path | None = None) -> dict[str, Any]:
+def get_stats_summary(
+    since: str | float | datetime | None = None, last: int | None = None, cache_dir: Path | None = None, config_file: Path | None = None
+) -> dict[str, Any]:
     """Figures over the runs started since ``since`` and/or the ``last`` N of them (default: all).
 
     Keys: ``selection``, ``processing_stats`` (counts, ``success_rate``, ``cache_hit_rate``,
@@ -62,7 +65,9 @@ def get_stats_summary(since: str | float | datetime | None = None, last: int | N
     if last is not None and last < 1:
         raise ValidationError(f"--last must be at least 1, not {last}")
     settings = load_config(config_file).with_overrides(cache_dir=cache_dir)  # the folders and Redis the runs themselves used
-    selection = history.Selection(since=None if since is None else parse_since(since), last=None if last is None else min(last, _SQLITE_MAX_INT))
+    selection = history.Selection(
+        since=None if since is None else parse_since(since), last=None if last is None else min(last, _SQLITE_MAX_INT)
+    )
     path = history.history_path(settings.cache.dir)
     try:
         runs, inputs = history.load(path, selection)
@@ -105,8 +110,10 @@ def processing_stats(runs: list[dict[str, Any]], inputs: list[dict[str, Any]]) -
         "cache_hits": sum(tiers.values()),
         "cache_hit_rate": _ratio(sum(tiers.values()), len(separated)),
         "cache_hit_rate_by_tier": {tier: _ratio(count, len(separated)) for tier, count in sorted(tiers.items())},
-        "stage_seconds": {stage: _percentiles([row[f"{stage}_s"] for row in separated if row[f"{stage}_s"] is not None])
-                          for stage in ("decode", "separate", "encode")},
+        "stage_seconds": {
+            stage: _percentiles([row[f"{stage}_s"] for row in separated if row[f"{stage}_s"] is not None])
+            for stage in ("decode", "separate", "encode")
+        },
         "inputs_by_backend": dict(Counter(row["backend"] for row in separated if row.get("backend")).most_common()),
         "errors_by_kind": dict(Counter(row["error_kind"] for row in inputs if row["error_kind"]).most_common()),
         "exit_codes": {str(code): count for code, count in sorted(Counter(run["exit_code"] for run in runs).items())},

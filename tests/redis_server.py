@@ -49,8 +49,17 @@ class RedisServer:
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         command = [
-            self.executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", str(self.directory),
+            self.executable,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.directory),
         ]
         if self.password:
             command += ["--requirepass", self.password]
@@ -65,7 +74,9 @@ class RedisServer:
         client = self.client()
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.process.returncode}: {(self.directory / 'redis.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"redis-server exited with {self.process.returncode}: {(self.directory / 'redis.log').read_text()[-2000:]}"
+                )
             try:
                 if client.ping():
                     return

@@ -43,8 +43,19 @@ class SplServer:
     def start(self) -> SplServer:
         token = ["--token", self.token] if self.token else []
         with self.log.open("ab") as log:
-            self.process = self.spl.start("serve", "--port", str(self.port), "--data-dir", self.data_dir, *token, *self.args,
-                                          stdout=log, stderr=log, text=False, start_new_session=True)
+            self.process = self.spl.start(
+                "serve",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                self.data_dir,
+                *token,
+                *self.args,
+                stdout=log,
+                stderr=log,
+                text=False,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + READY_WITHIN
         path = "/readyz" if self.wait_ready else "/healthz"
         while time.monotonic() < deadline:
@@ -77,8 +88,9 @@ class SplServer:
         """POST /v1/jobs with ``path`` in the field `file` and ``fields`` as form fields."""
         with path.open("rb") as audio:
             files = {"file": (filename or path.name, audio, "application/octet-stream")}
-            return self.http.post("/v1/jobs", params={"wait": wait} if wait else None, files=files,
-                                  data={name: str(value) for name, value in fields.items()})
+            return self.http.post(
+                "/v1/jobs", params={"wait": wait} if wait else None, files=files, data={name: str(value) for name, value in fields.items()}
+            )
 
     def finished(self, job_id: str, within: float = 300) -> dict[str, Any]:
         """Poll until the job has ended; its JSON."""

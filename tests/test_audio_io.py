@@ -92,8 +92,12 @@ LOSSLESS = [
 ]
 
 
-@pytest.mark.parametrize(("suffix", "fmt", "subtype", "tolerance", "expected"), [case[1:] for case in LOSSLESS], ids=[case[0] for case in LOSSLESS])
-def test_lossless_inputs_decode_exactly(tmp_path: Path, suffix: str, fmt: str, subtype: str, tolerance: float, expected: tuple[str, str, int, str]) -> None:
+@pytest.mark.parametrize(
+    ("suffix", "fmt", "subtype", "tolerance", "expected"), [case[1:] for case in LOSSLESS], ids=[case[0] for case in LOSSLESS]
+)
+def test_lossless_inputs_decode_exactly(
+    tmp_path: Path, suffix: str, fmt: str, subtype: str, tolerance: float, expected: tuple[str, str, int, str]
+) -> None:
     source = music(1.5)
     source[:2] = [[-1.0, 0.99]]  # full scale must map to full scale, for every integer width
     path = write_sf(tmp_path / f"in.{suffix}", source, RATE, subtype, fmt)
@@ -116,7 +120,9 @@ LOSSY = [
 
 
 @pytest.mark.parametrize(("write", "length_tolerance", "delays"), [case[1:] for case in LOSSY], ids=[case[0] for case in LOSSY])
-def test_lossy_inputs_decode_aligned(tmp_path: Path, write: Callable[[Path, np.ndarray], Path], length_tolerance: int, delays: tuple[int, int]) -> None:
+def test_lossy_inputs_decode_aligned(
+    tmp_path: Path, write: Callable[[Path, np.ndarray], Path], length_tolerance: int, delays: tuple[int, int]
+) -> None:
     source = music(3.0)
     path = write(tmp_path / "in", source)
     decoded = codec.decode(path)
@@ -180,7 +186,6 @@ def test_stream_resampler_matches_whole_array_and_passes_through() -> None:
     np.testing.assert_allclose(np.concatenate(pieces), whole, atol=1e-6)
     assert len(whole) == 2 * RATE
     assert dsp.StreamResampler(RATE, RATE).process(source) is source
-
 
 
 # --- ranges and streaming ------------------------------------------------------------------
@@ -324,20 +329,49 @@ def test_cut_files_are_refused(tmp_path: Path, name: str) -> None:
         if name == "m4a-faststart":  # FFmpeg itself fails on the missing samples the moov lists
             assert "corrupt or truncated" in caught.value.message
         elif caught.value.message != "cannot be opened (End of file)":  # or on a cut inside the first pages, before any audio
-            assert re.fullmatch(r"truncated or corrupt \(decoded \d+\.\d s (of \d+\.\d s|; it ends inside an Ogg page)\)", caught.value.message), caught.value.message
+            assert re.fullmatch(
+                r"truncated or corrupt \(decoded \d+\.\d s (of \d+\.\d s|; it ends inside an Ogg page)\)", caught.value.message
+            ), caught.value.message
 
 
 GOOD_MATRIX = {
     # family: (writers over rates and channels); every file at every length must decode whole
-    "mp3": [with_pyav(".mp3", "mp3", "libmp3lame", rate, channels, **options) for rate in (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
-            for channels in (1, 2) for options in ({"bit_rate": 64000}, {"vbr_quality": 0}, {"vbr_quality": 4},
-                                                    {"bit_rate": 64000, "options": {"write_xing": "0"}}, {"vbr_quality": 2, "options": {"write_xing": "0"}})],
-    "m4a": [with_pyav(".m4a", "ipod", "aac", rate, channels, bit_rate=64000, options=options) for rate in (8000, 16000, 22050, 44100, 48000)
-            for channels in (1, 2) for options in ({}, {"movflags": "+faststart"})],
+    "mp3": [
+        with_pyav(".mp3", "mp3", "libmp3lame", rate, channels, **options)
+        for rate in (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
+        for channels in (1, 2)
+        for options in (
+            {"bit_rate": 64000},
+            {"vbr_quality": 0},
+            {"vbr_quality": 4},
+            {"bit_rate": 64000, "options": {"write_xing": "0"}},
+            {"vbr_quality": 2, "options": {"write_xing": "0"}},
+        )
+    ],
+    "m4a": [
+        with_pyav(".m4a", "ipod", "aac", rate, channels, bit_rate=64000, options=options)
+        for rate in (8000, 16000, 22050, 44100, 48000)
+        for channels in (1, 2)
+        for options in ({}, {"movflags": "+faststart"})
+    ],
     "ogg": [with_libsndfile(".ogg", "OGG", "VORBIS", rate, channels) for rate in (8000, 22050, 44100, 48000) for channels in (1, 2)]
-           + [with_pyav(suffix, container, "libopus", 48000, channels, bit_rate=64000) for suffix, container in ((".opus", "opus"), (".ogg", "ogg")) for channels in (1, 2)],
-    "aiff": [with_libsndfile(".aiff", "AIFF", subtype, rate, channels) for subtype in ("PCM_16", "PCM_24") for rate in (8000, 44100, 96000) for channels in (1, 2)],
-    "wma": [with_pyav(".wma", "asf", encoder, rate, channels, bit_rate=64000) for encoder in ("wmav1", "wmav2") for rate in (8000, 22050, 44100, 48000) for channels in (1, 2)],
+    + [
+        with_pyav(suffix, container, "libopus", 48000, channels, bit_rate=64000)
+        for suffix, container in ((".opus", "opus"), (".ogg", "ogg"))
+        for channels in (1, 2)
+    ],
+    "aiff": [
+        with_libsndfile(".aiff", "AIFF", subtype, rate, channels)
+        for subtype in ("PCM_16", "PCM_24")
+        for rate in (8000, 44100, 96000)
+        for channels in (1, 2)
+    ],
+    "wma": [
+        with_pyav(".wma", "asf", encoder, rate, channels, bit_rate=64000)
+        for encoder in ("wmav1", "wmav2")
+        for rate in (8000, 22050, 44100, 48000)
+        for channels in (1, 2)
+    ],
 }
 
 
@@ -443,7 +477,13 @@ def test_exception_inside_writer_leaves_partial_file(tmp_path: Path) -> None:
 
 def test_writer_validation(tmp_path: Path) -> None:
     path = tmp_path / "out"
-    for arguments in ({"codec": "aiff"}, {"codec": "flac", "bit_depth": 32}, {"bit_depth": 20}, {"codec": "mp3", "bitrate": "fast"}, {"codec": "mp3", "bitrate": "1000k"}):
+    for arguments in (
+        {"codec": "aiff"},
+        {"codec": "flac", "bit_depth": 32},
+        {"bit_depth": 20},
+        {"codec": "mp3", "bitrate": "fast"},
+        {"codec": "mp3", "bitrate": "1000k"},
+    ):
         with pytest.raises(ValidationError):
             codec.AudioWriter(path, RATE, **arguments)
     assert not path.exists()

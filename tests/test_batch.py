@@ -42,7 +42,11 @@ def test_tree_with_a_corrupt_file_and_a_duplicate(run_spl, tree: Path, tmp_path:
     done = run_spl("batch", tree, tree / "rock" / "a.wav", str(tree / "**" / "*.{mp3,ogg}"), "-o", out, "--keep-tree", "--report", report)
     assert done.returncode == 1, done.stderr
     assert "broken.flac" in done.stderr and "Traceback" not in done.stderr
-    expected = [f"{folder}{name}/{stem}.wav" for folder, name in [("rock/", "a"), ("rock/", "b"), ("jazz/", "c"), ("jazz/live/", "d"), ("", "e")] for stem in ("accompaniment", "vocals")]
+    expected = [
+        f"{folder}{name}/{stem}.wav"
+        for folder, name in [("rock/", "a"), ("rock/", "b"), ("jazz/", "c"), ("jazz/live/", "d"), ("", "e")]
+        for stem in ("accompaniment", "vocals")
+    ]
     assert stems_under(out) == sorted(expected)
     for path in out.rglob("*.wav"):
         info = sf.info(path)
@@ -113,10 +117,32 @@ def test_redis_serves_a_cold_machine_and_its_death_does_not_stop_a_batch(run_spl
     from redis_server import RedisServer
 
     with RedisServer(tmp_path / "redis") as server:
-        first = run_spl("batch", tree / "rock", "-o", tmp_path / "a", "--redis-url", server.url, "--cache-dir", tmp_path / "cache-a", "--report", tmp_path / "a.json")
+        first = run_spl(
+            "batch",
+            tree / "rock",
+            "-o",
+            tmp_path / "a",
+            "--redis-url",
+            server.url,
+            "--cache-dir",
+            tmp_path / "cache-a",
+            "--report",
+            tmp_path / "a.json",
+        )
         assert first.returncode == 0, first.stderr
         # Another "machine": empty disk cache, same Redis -> every input from L3, no model load.
-        second = run_spl("batch", tree / "rock", "-o", tmp_path / "b", "--redis-url", server.url, "--cache-dir", tmp_path / "cache-b", "--report", tmp_path / "b.json")
+        second = run_spl(
+            "batch",
+            tree / "rock",
+            "-o",
+            tmp_path / "b",
+            "--redis-url",
+            server.url,
+            "--cache-dir",
+            tmp_path / "cache-b",
+            "--report",
+            tmp_path / "b.json",
+        )
         assert second.returncode == 0, second.stderr
         report = json.loads((tmp_path / "b.json").read_text())
         assert {r["cache"] for r in report["inputs"]} == {"redis"} and report["summary"]["model_loaded"] is False

@@ -196,7 +196,9 @@ print(json.dumps(report))
 
 def test_processes_sharing_one_directory_see_only_whole_entries(tmp_path: Path) -> None:
     workers = [
-        subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path), str(seed)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(tmp_path), str(seed)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for seed in range(4)
     ]
     reports = []
@@ -277,7 +279,11 @@ def test_wrong_password_and_cli_output_never_show_it(cache_cli, tmp_path: Path) 
 
         good = cache_cli(tmp_path / "b", "info", "--json", "--redis-url", server.url)
         assert good.returncode == 0, good.stderr
-        assert json.loads(good.stdout)["tiers"]["redis"] == {"url": f"redis://:****@127.0.0.1:{server.port}/0", "reachable": True, "ttl": 7 * 86400}
+        assert json.loads(good.stdout)["tiers"]["redis"] == {
+            "url": f"redis://:****@127.0.0.1:{server.port}/0",
+            "reachable": True,
+            "ttl": 7 * 86400,
+        }
         bad = cache_cli(tmp_path / "b", "info", "--redis-url", wrong)
         assert bad.returncode == 0 and "unreachable" in bad.stdout and "spl: warning:" in bad.stderr
         for done in (good, bad):

@@ -52,7 +52,22 @@ def test_song3_quality_matches_official(run_spl, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_formats_offset_duration_and_overwrite(run_spl, tmp_path: Path) -> None:
     song = DATA / "song3" / "mixture.flac"
-    args = ("separate", song, "-o", tmp_path, "-c", "flac", "--bit-depth", "24", "--offset", "5", "--duration", "3.5", "-f", "{instrument}-{filename}.{codec}")
+    args = (
+        "separate",
+        song,
+        "-o",
+        tmp_path,
+        "-c",
+        "flac",
+        "--bit-depth",
+        "24",
+        "--offset",
+        "5",
+        "--duration",
+        "3.5",
+        "-f",
+        "{instrument}-{filename}.{codec}",
+    )
     done = run_spl(*args)
     assert done.returncode == 0, done.stderr
     info = sf.info(tmp_path / "vocals-mixture.flac")

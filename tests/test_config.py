@@ -40,6 +40,7 @@ def write(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
 
 # --- precedence and sources ------------------------------------------------------------------
 
+
 def test_defaults_without_file_or_env(tmp_path: Path) -> None:
     settings = load_config(env=clean_env(tmp_path))
     assert settings.file is None
@@ -49,7 +50,9 @@ def test_defaults_without_file_or_env(tmp_path: Path) -> None:
 
 
 def test_file_then_env_then_flag(tmp_path: Path) -> None:
-    path = write(tmp_path, "cache:\n  disk_mb: 100\n  dir: /from/file\naudio:\n  codec: FLAC\nmonitoring:\n  alerts:\n    error_rate: 0.5\n")
+    path = write(
+        tmp_path, "cache:\n  disk_mb: 100\n  dir: /from/file\naudio:\n  codec: FLAC\nmonitoring:\n  alerts:\n    error_rate: 0.5\n"
+    )
     env = clean_env(tmp_path, SPLEETER_CACHE_DIR="/from/env")
     settings = load_config(path, env)
     assert settings.cache.disk_mb == 100 and settings.source("cache.disk_mb") == str(path)
@@ -70,10 +73,19 @@ def test_file_then_env_then_flag(tmp_path: Path) -> None:
 
 def test_env_values_of_every_kind(tmp_path: Path) -> None:
     env = clean_env(
-        tmp_path, SPLEETER_ENABLE_GPU="off", SPLEETER_AUTO_DOWNLOAD="no", SPLEETER_ENABLE_MONITORING="YES", SPL_HISTORY="0",
-        SPLEETER_METRICS_PORT="9100", SPLEETER_MODELS_DIR="~/models", SPLEETER_REDIS_URL="redis://h:6379/0",
-        SPLEETER_ALERT_MEMORY_MB="2048", SPLEETER_ALERT_GPU_MEMORY_MB="1000.5", SPLEETER_ALERT_ERROR_RATE="0.25",
-        SPLEETER_GITHUB_HOST="http://mirror.local", SPLEETER_METRICS_LINGER="2.5",
+        tmp_path,
+        SPLEETER_ENABLE_GPU="off",
+        SPLEETER_AUTO_DOWNLOAD="no",
+        SPLEETER_ENABLE_MONITORING="YES",
+        SPL_HISTORY="0",
+        SPLEETER_METRICS_PORT="9100",
+        SPLEETER_MODELS_DIR="~/models",
+        SPLEETER_REDIS_URL="redis://h:6379/0",
+        SPLEETER_ALERT_MEMORY_MB="2048",
+        SPLEETER_ALERT_GPU_MEMORY_MB="1000.5",
+        SPLEETER_ALERT_ERROR_RATE="0.25",
+        SPLEETER_GITHUB_HOST="http://mirror.local",
+        SPLEETER_METRICS_LINGER="2.5",
     )
     s = load_config(env=env)
     assert (s.performance.enable_gpu, s.models.auto_download, s.monitoring.enabled, s.monitoring.history) == (False, False, True, False)
@@ -105,6 +117,7 @@ def test_example_file_loads_and_equals_the_defaults(tmp_path: Path) -> None:
 
 # --- discovery -------------------------------------------------------------------------------
 
+
 def test_discovery_order(tmp_path: Path) -> None:
     flag_file, env_file = write(tmp_path, "", "flag.yaml"), write(tmp_path, "", "env.yaml")
     env = clean_env(tmp_path, SPLEETER_CONFIG=str(env_file))
@@ -129,25 +142,38 @@ def test_spl_config_env_variable_is_read(tmp_path: Path) -> None:
 
 # --- errors ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("cache:\n  disk_mb: lots\n", "config.yaml: cache.disk_mb must be a positive integer, not 'lots'"),
-    ("cache:\n  disk_mb: 0\n", "cache.disk_mb must be a positive integer, not 0"),
-    ("cache:\n  enabled: maybe\n", "cache.enabled must be true or false"),
-    ("performance:\n  jobs: true\n", "performance.jobs must be a positive integer or null, not True"),
-    ("monitoring:\n  metrics_port: 70000\n", "monitoring.metrics_port must be a port number (1-65535) or null, not 70000"),
-    ("monitoring:\n  alerts:\n    error_rate: 1.5\n", "monitoring.alerts.error_rate must be a number between 0 and 1 or null, not 1.5"),
-    ("monitoring:\n  alerts:\n    memory_usage: -1\n", "monitoring.alerts.memory_usage must be a non-negative number of megabytes"),
-    ("audio:\n  codec: aiff\n", "audio.codec must be one of wav, flac, mp3, ogg, m4a, not 'aiff'"),
-    ("audio:\n  bit_depth: 8\n", "audio.bit_depth must be 16, 24 or 32, not 8"),
-    ("models:\n  default: spleeter:7stems\n", "models.default must be a known model name"),
-    ("cache:\n  redis_url: http://x\n", "cache.redis_url must be a redis://"),
-    ("cache:\n  sise: 1\n", "unknown key 'cache.sise' (allowed in cache: enabled, dir, memory_mb, disk_mb, redis_url, redis_ttl_seconds)"),
-    ("caches:\n  disk_mb: 1\n", "unknown key 'caches' (allowed in the top level: performance, models, cache, audio, limits, monitoring, server)"),
-    ("monitoring:\n  alerts:\n    cpu: 1\n", "unknown key 'monitoring.alerts.cpu' (allowed in monitoring.alerts: memory_usage, gpu_usage, error_rate)"),
-    ("cache: 5\n", "cache must be a mapping of keys"),
-    ("- a\n- b\n", "the top level must be a mapping"),
-    ("cache:\n  disk_mb: 1\n  dir: [unclosed\naudio:\n  codec: wav\n", "config.yaml: invalid YAML at line 4"),
-])
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("cache:\n  disk_mb: lots\n", "config.yaml: cache.disk_mb must be a positive integer, not 'lots'"),
+        ("cache:\n  disk_mb: 0\n", "cache.disk_mb must be a positive integer, not 0"),
+        ("cache:\n  enabled: maybe\n", "cache.enabled must be true or false"),
+        ("performance:\n  jobs: true\n", "performance.jobs must be a positive integer or null, not True"),
+        ("monitoring:\n  metrics_port: 70000\n", "monitoring.metrics_port must be a port number (1-65535) or null, not 70000"),
+        ("monitoring:\n  alerts:\n    error_rate: 1.5\n", "monitoring.alerts.error_rate must be a number between 0 and 1 or null, not 1.5"),
+        ("monitoring:\n  alerts:\n    memory_usage: -1\n", "monitoring.alerts.memory_usage must be a non-negative number of megabytes"),
+        ("audio:\n  codec: aiff\n", "audio.codec must be one of wav, flac, mp3, ogg, m4a, not 'aiff'"),
+        ("audio:\n  bit_depth: 8\n", "audio.bit_depth must be 16, 24 or 32, not 8"),
+        ("models:\n  default: spleeter:7stems\n", "models.default must be a known model name"),
+        ("cache:\n  redis_url: http://x\n", "cache.redis_url must be a redis://"),
+        (
+            "cache:\n  sise: 1\n",
+            "unknown key 'cache.sise' (allowed in cache: enabled, dir, memory_mb, disk_mb, redis_url, redis_ttl_seconds)",
+        ),
+        (
+            "caches:\n  disk_mb: 1\n",
+            "unknown key 'caches' (allowed in the top level: performance, models, cache, audio, limits, monitoring, server)",
+        ),
+        (
+            "monitoring:\n  alerts:\n    cpu: 1\n",
+            "unknown key 'monitoring.alerts.cpu' (allowed in monitoring.alerts: memory_usage, gpu_usage, error_rate)",
+        ),
+        ("cache: 5\n", "cache must be a mapping of keys"),
+        ("- a\n- b\n", "the top level must be a mapping"),
+        ("cache:\n  disk_mb: 1\n  dir: [unclosed\naudio:\n  codec: wav\n", "config.yaml: invalid YAML at line 4"),
+    ],
+)
 def test_file_errors(tmp_path: Path, text: str, message: str) -> None:
     path = write(tmp_path, text)
     with pytest.raises(ValidationError) as caught:
@@ -156,15 +182,18 @@ def test_file_errors(tmp_path: Path, text: str, message: str) -> None:
     assert str(path) in str(caught.value)
 
 
-@pytest.mark.parametrize(("name", "value", "message"), [
-    ("SPLEETER_METRICS_PORT", "abc", "SPLEETER_METRICS_PORT must be a port number (1-65535), not 'abc'"),
-    ("SPLEETER_METRICS_PORT", "0", "SPLEETER_METRICS_PORT must be a port number (1-65535), not '0'"),
-    ("SPLEETER_ENABLE_GPU", "sometimes", "SPLEETER_ENABLE_GPU must be true or false (also yes/no, on/off, 1/0), not 'sometimes'"),
-    ("SPL_HISTORY", "perhaps", "SPL_HISTORY must be true or false"),
-    ("SPLEETER_ALERT_ERROR_RATE", "2", "SPLEETER_ALERT_ERROR_RATE must be a number between 0 and 1, not '2'"),
-    ("SPLEETER_ALERT_MEMORY_MB", "much", "SPLEETER_ALERT_MEMORY_MB must be a non-negative number of megabytes, not 'much'"),
-    ("SPLEETER_REDIS_URL", "localhost:6379", "SPLEETER_REDIS_URL must be a redis://"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("SPLEETER_METRICS_PORT", "abc", "SPLEETER_METRICS_PORT must be a port number (1-65535), not 'abc'"),
+        ("SPLEETER_METRICS_PORT", "0", "SPLEETER_METRICS_PORT must be a port number (1-65535), not '0'"),
+        ("SPLEETER_ENABLE_GPU", "sometimes", "SPLEETER_ENABLE_GPU must be true or false (also yes/no, on/off, 1/0), not 'sometimes'"),
+        ("SPL_HISTORY", "perhaps", "SPL_HISTORY must be true or false"),
+        ("SPLEETER_ALERT_ERROR_RATE", "2", "SPLEETER_ALERT_ERROR_RATE must be a number between 0 and 1, not '2'"),
+        ("SPLEETER_ALERT_MEMORY_MB", "much", "SPLEETER_ALERT_MEMORY_MB must be a non-negative number of megabytes, not 'much'"),
+        ("SPLEETER_REDIS_URL", "localhost:6379", "SPLEETER_REDIS_URL must be a redis://"),
+    ],
+)
 def test_env_errors(tmp_path: Path, name: str, value: str, message: str) -> None:
     with pytest.raises(ValidationError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
         load_config(env=clean_env(tmp_path, **{name: value}))
@@ -183,6 +212,7 @@ def test_empty_file_means_defaults(tmp_path: Path) -> None:
 
 
 # --- the `spl config` commands, as a user runs them -------------------------------------------
+
 
 def test_show_lists_every_key_with_its_source(tmp_path: Path) -> None:
     path = write(tmp_path, "cache:\n  disk_mb: 100\n")
@@ -214,12 +244,15 @@ def test_show_json_and_redacts_passwords(tmp_path: Path) -> None:
         assert "user:****@h" in shown.stdout
 
 
-@pytest.mark.parametrize(("args", "env_extra", "text", "message"), [
-    (("--config", "{file}"), {}, "cache:\n  disk_mb: lots\n", "cache.disk_mb must be a positive integer, not 'lots'"),
-    (("--config", "{file}"), {}, "a: [\n", "invalid YAML at line"),
-    (("--config", "{missing}"), {}, "", "does not exist"),
-    ((), {"SPLEETER_METRICS_PORT": "abc"}, "", "SPLEETER_METRICS_PORT must be a port number (1-65535), not 'abc'"),
-])
+@pytest.mark.parametrize(
+    ("args", "env_extra", "text", "message"),
+    [
+        (("--config", "{file}"), {}, "cache:\n  disk_mb: lots\n", "cache.disk_mb must be a positive integer, not 'lots'"),
+        (("--config", "{file}"), {}, "a: [\n", "invalid YAML at line"),
+        (("--config", "{missing}"), {}, "", "does not exist"),
+        ((), {"SPLEETER_METRICS_PORT": "abc"}, "", "SPLEETER_METRICS_PORT must be a port number (1-65535), not 'abc'"),
+    ],
+)
 def test_show_errors_are_one_line_exit_2(tmp_path: Path, args: tuple[str, ...], env_extra: dict[str, str], text: str, message: str) -> None:
     path = write(tmp_path, text)
     argv = [a.format(file=path, missing=tmp_path / "missing.yaml") for a in args]
@@ -278,7 +311,9 @@ def test_errors_name_where_a_bad_value_was_set(bare_spl, tmp_path: Path) -> None
         return bare_spl("separate", song, "-o", tmp_path / "out", *args, env=extra, timeout=60)
 
     done = spl("--config", config)
-    assert done.returncode == 2 and f"audio.filename_format in {config} '../{{instrument}}.{{codec}}' would write outside" in done.stderr, done.stderr
+    assert done.returncode == 2 and f"audio.filename_format in {config} '../{{instrument}}.{{codec}}' would write outside" in done.stderr, (
+        done.stderr
+    )
     flagged = spl("--config", config, "-f", "/abs/{instrument}")
     assert flagged.returncode == 2 and "--filename-format '/abs/{instrument}' would write outside" in flagged.stderr, flagged.stderr
     with socket.socket() as taken:

@@ -27,15 +27,27 @@ pytestmark = pytest.mark.slow  # real Dask clusters, worker processes and Redis
 
 def worker_env(models_dir: Path, cache_dir: Path) -> dict[str, str]:
     """What a worker machine's image sets: its own models and disk cache, no downloads, no history."""
-    return {"SPLEETER_MODELS_DIR": str(models_dir), "SPLEETER_CACHE_DIR": str(cache_dir), "SPLEETER_AUTO_DOWNLOAD": "false",
-            "SPL_HISTORY": "off", "TF_NUM_INTRAOP_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return {
+        "SPLEETER_MODELS_DIR": str(models_dir),
+        "SPLEETER_CACHE_DIR": str(cache_dir),
+        "SPLEETER_AUTO_DOWNLOAD": "false",
+        "SPL_HISTORY": "off",
+        "TF_NUM_INTRAOP_THREADS": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
 
 
 @pytest.fixture
 def cluster(models_dir: Path, tmp_path: Path) -> Iterator[distributed.LocalCluster]:
     """A LocalCluster of two worker processes (each with a nanny that restarts it if it dies)."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
-                                  env=worker_env(models_dir, tmp_path / "worker-cache")) as local:
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        env=worker_env(models_dir, tmp_path / "worker-cache"),
+    ) as local:
         yield local
 
 
@@ -45,8 +57,13 @@ def stems_under(root: Path) -> list[str]:
 
 def comparable(report: dict, out: Path) -> dict:
     """A report without what legitimately differs between two runs: timings and the output folder."""
-    inputs = [{**{k: v for k, v in r.items() if k not in ("wall_time", "timings")},
-               "outputs": {name: Path(path).relative_to(out).as_posix() for name, path in r["outputs"].items()}} for r in report["inputs"]]
+    inputs = [
+        {
+            **{k: v for k, v in r.items() if k not in ("wall_time", "timings")},
+            "outputs": {name: Path(path).relative_to(out).as_posix() for name, path in r["outputs"].items()},
+        }
+        for r in report["inputs"]
+    ]
     summary = {k: v for k, v in report["summary"].items() if k not in ("wall_time", "x_realtime")}
     return {"model": report["model"], "summary": summary, "inputs": inputs}
 
@@ -61,22 +78,47 @@ def test_cluster_batch_equals_a_local_batch_and_resumes(run_spl, cluster, tmp_pa
     write_songs(inputs, 4, 4.0, broken=True)
     processing = ("--normalize-stems", "-20")  # loudness gains and stem peaks must cross the wire too
     local = run_spl("batch", inputs, "-o", tmp_path / "local", "--report", tmp_path / "local.json", *processing)
-    remote = run_spl("batch", inputs, "-o", tmp_path / "remote", "--report", tmp_path / "remote.json", *processing,
-                     "--scheduler", cluster.scheduler_address)
+    remote = run_spl(
+        "batch",
+        inputs,
+        "-o",
+        tmp_path / "remote",
+        "--report",
+        tmp_path / "remote.json",
+        *processing,
+        "--scheduler",
+        cluster.scheduler_address,
+    )
     assert local.returncode == remote.returncode == 1, remote.stderr  # broken.flac fails alone, in both
     assert "Traceback" not in remote.stderr
-    assert [line for line in remote.stderr.splitlines() if "error:" in line] == [line for line in local.stderr.splitlines() if "error:" in line]
+    assert [line for line in remote.stderr.splitlines() if "error:" in line] == [
+        line for line in local.stderr.splitlines() if "error:" in line
+    ]
     assert finished_lines(remote.stdout, tmp_path / "remote") == finished_lines(local.stdout, tmp_path / "local")
     one, two = (json.loads((tmp_path / name).read_text()) for name in ("local.json", "remote.json"))
     assert comparable(two, tmp_path / "remote") == comparable(one, tmp_path / "local")
     assert two["summary"]["ok"] == 4 and two["summary"]["model_loaded"] is True and two["jobs"] == 2
     assert all(set(r["stem_loudness"]) == {"vocals", "accompaniment"} for r in two["inputs"] if r["status"] == "ok")
-    assert stems_under(tmp_path / "remote") == stems_under(tmp_path / "local") == sorted(f"song{i}/{s}.wav" for i in range(4) for s in ("accompaniment", "vocals"))
+    assert (
+        stems_under(tmp_path / "remote")
+        == stems_under(tmp_path / "local")
+        == sorted(f"song{i}/{s}.wav" for i in range(4) for s in ("accompaniment", "vocals"))
+    )
     for name in stems_under(tmp_path / "local"):
         assert (tmp_path / "remote" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
 
-    again = run_spl("batch", inputs / "song0.wav", inputs / "song1.wav", "-o", tmp_path / "remote", "--report", tmp_path / "again.json",
-                    *processing, "--scheduler", cluster.scheduler_address)
+    again = run_spl(
+        "batch",
+        inputs / "song0.wav",
+        inputs / "song1.wav",
+        "-o",
+        tmp_path / "remote",
+        "--report",
+        tmp_path / "again.json",
+        *processing,
+        "--scheduler",
+        cluster.scheduler_address,
+    )
     assert again.returncode == 0, again.stderr
     assert {r["status"] for r in json.loads((tmp_path / "again.json").read_text())["inputs"]} == {"skipped"}
 
@@ -109,9 +151,12 @@ def test_workers_keep_the_provenance_rules(run_spl, cluster, tmp_path: Path) -> 
 def test_dask_is_imported_only_with_a_scheduler(run_spl, tmp_path: Path) -> None:
     """`spl --help`, a local batch and a mistyped --scheduler never pay for importing Dask."""
     write_songs(tmp_path / "in", 1, 1.0)
-    for args, code in ((["batch", "--help"], 0), (["batch", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--no-cache"], 0),
-                       (["batch", str(tmp_path / "in"), "--scheduler", "local:0"], 2),
-                       (["batch", str(tmp_path / "in"), "--scheduler", "local:99999"], 2)):
+    for args, code in (
+        (["batch", "--help"], 0),
+        (["batch", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--no-cache"], 0),
+        (["batch", str(tmp_path / "in"), "--scheduler", "local:0"], 2),
+        (["batch", str(tmp_path / "in"), "--scheduler", "local:99999"], 2),
+    ):
         program = (
             "import sys; sys.argv = ['spl', *%r]\n"
             "from spleeter_cli.cli.app import app\n"
@@ -133,8 +178,16 @@ def test_unreachable_scheduler_and_bad_values_fail_at_once(run_spl, tmp_path: Pa
     [line] = done.stderr.splitlines()
     assert line.startswith("spl: error: cannot reach the Dask scheduler at tcp://127.0.0.1:") and "dask scheduler" in line
     assert not (tmp_path / "out").exists()
-    for value in ("local:0", "local:two", "nowhere", "ws://127.0.0.1:8786", "tls://127.0.0.1:8786", "tcp://[::1", "tcp://host:99999",
-                  "tcp://me:s3cretpw@host:8786"):
+    for value in (
+        "local:0",
+        "local:two",
+        "nowhere",
+        "ws://127.0.0.1:8786",
+        "tls://127.0.0.1:8786",
+        "tcp://[::1",
+        "tcp://host:99999",
+        "tcp://me:s3cretpw@host:8786",
+    ):
         bad = run_spl("batch", inputs, "-o", tmp_path / "out", "--scheduler", value)
         assert bad.returncode == 2 and bad.stderr.startswith("spl: error: ") and len(bad.stderr.splitlines()) == 1, (value, bad.stderr)
         assert "internal error" not in bad.stderr and "s3cretpw" not in bad.stderr, bad.stderr
@@ -172,8 +225,11 @@ def not_a_scheduler(reply: bytes | None) -> Iterator[str]:
             conn.close()
 
 
-@pytest.mark.parametrize("reply, why", [(b"HTTP/1.1 400 Bad Request\r\n\r\n", "its reply is not Dask's protocol"),
-                                        (None, "did not complete Dask's handshake within 5 s")], ids=["junk", "silent"])
+@pytest.mark.parametrize(
+    "reply, why",
+    [(b"HTTP/1.1 400 Bad Request\r\n\r\n", "its reply is not Dask's protocol"), (None, "did not complete Dask's handshake within 5 s")],
+    ids=["junk", "silent"],
+)
 def test_an_address_where_something_else_answers_is_a_usage_error(run_spl, tmp_path: Path, reply: bytes | None, why: str) -> None:
     """Dask's Client alone reads junk as a frame count (MemoryError, exit 1, a traceback at exit) or waits forever on silence."""
     inputs = tmp_path / "in"
@@ -247,21 +303,37 @@ def start_worker(address: str, env: dict[str, str], log: Path) -> subprocess.Pop
     """A `dask worker` process, as another machine would run it (its own disk cache)."""
     dask = Path(sys.executable).with_name("dask")
     with open(log, "wb") as output:
-        return subprocess.Popen([str(dask), "worker", address, "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"],
-                                env={**os.environ, **env}, stdout=output, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [str(dask), "worker", address, "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"],
+            env={**os.environ, **env},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def test_workers_share_stems_through_redis(run_spl, models_dir: Path, tmp_path: Path) -> None:
     inputs = tmp_path / "in"
     write_songs(inputs, 3, 4.0)
-    with RedisServer(tmp_path / "redis") as server, \
-            distributed.LocalCluster(n_workers=0, processes=True, host="127.0.0.1", dashboard_address=None) as scheduler, \
-            distributed.Client(scheduler, set_as_default=False) as client:
+    with (
+        RedisServer(tmp_path / "redis") as server,
+        distributed.LocalCluster(n_workers=0, processes=True, host="127.0.0.1", dashboard_address=None) as scheduler,
+        distributed.Client(scheduler, set_as_default=False) as client,
+    ):
         first = start_worker(scheduler.scheduler_address, worker_env(models_dir, tmp_path / "cache-a"), tmp_path / "a.log")
         try:
             client.wait_for_workers(1, timeout=120)
-            computed = run_spl("batch", inputs, "-o", tmp_path / "a", "--redis-url", server.url, "--report", tmp_path / "a.json",
-                               "--scheduler", scheduler.scheduler_address)
+            computed = run_spl(
+                "batch",
+                inputs,
+                "-o",
+                tmp_path / "a",
+                "--redis-url",
+                server.url,
+                "--report",
+                tmp_path / "a.json",
+                "--scheduler",
+                scheduler.scheduler_address,
+            )
             assert computed.returncode == 0, computed.stderr
         finally:
             first.terminate()
@@ -272,8 +344,18 @@ def test_workers_share_stems_through_redis(run_spl, models_dir: Path, tmp_path: 
             while len(client.nthreads()) != 1 and time.monotonic() < deadline:  # the first has left, the second joined
                 time.sleep(0.1)
             client.wait_for_workers(1, timeout=120)
-            served = run_spl("batch", inputs, "-o", tmp_path / "b", "--redis-url", server.url, "--report", tmp_path / "b.json",
-                             "--scheduler", scheduler.scheduler_address)
+            served = run_spl(
+                "batch",
+                inputs,
+                "-o",
+                tmp_path / "b",
+                "--redis-url",
+                server.url,
+                "--report",
+                tmp_path / "b.json",
+                "--scheduler",
+                scheduler.scheduler_address,
+            )
             assert served.returncode == 0, served.stderr
             assert list(client.run(lambda: "tensorflow" in sys.modules).values()) == [False]  # the second worker never needed it
         finally:
@@ -308,8 +390,11 @@ def test_a_scheduler_lost_mid_batch_fails_the_unfinished_inputs_clearly(run_spl,
     write_songs(inputs, 6, 12.0)
     out, port = tmp_path / "out", free_port()
     dask = Path(sys.executable).with_name("dask")
-    scheduler = subprocess.Popen([str(dask), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    scheduler = subprocess.Popen(
+        [str(dask), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     worker = start_worker(f"tcp://127.0.0.1:{port}", worker_env(models_dir, tmp_path / "worker-cache"), tmp_path / "worker.log")
     try:
         with distributed.Client(f"tcp://127.0.0.1:{port}", timeout=60, set_as_default=False) as client:

@@ -42,8 +42,12 @@ def commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[s
 
 
 def option_names(command: Any) -> list[str]:
-    return [name for p in command.params if p.param_type_name == "option" and not getattr(p, "hidden", False)
-            for name in (*p.opts, *p.secondary_opts)]
+    return [
+        name
+        for p in command.params
+        if p.param_type_name == "option" and not getattr(p, "hidden", False)
+        for name in (*p.opts, *p.secondary_opts)
+    ]
 
 
 TREE = list(commands(typer.main.get_command(app)))
@@ -54,7 +58,8 @@ def test_committed_files_are_up_to_date() -> None:
         path = ROOT / relative
         assert path.exists(), f"{relative} is missing: run `python tools/generate_docs.py`"
         assert path.read_text(encoding="utf-8") == expected, (
-            f"{relative} is out of date with the commands: run `python tools/generate_docs.py`")
+            f"{relative} is out of date with the commands: run `python tools/generate_docs.py`"
+        )
 
 
 @pytest.mark.parametrize("script", [BASH, ZSH, FISH], ids=lambda p: p.name)
@@ -79,8 +84,16 @@ def test_man_page_documents_every_command_and_option() -> None:
             assert r"\fB" + name.replace("-", r"\-") + r"\fR" in text, f"man page lacks {name} of spl {' '.join(path)}"
     for section in ("NAME", "SYNOPSIS", "DESCRIPTION", "COMMANDS", "ENVIRONMENT", "EXIT STATUS", "FILES", "EXAMPLES"):
         assert f".SH {section}\n" in text
-    for variable in ("SPLEETER_MODELS_DIR", "SPLEETER_AUTO_DOWNLOAD", "SPLEETER_CACHE_DIR", "SPLEETER_REDIS_URL",
-                     "SPLEETER_GITHUB_HOST", "SPLEETER_GITHUB_REPOSITORY", "SPLEETER_GITHUB_RELEASE", "SPL_DEBUG"):
+    for variable in (
+        "SPLEETER_MODELS_DIR",
+        "SPLEETER_AUTO_DOWNLOAD",
+        "SPLEETER_CACHE_DIR",
+        "SPLEETER_REDIS_URL",
+        "SPLEETER_GITHUB_HOST",
+        "SPLEETER_GITHUB_REPOSITORY",
+        "SPLEETER_GITHUB_RELEASE",
+        "SPL_DEBUG",
+    ):
         assert variable in text
     for code in ExitCode:
         assert f"\n.TP\n\\fB{code.value}\\fR\n" in text, f"man page lacks exit status {code.value}"
@@ -117,7 +130,7 @@ def complete_bash(line: str) -> list[str]:
     script = f"""
         source {shlex.quote(str(BASH))}
         function=$(complete -p spl | sed -E 's/.*-F ([^ ]+).*/\\1/')
-        COMP_WORDS=({' '.join(shlex.quote(w) for w in words)})
+        COMP_WORDS=({" ".join(shlex.quote(w) for w in words)})
         COMP_CWORD={len(words) - 1}
         COMP_LINE={shlex.quote(line)}
         COMP_POINT=${{#COMP_LINE}}
@@ -162,16 +175,30 @@ def split_replies(output: str) -> list[list[str]]:
 @functools.cache
 def zsh_replies(tmp: Path) -> dict[str, list[str]]:
     lines = [line for line, _, _ in COMPLETIONS]
-    result = subprocess.run(["zsh", "-f", "-c", ZSH_CAPTURE, "zsh", str(ZSH.parent), str(tmp / "offered"), *lines],
-                            capture_output=True, text=True, check=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120)
+    result = subprocess.run(
+        ["zsh", "-f", "-c", ZSH_CAPTURE, "zsh", str(ZSH.parent), str(tmp / "offered"), *lines],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
     return dict(zip(lines, split_replies(result.stdout), strict=True))
 
 
 @functools.cache
 def fish_replies() -> dict[str, list[str]]:
     lines = [line for line, _, _ in COMPLETIONS]
-    result = subprocess.run(["fish", "--no-config", "-c", FISH_CAPTURE, str(FISH), *lines],
-                            capture_output=True, text=True, check=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120)
+    result = subprocess.run(
+        ["fish", "--no-config", "-c", FISH_CAPTURE, str(FISH), *lines],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
     return dict(zip(lines, split_replies(result.stdout), strict=True))
 
 
@@ -214,8 +241,7 @@ def test_fish_script_parses() -> None:
 
 
 def test_man_page_renders() -> None:
-    result = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-P", "-cbou", str(MAN)],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-P", "-cbou", str(MAN)], capture_output=True, text=True, check=True)
     assert not result.stderr.strip(), result.stderr
     for path, _ in TREE:
         assert " ".join(("spl", *path)) in result.stdout

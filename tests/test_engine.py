@@ -92,7 +92,8 @@ def test_config_is_a_face_over_the_settings(tmp_path: Path, monkeypatch) -> None
     config = SpleeterConfig(cache_dir=tmp_path / "c", jobs=3, enable_cache=None)
     assert (config.cache_dir, config.jobs, config.enable_cache) == (tmp_path / "c", 3, True)
     assert {f.key: config.settings[f.key] for f in FIELDS if f.key not in ("cache.dir", "performance.jobs")} == {
-        f.key: f.default for f in FIELDS if f.key not in ("cache.dir", "performance.jobs")}
+        f.key: f.default for f in FIELDS if f.key not in ("cache.dir", "performance.jobs")
+    }
     monkeypatch.setenv("SPLEETER_BACKEND", "tensorflow")
     assert SpleeterConfig().backend == "tensorflow" and SpleeterConfig(backend="openvino").backend == "openvino"
     with pytest.raises(ValidationError, match="must be one of auto, openvino, tensorflow"):

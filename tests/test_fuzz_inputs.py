@@ -84,7 +84,9 @@ def _position() -> st.SearchStrategy[int]:
 
 
 def _integer() -> st.SearchStrategy[tuple[int, int, str]]:
-    return st.tuples(st.sampled_from([1, 2, 3, 4, 8]), st.one_of(st.sampled_from(EDGES), st.integers(0, 2**64 - 1)), st.sampled_from(["little", "big"]))
+    return st.tuples(
+        st.sampled_from([1, 2, 3, 4, 8]), st.one_of(st.sampled_from(EDGES), st.integers(0, 2**64 - 1)), st.sampled_from(["little", "big"])
+    )
 
 
 MUTATIONS = st.one_of(
@@ -92,7 +94,12 @@ MUTATIONS = st.one_of(
     st.tuples(st.just("cut"), _position()),
     st.tuples(st.just("bytes"), _position(), st.binary(min_size=1, max_size=16)),
     st.builds(lambda position, field: ("field", position, *field), _position(), _integer()),
-    st.builds(lambda index, offset, field: ("chunk", index, offset, *field), st.integers(0, 63), st.sampled_from([-8, -4, 4, 8, 12, 16, 20, 22, 24]), _integer()),
+    st.builds(
+        lambda index, offset, field: ("chunk", index, offset, *field),
+        st.integers(0, 63),
+        st.sampled_from([-8, -4, 4, 8, 12, 16, 20, 22, 24]),
+        _integer(),
+    ),
 )
 
 
@@ -127,7 +134,9 @@ def test_mutated_inputs_raise_only_project_errors(fmt: str, seeds: dict[str, lis
     outcomes: list[bool] = []
 
     @settings(max_examples=CASES_PER_FORMAT, derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(seed=st.integers(0, len(seeds[fmt]) - 1), mutations=st.lists(MUTATIONS, min_size=1, max_size=3), offset=st.sampled_from([0.0, 0.05]))
+    @given(
+        seed=st.integers(0, len(seeds[fmt]) - 1), mutations=st.lists(MUTATIONS, min_size=1, max_size=3), offset=st.sampled_from([0.0, 0.05])
+    )
     def case(seed: int, mutations: list[Mutation], offset: float) -> None:
         path.write_bytes(mutate(seeds[fmt][seed], mutations))
         outcomes.append(exercise(path, offset))

@@ -47,7 +47,11 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path,
         path = folder / name
         sf.write(path, samples, rate, subtype=subtype, format=fmt)
         stored, _ = sf.read(path, dtype="float32", always_2d=True)  # what quantisation left of the array
-        files[name] = (path, stored, {"sample_rate": rate, "channels": samples.shape[1], "bit_depth": bits, "duration": len(samples) / rate})
+        files[name] = (
+            path,
+            stored,
+            {"sample_rate": rate, "channels": samples.shape[1], "bit_depth": bits, "duration": len(samples) / rate},
+        )
 
     lossless("s16.wav", _sine(2.0, 44100, 2, 0.5), 44100, "WAV", "PCM_16", 16)
     lossless("s24.wav", _sine(1.5, 48000, 2, 0.9), 48000, "WAV", "PCM_24", 24)

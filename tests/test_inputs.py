@@ -104,9 +104,15 @@ def test_existing_name_with_pattern_characters_is_taken_literally(tmp_path: Path
         ("lib/**/*.mp3", ["rock/a.mp3"]),  # z-link.mp3 is the same file, found later
         ("lib/**/*.[mM][pP]3", ["rock/B.MP3", "rock/a.mp3"]),
         ("lib/j?zz/*", ["jazz/d.wav", "jazz/e.ogg", "jazz/my song.m4a"]),
-        ("lib/*", ["jazz/d.wav", "jazz/e.ogg", "jazz/my song.m4a", "rock/B.MP3", "rock/a.mp3", "rock/live/c.flac", "top.aiff", "ünïcødé/ø.opus"]),
+        (
+            "lib/*",
+            ["jazz/d.wav", "jazz/e.ogg", "jazz/my song.m4a", "rock/B.MP3", "rock/a.mp3", "rock/live/c.flac", "top.aiff", "ünïcødé/ø.opus"],
+        ),
         ("lib/jazz/[!d]*", ["jazz/e.ogg", "jazz/my song.m4a"]),
-        ("lib/**", ["jazz/d.wav", "jazz/e.ogg", "jazz/my song.m4a", "rock/B.MP3", "rock/a.mp3", "rock/live/c.flac", "top.aiff", "ünïcødé/ø.opus"]),
+        (
+            "lib/**",
+            ["jazz/d.wav", "jazz/e.ogg", "jazz/my song.m4a", "rock/B.MP3", "rock/a.mp3", "rock/live/c.flac", "top.aiff", "ünïcødé/ø.opus"],
+        ),
         ("lib/*.aiff", ["top.aiff"]),
         ("lib/ü*/*", ["ünïcødé/ø.opus"]),
         ("lib/.hidden/*", [".hidden/h.wav"]),  # hidden only when named
@@ -207,7 +213,9 @@ def test_unreadable_folder_is_reported_once_per_argument(lib: Path, monkeypatch:
 
     monkeypatch.setattr(os, "scandir", refuse_jazz)  # chmod 0 does not stop root, who runs CI
     inputs, errors = expand(["lib/jazz", "lib"], lib.parent)
-    assert [(error.message, error.context["path"]) for error in errors] == [("cannot read folder: permission denied", str(lib / "jazz"))] * 2
+    assert [(error.message, error.context["path"]) for error in errors] == [
+        ("cannot read folder: permission denied", str(lib / "jazz"))
+    ] * 2
     assert "rock/a.mp3" in names(inputs, lib)
 
 

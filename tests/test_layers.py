@@ -30,7 +30,13 @@ def test_a_broken_contract_is_caught(tmp_path: Path) -> None:
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     tool = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
     assert tool is not None
-    done = subprocess.run([tool, "--no-cache"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                          env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [tool, "--no-cache"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode != 0
     assert "spleeter_cli.separate is not allowed to import spleeter_cli.cli" in done.stdout

@@ -21,8 +21,14 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
 def run_in_terminal(spl: Spl, *args: str | Path, timeout: float = 300) -> tuple[int, str]:
     """Run `spl ARGS` with a pseudo-terminal as stdout/stderr; returns (exit code, screen text)."""
     master, slave = os.openpty()
-    process = spl.start(*args, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, text=False,
-                        env={"TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"})
+    process = spl.start(
+        *args,
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+        text=False,
+        env={"TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"},
+    )
     os.close(slave)
     chunks = []
     deadline = time.monotonic() + timeout

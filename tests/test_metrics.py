@@ -124,8 +124,17 @@ def test_alerts_warn_once_and_land_in_the_report(run_spl, tmp_path: Path) -> Non
     songs = tmp_path / "songs"
     write_songs(songs, 4, 2.0, name="s{}.wav", broken=True)
     report = tmp_path / "report.json"
-    done = run_spl("batch", songs, "-o", tmp_path / "out", "--jobs", "2", "--report", report,
-                   env={"SPLEETER_ALERT_MEMORY_MB": "1", "SPLEETER_ALERT_ERROR_RATE": "0.1"})
+    done = run_spl(
+        "batch",
+        songs,
+        "-o",
+        tmp_path / "out",
+        "--jobs",
+        "2",
+        "--report",
+        report,
+        env={"SPLEETER_ALERT_MEMORY_MB": "1", "SPLEETER_ALERT_ERROR_RATE": "0.1"},
+    )
     assert done.returncode == 1, done.stderr
     warnings = [line for line in done.stderr.splitlines() if line.startswith("spl: warning:")]
     assert len([w for w in warnings if "SPLEETER_ALERT_MEMORY_MB=1" in w]) == 1, done.stderr
@@ -139,7 +148,9 @@ def test_alerts_warn_once_and_land_in_the_report(run_spl, tmp_path: Path) -> Non
 def test_monitoring_enabled_adds_the_runs_resource_use_to_the_summary(run_spl, tmp_path: Path) -> None:
     songs = tmp_path / "songs"
     write_songs(songs, 2, 2.0, name="s{}.wav")
-    on = run_spl("batch", songs, "-o", tmp_path / "on", "--report", tmp_path / "on.json", "--no-cache", env={"SPLEETER_ENABLE_MONITORING": "true"})
+    on = run_spl(
+        "batch", songs, "-o", tmp_path / "on", "--report", tmp_path / "on.json", "--no-cache", env={"SPLEETER_ENABLE_MONITORING": "true"}
+    )
     assert on.returncode == 0, on.stderr
     resources = json.loads((tmp_path / "on.json").read_text())["summary"]["resources"]
     assert resources["peak_rss_mb"] > 300  # TensorFlow and the model were loaded in this process

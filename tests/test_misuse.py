@@ -93,7 +93,10 @@ def test_damaged_float_samples_are_refused_not_separated_into_noise(run_spl, tmp
         out = tmp_path / f"out-{name}"
         done = run_spl("separate", damaged, "-o", out)
         assert done.returncode == 3, done.stderr
-        assert f"{damaged}: has NaN, infinite or absurdly loud (over +60 dBFS) samples at 1.0 s" in done.stderr and "Traceback" not in done.stderr
+        assert (
+            f"{damaged}: has NaN, infinite or absurdly loud (over +60 dBFS) samples at 1.0 s" in done.stderr
+            and "Traceback" not in done.stderr
+        )
         assert not out.exists()  # not even the empty folder the stems were to go in
         info = run_spl("info", damaged)
         assert info.returncode == 3 and "NaN, infinite" in info.stderr
@@ -120,8 +123,12 @@ def test_report_targets_that_are_not_regular_files(run_spl, tmp_path: Path) -> N
     os.mkfifo(fifo)
     song_file = tmp_path / "other.wav"  # `--report *.wav` hands a song to --report
     sf.write(song_file, song(1.0, 0), RATE)
-    for target, words in ((fifo, "not a regular file"), ("-", "--report - is not supported"), ("/proc/spl-report.json", "cannot create files in /proc"),
-                          (song_file, "exists and is not a JSON report")):
+    for target, words in (
+        (fifo, "not a regular file"),
+        ("-", "--report - is not supported"),
+        ("/proc/spl-report.json", "cannot create files in /proc"),
+        (song_file, "exists and is not a JSON report"),
+    ):
         done = run_spl("batch", path, "-o", tmp_path / "out", "--report", target)
         assert done.returncode == 5 and words in done.stderr, done.stderr
         assert not (tmp_path / "out").exists()  # refused before any work
@@ -186,8 +193,13 @@ def test_a_closed_stdout_stops_spl_quietly(run_spl, tmp_path: Path) -> None:
 
 
 def test_mistyped_redis_urls_never_show_the_password(run_spl, tmp_path: Path) -> None:
-    for url in ("reddis://:s3cretpw@cache:6379/0", "redis//user:s3cretpw@cache:6379/0", "http://cache/0?password=s3cretpw",
-                "redis://:s3cret pw@[::1/0", "redis://:s3cretpw@cache:notaport/0"):
+    for url in (
+        "reddis://:s3cretpw@cache:6379/0",
+        "redis//user:s3cretpw@cache:6379/0",
+        "http://cache/0?password=s3cretpw",
+        "redis://:s3cret pw@[::1/0",
+        "redis://:s3cretpw@cache:notaport/0",
+    ):
         done = run_spl("separate", tmp_path / "none.wav", "-o", tmp_path / "out", env={"SPLEETER_REDIS_URL": url})
         assert done.returncode == 2 and "SPLEETER_REDIS_URL must be" in done.stderr, done.stderr
         assert "s3cretpw" not in done.stderr and "****" in done.stderr
@@ -223,7 +235,10 @@ def test_options_the_codec_ignores_do_not_defeat_the_cache(run_spl, tmp_path: Pa
     """--bitrate means nothing to WAV and --bit-depth nothing to MP3: adding them must not cost a separation."""
     (path,) = write_songs(tmp_path / "in", 1, 2.0)
     for codec, first, ignored in (("wav", (), ("--bitrate", "128k")), ("mp3", ("--bitrate", "128k"), ("--bit-depth", "24"))):
-        runs = [run_spl("separate", path, "-o", tmp_path / codec, "-c", codec, *first, *extra, "--overwrite", "--json") for extra in ((), ignored)]
+        runs = [
+            run_spl("separate", path, "-o", tmp_path / codec, "-c", codec, *first, *extra, "--overwrite", "--json")
+            for extra in ((), ignored)
+        ]
         assert [done.returncode for done in runs] == [0, 0], runs[-1].stderr
         assert [json.loads(done.stdout)["cache"] for done in runs] == [None, "disk"], codec
 

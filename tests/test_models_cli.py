@@ -98,7 +98,9 @@ def test_import_a_folder_whose_name_says_nothing_with_name(run, tmp_path: Path) 
     assert json.loads(named.stdout)[0]["path"] == str(models / "5stems")
     # the layout is checked against the name given: 5stems holds 2stems' variables and more, and must not pass for it
     wrong = run(models, "import", folder, "--name", "2stems")
-    assert wrong.returncode == 4 and "not a spleeter:2stems checkpoint" in wrong.stderr and "more than this model has" in wrong.stderr, wrong.stderr
+    assert wrong.returncode == 4 and "not a spleeter:2stems checkpoint" in wrong.stderr and "more than this model has" in wrong.stderr, (
+        wrong.stderr
+    )
     assert not (models / "2stems").exists()
     for done in (unnamed, named, wrong):  # TensorFlow's start-up notices never reach the user
         assert "oneDNN" not in done.stderr and "absl" not in done.stderr, done.stderr
@@ -189,8 +191,10 @@ def test_verify_checks_every_model_folder_and_names_each_damaged_one(run, damage
     assert done.stdout.splitlines() == ["4stems: ok"]
     errors = done.stderr.strip().splitlines()
     assert len(errors) == 2 and "Traceback" not in done.stderr, done.stderr
-    assert errors[0] == (f"spl: error: {damaged_store / '2stems'}: spleeter:2stems is damaged: {DATA_FILE} changed since install "
-                         "(run `spl models download 2stems --force`)")
+    assert errors[0] == (
+        f"spl: error: {damaged_store / '2stems'}: spleeter:2stems is damaged: {DATA_FILE} changed since install "
+        "(run `spl models download 2stems --force`)"
+    )
     assert errors[1].startswith(f"spl: error: {damaged_store / '5stems'}: spleeter:5stems is damaged: manifest.json is missing"), errors[1]
 
     as_json = run(damaged_store, "verify", "--json")
@@ -206,8 +210,12 @@ def test_list_and_info_call_a_present_but_broken_model_damaged(run, damaged_stor
     assert lines["spleeter:4stems"].endswith("installed") and lines["spleeter:4stems-16kHz"].endswith("-")
     rows = listed(run(damaged_store, "list", "--json"))
     assert {name: (r["state"], r["installed"]) for name, r in rows.items()} == {
-        "spleeter:2stems": ("damaged", False), "spleeter:2stems-16kHz": ("missing", False), "spleeter:4stems": ("installed", True),
-        "spleeter:4stems-16kHz": ("missing", False), "spleeter:5stems": ("damaged", False), "spleeter:5stems-16kHz": ("missing", False),
+        "spleeter:2stems": ("damaged", False),
+        "spleeter:2stems-16kHz": ("missing", False),
+        "spleeter:4stems": ("installed", True),
+        "spleeter:4stems-16kHz": ("missing", False),
+        "spleeter:5stems": ("damaged", False),
+        "spleeter:5stems-16kHz": ("missing", False),
     }
     info = run(damaged_store, "info", "2stems", "4stems-16kHz")
     assert "  damaged (spl models download spleeter:2stems --force)" in info.stdout.splitlines()

@@ -74,7 +74,10 @@ def test_verify_rebuilds_a_damaged_ir(run_spl, own_models: Path) -> None:
     ("damage", "reason"),
     [
         (lambda m: (m / "2stems" / "openvino.xml").unlink(), "its files are missing or damaged"),
-        (lambda m: edit_manifest(m, lambda d: d["openvino"].update(version="2021.4.2")), f"it was built by OpenVINO 2021.4.2, this is {openvino_version()}"),
+        (
+            lambda m: edit_manifest(m, lambda d: d["openvino"].update(version="2021.4.2")),
+            f"it was built by OpenVINO 2021.4.2, this is {openvino_version()}",
+        ),
         (lambda m: edit_manifest(m, lambda d: d.pop("openvino")), "it was never built"),  # a model installed before the IR existed
     ],
     ids=["missing-file", "other-openvino-version", "never-built"],
@@ -92,7 +95,10 @@ def test_first_use_rebuilds_with_one_line(run_spl, own_models: Path, clip: Path,
 @pytest.mark.slow
 def test_two_processes_on_first_use_build_once(run_spl, own_models: Path, clip: Path, tmp_path: Path) -> None:
     edit_manifest(own_models, lambda d: d.pop("openvino"))
-    runs = [run_spl.start("separate", clip, "-o", tmp_path / f"out{i}", "--no-cache", env={"SPLEETER_MODELS_DIR": str(own_models)}) for i in range(2)]
+    runs = [
+        run_spl.start("separate", clip, "-o", tmp_path / f"out{i}", "--no-cache", env={"SPLEETER_MODELS_DIR": str(own_models)})
+        for i in range(2)
+    ]
     outcomes = [run.communicate(timeout=600) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outcomes
     assert sum(stderr.count(REBUILDING) for _, stderr in outcomes) == 1  # the second waited for the lock, then found it built

@@ -58,7 +58,9 @@ def spl(run_spl, tmp_path: Path):  # type: ignore[no-untyped-def]
     """Run the real `spl` (optionally under a prefix such as ``unprivileged()``); bytes out, so any file name survives."""
 
     def run(*args: str | Path, prefix: list[str] = [], cache: Path | None = None, env: dict[str, str] | None = None) -> Run:  # noqa: B006
-        done = run_spl(*args, prefix=prefix, env={"SPLEETER_CACHE_DIR": str(cache or tmp_path / "cache"), **(env or {})}, text=False, cwd=tmp_path)
+        done = run_spl(
+            *args, prefix=prefix, env={"SPLEETER_CACHE_DIR": str(cache or tmp_path / "cache"), **(env or {})}, text=False, cwd=tmp_path
+        )
         result = Run(done.returncode, done.stdout.decode("utf-8", "surrogateescape"), done.stderr.decode("utf-8", "surrogateescape"))
         assert "Traceback" not in result.err and "internal error" not in result.err, result.err
         for line in result.err.splitlines():
@@ -82,7 +84,9 @@ def test_an_unreadable_input_fails_alone(spl, tmp_path: Path) -> None:
     good, locked = write_songs(tmp_path / "x", 2, 1.0)
     locked.chmod(0)
     done = spl("batch", tmp_path / "x", "-o", tmp_path / "out", prefix=unprivileged())
-    assert done.code == 1 and done.errors() == [f"spl: error: {locked}: permission denied (check its permissions and those of its folders)"], done.err
+    assert done.code == 1 and done.errors() == [
+        f"spl: error: {locked}: permission denied (check its permissions and those of its folders)"
+    ], done.err
     assert stems(tmp_path / "out" / good.stem) == BOTH and not (tmp_path / "out" / locked.stem).exists()
     done = spl("separate", good, locked, "-o", tmp_path / "sep", prefix=unprivileged())
     assert done.code == 3 and len(done.errors()) == 1 and "permission denied" in done.err, done.err
@@ -104,7 +108,9 @@ def test_symlink_loops_fail_alone(spl, tmp_path: Path) -> None:
     assert stems(tmp_path / "sep" / good.stem) == BOTH
     for pattern in (tmp_path / "lib", f"{tmp_path / 'lib'}/*.mp3"):
         done = spl("batch", pattern, "-o", tmp_path / "out")
-        assert done.code == 1 and sorted(done.errors()) == [f"spl: error: {tmp_path / 'lib' / name}: {loop}" for name in ("a.mp3", "b.mp3")], done.err
+        assert done.code == 1 and sorted(done.errors()) == [
+            f"spl: error: {tmp_path / 'lib' / name}: {loop}" for name in ("a.mp3", "b.mp3")
+        ], done.err
     assert stems(tmp_path / "out" / good.stem) == BOTH
     (tmp_path / "o-loop").symlink_to("o-loop")
     done = spl("separate", good, "-o", tmp_path / "o-loop")
@@ -157,11 +163,17 @@ def test_numbers_beyond_any_machine_are_usage_errors(spl, tmp_path: Path) -> Non
 @pytest.mark.slow
 def test_a_config_nested_thousands_deep_is_a_usage_error(spl, tmp_path: Path) -> None:
     """Item 8: RecursionError from the YAML parser."""
-    for name, text in (("lists.yaml", "performance: " + "[" * 5000 + "]" * 5000 + "\n"),
-                       ("maps.yaml", "".join("  " * depth + f"k{depth}:\n" for depth in range(5000)))):
+    for name, text in (
+        ("lists.yaml", "performance: " + "[" * 5000 + "]" * 5000 + "\n"),
+        ("maps.yaml", "".join("  " * depth + f"k{depth}:\n" for depth in range(5000))),
+    ):
         (tmp_path / name).write_text(text)
         done = spl("separate", "song.wav", "--config", tmp_path / name)
-        assert done.code == 2 and done.err == f"spl: error: {tmp_path / name}: invalid YAML: nested too deeply (a config file is at most a few levels deep, see config.example.yaml)\n"
+        assert (
+            done.code == 2
+            and done.err
+            == f"spl: error: {tmp_path / name}: invalid YAML: nested too deeply (a config file is at most a few levels deep, see config.example.yaml)\n"
+        )
 
 
 @pytest.mark.slow
@@ -171,7 +183,10 @@ def test_clearing_a_redis_that_cannot_be_reached_fails(spl) -> None:
         done = spl("cache", *command, "--redis-url", "redis://127.0.0.1:1/0")
         verb = command[0]
         assert done.code == 1 and not done.out, (done.out, done.err)
-        assert done.err.startswith(f"spl: error: cannot {verb} the Redis cache at redis://127.0.0.1:1/0: ") and "(check that Redis runs there" in done.err, done.err
+        assert (
+            done.err.startswith(f"spl: error: cannot {verb} the Redis cache at redis://127.0.0.1:1/0: ")
+            and "(check that Redis runs there" in done.err
+        ), done.err
         assert "warning" not in done.err
 
 
@@ -202,7 +217,10 @@ def test_truncated_lossy_files_are_refused_naming_both_lengths(spl, tmp_path: Pa
     aiff, wav = tmp_path / "claims.aiff", tmp_path / "claims.wav"
     sf.write(aiff, song(0.6, 2), RATE, format="AIFF", subtype="PCM_16")
     sf.write(wav, song(0.6, 2)[:, :1], RATE, subtype="PCM_U8")
-    cuts += [_claiming(aiff, b"COMM", 10, (2**31 - 1).to_bytes(4, "big")), _claiming(wav, b"data", 4, (2**31).to_bytes(4, "little"))]  # ~2^31 frames
+    cuts += [
+        _claiming(aiff, b"COMM", 10, (2**31 - 1).to_bytes(4, "big")),
+        _claiming(wav, b"data", 4, (2**31).to_bytes(4, "little")),
+    ]  # ~2^31 frames
     done = spl("info", "--json", example, ogg, *cuts)
     assert done.code == 3 and [json.loads(line)["path"] for line in done.out.splitlines()] == [str(example), str(ogg)], done.out
     refused = {line.split(": ")[2]: line for line in done.errors()}
@@ -246,7 +264,12 @@ def test_file_system_errors_on_every_kind_of_path(spl, tmp_path: Path, tiny_disk
     (bad / "folder.wav").mkdir()
     shutil.copy(good, bad / f"{NOT_UTF8}.wav")
     inputs = [bad / "locked.wav", bad / "loop.wav", bad / f"{LONG}.wav", bad / "folder.wav", bad / f"{NOT_UTF8}.wav", good]
-    causes = {"locked.wav": "permission denied", "loop.wav": "symbolic link loop", f"{LONG}.wav": "name too long", "folder.wav": "is a directory"}
+    causes = {
+        "locked.wav": "permission denied",
+        "loop.wav": "symbolic link loop",
+        f"{LONG}.wav": "name too long",
+        "folder.wav": "is a directory",
+    }
     for command, code in (("batch", 1), ("separate", 3)):
         causes["folder.wav"] = "matches no audio files" if command == "batch" else "is a directory"  # batch searches a folder
         done = spl(command, *inputs, "-o", tmp_path / f"out-{command}", prefix=unprivileged(), cache=shared)
@@ -260,8 +283,13 @@ def test_file_system_errors_on_every_kind_of_path(spl, tmp_path: Path, tiny_disk
     (tmp_path / "readonly").mkdir(mode=0o555)
     (tmp_path / "o-loop").symlink_to("o-loop")
     (tmp_path / "o-dir" / good.stem / "vocals.wav").mkdir(parents=True)
-    outputs = {"permission denied": tmp_path / "readonly" / "out", "symbolic links": tmp_path / "o-loop", "too long": tmp_path / LONG,
-               "is a directory": tmp_path / "o-dir", "no space": tiny_disk}
+    outputs = {
+        "permission denied": tmp_path / "readonly" / "out",
+        "symbolic links": tmp_path / "o-loop",
+        "too long": tmp_path / LONG,
+        "is a directory": tmp_path / "o-dir",
+        "no space": tiny_disk,
+    }
     sf.write(tmp_path / "songs" / "long.wav", song(8.0, 4), RATE)  # 1.4 MB per stem: more than the tiny disk holds
     for cause, out in outputs.items():
         source = tmp_path / "songs" / "long.wav" if out == tiny_disk else good
@@ -276,14 +304,23 @@ def test_file_system_errors_on_every_kind_of_path(spl, tmp_path: Path, tiny_disk
     locked_cache = tmp_path / "locked-cache"
     locked_cache.mkdir(mode=0o555)
     (tmp_path / "loop-cache").symlink_to("loop-cache")
-    history_is_a_folder, locked_history = shutil.copytree(shared, tmp_path / "dir-history"), shutil.copytree(shared, tmp_path / "locked-history")
+    history_is_a_folder, locked_history = (
+        shutil.copytree(shared, tmp_path / "dir-history"),
+        shutil.copytree(shared, tmp_path / "locked-history"),
+    )
     (history_is_a_folder / "history.db").unlink()
     (history_is_a_folder / "history.db").mkdir()  # with the cache itself intact, only the history fails (and the run is a cache hit)
     (locked_history / "history.db").chmod(0)
     _fill(tiny_disk)
-    caches = {"permission denied": locked_cache, "exists, but is not a folder": tmp_path / "loop-cache", "too long": tmp_path / LONG,
-              "cannot record this run.*unable to open": history_is_a_folder, "cannot record this run": locked_history,
-              "no space|disk is full": tiny_disk, "": tmp_path / f"cache-{NOT_UTF8}"}
+    caches = {
+        "permission denied": locked_cache,
+        "exists, but is not a folder": tmp_path / "loop-cache",
+        "too long": tmp_path / LONG,
+        "cannot record this run.*unable to open": history_is_a_folder,
+        "cannot record this run": locked_history,
+        "no space|disk is full": tiny_disk,
+        "": tmp_path / f"cache-{NOT_UTF8}",
+    }
     for index, (cause, cache) in enumerate(caches.items()):
         out = tmp_path / f"out-cache-{index}"
         done = spl("separate", good, "-o", out, prefix=unprivileged(), cache=cache)
@@ -315,4 +352,7 @@ def test_a_path_failure_no_boundary_claims_still_names_its_path(capsys: pytest.C
     with pytest.raises(typer.Exit) as stopped:
         command()
     assert stopped.value.exit_code == 1
-    assert capsys.readouterr().err == "spl: error: /proc/spl-no-such-folder/state.json: no such file or folder (check the path and its spelling)\n"
+    assert (
+        capsys.readouterr().err
+        == "spl: error: /proc/spl-no-such-folder/state.json: no such file or folder (check the path and its spelling)\n"
+    )

@@ -14,7 +14,14 @@ from spleeter_cli.audio.tags import read_tags
 
 pytestmark = pytest.mark.slow  # separations through the real `spl`
 
-SONG_TAGS = {"title": ["Night Drive"], "artist": ["The Examples"], "album": ["Fixtures"], "date": ["2019"], "tracknumber": ["4/9"], "genre": ["Synthpop"]}
+SONG_TAGS = {
+    "title": ["Night Drive"],
+    "artist": ["The Examples"],
+    "album": ["Fixtures"],
+    "date": ["2019"],
+    "tracknumber": ["4/9"],
+    "genre": ["Synthpop"],
+}
 
 
 def _tagged_flac(path: Path) -> Path:
@@ -41,7 +48,8 @@ def test_input_tags_are_copied_to_each_stem_with_the_instrument_in_the_title(run
             tags = read_tags(Path(path))
             assert tags["title"] == [f"Night Drive ({instrument})"], (codec, tags)
             assert {k: tags.get(k) for k in ("artist", "album", "date", "tracknumber", "genre")} == {
-                k: SONG_TAGS[k] for k in ("artist", "album", "date", "tracknumber", "genre")}
+                k: SONG_TAGS[k] for k in ("artist", "album", "date", "tracknumber", "genre")
+            }
     info = run_spl("info", tmp_path / "wav" / "night" / "vocals.wav", "--json")  # WAV carries plain ID3: spl info reads it too
     assert info.returncode == 0 and json.loads(info.stdout)["tags"]["title"] == "Night Drive (vocals)", info.stdout
     plain = run_spl("separate", source, "-o", tmp_path / "plain", "-c", "flac", "--no-tags", "--json")

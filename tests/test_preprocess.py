@@ -106,13 +106,16 @@ def test_denoise_removes_steady_noise_before_separation(run_spl, tmp_path: Path)
     assert 10 * np.log10(default / full) > 3  # and full strength further
 
 
-@pytest.mark.parametrize(("flags", "message"), [
-    (("--normalize", "3"), "--normalize must be a loudness between -70 and 0 LUFS, not 3"),
-    (("--normalize-stems", "-90"), "--normalize-stems must be a loudness between -70 and 0 LUFS, not -90"),
-    (("--highpass", "30000"), "--highpass must be above 0 and below 22050 Hz, not 30000"),
-    (("--highpass", "0"), "--highpass must be above 0 and below 22050 Hz, not 0"),
-    (("--denoise-strength", "2"), "--denoise-strength must be between 0 and 1, not 2"),
-])
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--normalize", "3"), "--normalize must be a loudness between -70 and 0 LUFS, not 3"),
+        (("--normalize-stems", "-90"), "--normalize-stems must be a loudness between -70 and 0 LUFS, not -90"),
+        (("--highpass", "30000"), "--highpass must be above 0 and below 22050 Hz, not 30000"),
+        (("--highpass", "0"), "--highpass must be above 0 and below 22050 Hz, not 0"),
+        (("--denoise-strength", "2"), "--denoise-strength must be between 0 and 1, not 2"),
+    ],
+)
 def test_out_of_range_values_are_usage_errors(run_spl, tmp_path: Path, quiet, flags: tuple[str, ...], message: str) -> None:
     source, _ = quiet
     done = run_spl("separate", source, "-o", tmp_path / "out", *flags)

@@ -274,7 +274,14 @@ def test_denoise_holds_only_a_segment_and_its_context() -> None:
 
 
 def test_denoise_rejects_bad_settings() -> None:
-    for settings in ({"strength": 0.0}, {"strength": 1.5}, {"before_seconds": 0.0}, {"before_seconds": 0.01}, {"after_seconds": -1.0}, {"segment_seconds": 0.0}):
+    for settings in (
+        {"strength": 0.0},
+        {"strength": 1.5},
+        {"before_seconds": 0.0},
+        {"before_seconds": 0.01},
+        {"after_seconds": -1.0},
+        {"segment_seconds": 0.0},
+    ):
         with pytest.raises(ValidationError):
             denoise([], RATE, **settings)
 

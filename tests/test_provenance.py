@@ -43,7 +43,10 @@ def test_a_file_spl_did_not_write_is_never_replaced_without_force(run_spl, tmp_p
         assert done.returncode == 1, done.stderr
         result = one_result(done)
         assert result["status"] == "failed" and result["exit_code"] == 5, attempt
-        assert result["error"] == f"{source}: {mine} exists and spl has no record of writing it (pass --force to replace it, or choose another -o)"
+        assert (
+            result["error"]
+            == f"{source}: {mine} exists and spl has no record of writing it (pass --force to replace it, or choose another -o)"
+        )
         assert mine.read_bytes() == b"mine" and sorted(p.name for p in (out / "song").iterdir()) == ["vocals.wav"]  # nothing partial
     plain = run_spl("batch", source, "-o", out)  # without --json the same one line, on stderr
     assert plain.returncode == 1 and plain.stderr.splitlines() == [f"spl: error: {result['error']}"], plain.stderr
@@ -72,8 +75,10 @@ def test_resume_skips_only_this_inputs_stems_made_with_these_options(run_spl, tm
 
     stranger = run_spl("batch", other, "-o", out)
     assert stranger.returncode == 1, stranger.stderr
-    assert stranger.stderr.splitlines() == [f"spl: error: {other}: {vocals} is a stem of another input, {first} (put {{foldername}} in "
-                                            "--filename-format or use --keep-tree to keep both, or pass --force to replace it)"]
+    assert stranger.stderr.splitlines() == [
+        f"spl: error: {other}: {vocals} is a stem of another input, {first} (put {{foldername}} in "
+        "--filename-format or use --keep-tree to keep both, or pass --force to replace it)"
+    ]
     assert vocals.read_bytes() == written
 
     moved = tmp_path / "moved" / "song.wav"  # the same bytes elsewhere (a moved library) are the same input

@@ -77,11 +77,20 @@ class Recorder(SilentListener):
             self.finished.append(result)
 
 
-def make_run(tmp_path: Path, share: float = 0.5, cache: Any = None, jobs: int = 2, fail_fast: bool = False,
-             **options: Any) -> tuple[SeparationRun, Recorder, FixedMasks]:
+def make_run(
+    tmp_path: Path, share: float = 0.5, cache: Any = None, jobs: int = 2, fail_fast: bool = False, **options: Any
+) -> tuple[SeparationRun, Recorder, FixedMasks]:
     model, listener = FixedMasks(share), Recorder()
-    run = SeparationRun(SeparateOptions(**options), tmp_path / "out", StandInStore(), listener, cache=cache, jobs=jobs,  # type: ignore[arg-type]
-                        fail_fast=fail_fast, models=StandInModels(model))  # type: ignore[arg-type]
+    run = SeparationRun(
+        SeparateOptions(**options),
+        tmp_path / "out",
+        StandInStore(),
+        listener,
+        cache=cache,
+        jobs=jobs,  # type: ignore[arg-type]
+        fail_fast=fail_fast,
+        models=StandInModels(model),
+    )  # type: ignore[arg-type]
     return run, listener, model
 
 

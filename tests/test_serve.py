@@ -86,8 +86,17 @@ def test_wait_holds_the_upload_until_done_and_a_reupload_is_a_cache_hit(server: 
 def test_every_endpoint_but_healthz_needs_the_token(server: SplServer) -> None:
     for headers in ({}, SplServer.auth("wrong-token"), {"Authorization": "Basic c2VjcmV0LXRva2Vu"}):
         anonymous = httpx.Client(base_url=server.url, headers=headers)
-        for method, path in (("GET", "/v1/models"), ("GET", "/metrics"), ("GET", "/readyz"), ("GET", "/docs"), ("GET", "/openapi.json"),
-                             ("GET", "/v1/jobs/abc"), ("POST", "/v1/jobs"), ("DELETE", "/v1/jobs/abc"), ("GET", "/no/such/path")):
+        for method, path in (
+            ("GET", "/v1/models"),
+            ("GET", "/metrics"),
+            ("GET", "/readyz"),
+            ("GET", "/docs"),
+            ("GET", "/openapi.json"),
+            ("GET", "/v1/jobs/abc"),
+            ("POST", "/v1/jobs"),
+            ("DELETE", "/v1/jobs/abc"),
+            ("GET", "/no/such/path"),
+        ):
             answer = anonymous.request(method, path)
             assert answer.status_code == 401, (method, path, headers)
             assert answer.headers["www-authenticate"].startswith("Bearer") and "bearer token" in answer.json()["detail"]
@@ -109,8 +118,12 @@ def test_upload_over_the_limit_is_413_and_leaves_nothing(server: SplServer, tmp_
 def test_bad_audio_is_422_with_the_message_spl_separate_prints(server: SplServer, run_spl, tmp_path: Path, name: str) -> None:
     path = tmp_path / name
     flac = (DATA / "song3" / "mixture.flac").read_bytes()
-    contents = {"broken.flac": BROKEN_FLAC, "noise.mp3": np.random.default_rng(1).bytes(50_000), "empty.wav": b"",
-                "truncated.flac": flac[: len(flac) // 3]}
+    contents = {
+        "broken.flac": BROKEN_FLAC,
+        "noise.mp3": np.random.default_rng(1).bytes(50_000),
+        "empty.wav": b"",
+        "truncated.flac": flac[: len(flac) // 3],
+    }
     path.write_bytes(contents[name])
     answer = server.upload(path, wait=120)  # a truncated file is found out while decoding: the job fails, the wait answers 422
     assert answer.status_code == 422, answer.text
@@ -121,12 +134,24 @@ def test_bad_audio_is_422_with_the_message_spl_separate_prints(server: SplServer
     assert local.stderr.strip().splitlines()[-1] == f"spl: error: {message}"
 
 
-@pytest.mark.parametrize("fields, named", [
-    ({"stems": "3"}, "stems"), ({"offset": "-1"}, "offset"), ({"offset": "nan"}, "offset"), ({"bit_depth": "abc"}, "bit_depth"),
-    ({"codec": "../../etc/passwd"}, "codec"), ({"model": "../../../etc/passwd"}, "model"), ({"bitrate": "../x"}, "bitrate"),
-    ({"backend": "../tensorflow"}, "backend"), ({"precision": "/etc/passwd"}, "precision"), ({"filename_format": "../{instrument}"}, "filename_format"),
-    ({"output": "/tmp"}, "output"), ({"codec": "flac", "bit_depth": "32"}, "FLAC"), ({"denoise_strength": "2"}, "denoise"),
-])
+@pytest.mark.parametrize(
+    "fields, named",
+    [
+        ({"stems": "3"}, "stems"),
+        ({"offset": "-1"}, "offset"),
+        ({"offset": "nan"}, "offset"),
+        ({"bit_depth": "abc"}, "bit_depth"),
+        ({"codec": "../../etc/passwd"}, "codec"),
+        ({"model": "../../../etc/passwd"}, "model"),
+        ({"bitrate": "../x"}, "bitrate"),
+        ({"backend": "../tensorflow"}, "backend"),
+        ({"precision": "/etc/passwd"}, "precision"),
+        ({"filename_format": "../{instrument}"}, "filename_format"),
+        ({"output": "/tmp"}, "output"),
+        ({"codec": "flac", "bit_depth": "32"}, "FLAC"),
+        ({"denoise_strength": "2"}, "denoise"),
+    ],
+)
 def test_bad_options_are_422_naming_the_field(server: SplServer, tmp_path: Path, fields: dict[str, str], named: str) -> None:
     [source] = write_songs(tmp_path, 1, 1.0)
     before = sorted((server.data_dir / "jobs").iterdir())
@@ -145,9 +170,19 @@ def test_names_and_ids_from_the_client_are_never_paths(server: SplServer, tmp_pa
     root = server.data_dir.parent.parent
     assert not [p for p in root.rglob(f"*{marker}*")] and not list(Path("/tmp").glob(f"{marker}*"))
     assert sorted(p.name for p in (server.data_dir / "jobs" / job["id"]).rglob("*") if not p.name.startswith(".")) == [
-        "accompaniment.wav", "input.wav", "stems", "vocals.wav"]
-    for path in (f"/v1/jobs/{job['id']}/stems/..%2F..%2Fjobs.db", f"/v1/jobs/{job['id']}/stems/..%2Finput.wav", f"/v1/jobs/{job['id']}/stems/%2e%2e",
-                 "/v1/jobs/..%2F..%2Fjobs.db", "/v1/jobs/%2e%2e%2fjobs.db/stems.zip", f"/v1/jobs/{job['id']}%2F..%2F..%2Fjobs.db"):
+        "accompaniment.wav",
+        "input.wav",
+        "stems",
+        "vocals.wav",
+    ]
+    for path in (
+        f"/v1/jobs/{job['id']}/stems/..%2F..%2Fjobs.db",
+        f"/v1/jobs/{job['id']}/stems/..%2Finput.wav",
+        f"/v1/jobs/{job['id']}/stems/%2e%2e",
+        "/v1/jobs/..%2F..%2Fjobs.db",
+        "/v1/jobs/%2e%2e%2fjobs.db/stems.zip",
+        f"/v1/jobs/{job['id']}%2F..%2F..%2Fjobs.db",
+    ):
         assert server.http.get(path).status_code == 404, path
     assert server.http.delete("/v1/jobs/..%2Fjobs").status_code == 404
     assert (server.data_dir / "jobs.db").exists() and (server.data_dir / "jobs" / job["id"] / "input.wav").exists()
@@ -192,7 +227,15 @@ def test_models_health_and_readiness(server: SplServer) -> None:
 
 def test_only_spl_serve_imports_fastapi_and_uvicorn(run_spl) -> None:
     """`spl --help` and every other command answer without the web framework."""
-    for args in (["--help"], ["separate", "--help"], ["batch", "--help"], ["serve", "--help"], ["config", "show"], ["models", "list"], ["cache", "stats"]):
+    for args in (
+        ["--help"],
+        ["separate", "--help"],
+        ["batch", "--help"],
+        ["serve", "--help"],
+        ["config", "show"],
+        ["models", "list"],
+        ["cache", "stats"],
+    ):
         code = (
             "import sys; sys.argv = ['spl', *%r]\n"
             "from spleeter_cli.cli.app import app\n"
@@ -223,8 +266,18 @@ def test_config_show_lists_the_server_settings_with_the_token_hidden(run_spl) ->
     assert shown.returncode == 0, shown.stderr
     assert "hunter2" not in shown.stdout
     lines = {line.split()[0]: line for line in shown.stdout.splitlines() if line.startswith("server.")}
-    assert set(lines) == {"server.host", "server.port", "server.data_dir", "server.max_upload_mb", "server.retention_seconds",
-                          "server.queue", "server.grace_seconds", "server.token", "server.token_file", "server.insecure"}
+    assert set(lines) == {
+        "server.host",
+        "server.port",
+        "server.data_dir",
+        "server.max_upload_mb",
+        "server.retention_seconds",
+        "server.queue",
+        "server.grace_seconds",
+        "server.token",
+        "server.token_file",
+        "server.insecure",
+    }
     assert '"****"  (env SPLEETER_SERVER_TOKEN)' in lines["server.token"] and "9000  (env SPLEETER_SERVER_PORT)" in lines["server.port"]
 
 
@@ -248,8 +301,11 @@ def test_the_deploy_files_run_the_service_and_their_probes_work(server: SplServe
     # the probes, run as the kubelet and docker would run them, against a real server
     readiness = [part.replace(":8080/", f":{server.port}/") for part in container["readinessProbe"]["exec"]["command"]]
     for token, code in ((server.token, 0), ("wrong", 1)):
-        probe = subprocess.run([sys.executable if part == "python" else part for part in readiness], capture_output=True,
-                               env={"SPLEETER_SERVER_TOKEN": token or ""})
+        probe = subprocess.run(
+            [sys.executable if part == "python" else part for part in readiness],
+            capture_output=True,
+            env={"SPLEETER_SERVER_TOKEN": token or ""},
+        )
         assert probe.returncode == code, probe.stderr
     healthcheck = dockerfile.split("HEALTHCHECK CMD ", 1)[1].splitlines()[0].replace(":8080/", f":{server.port}/")
     assert subprocess.run([sys.executable, *shlex.split(healthcheck)[1:]]).returncode == 0

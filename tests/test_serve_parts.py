@@ -27,27 +27,45 @@ def options(**fields: str):  # type: ignore[no-untyped-def]
 def test_fields_mean_what_the_cli_flags_mean() -> None:
     plain = options()
     assert (plain.model, plain.codec, plain.bit_depth, plain.offset, plain.duration, plain.denoise, plain.tags) == (
-        "spleeter:2stems", "wav", 16, 0.0, None, 0.0, True)
+        "spleeter:2stems",
+        "wav",
+        16,
+        0.0,
+        None,
+        0.0,
+        True,
+    )
     assert plain.filename_format == "{instrument}.{codec}" and plain.existing == "overwrite"  # the server's own names
     assert options(stems="4").model == "spleeter:4stems" and options(stems="5", hq="yes").model == "spleeter:5stems-16kHz"
     assert options(hq="true").model == "spleeter:2stems-16kHz"
     assert options(model="4stems", stems="5").model == "spleeter:4stems"  # model wins, as on the command line
     assert options(denoise="on").denoise == 0.75 and options(denoise_strength="0.3").denoise == 0.3
     chosen = options(codec="MP3", bitrate="320k", offset="1.5", duration="10", mwf="1", no_tags="true", skip_silent="true", normalize="-14")
-    assert (chosen.codec, chosen.bitrate, chosen.offset, chosen.duration, chosen.mwf, chosen.tags, chosen.skip_silent, chosen.normalize) == (
-        "mp3", "320k", 1.5, 10.0, True, False, True, -14.0)
+    assert (
+        chosen.codec,
+        chosen.bitrate,
+        chosen.offset,
+        chosen.duration,
+        chosen.mwf,
+        chosen.tags,
+        chosen.skip_silent,
+        chosen.normalize,
+    ) == ("mp3", "320k", 1.5, 10.0, True, False, True, -14.0)
     assert options(backend="auto").model == options(backend="openvino").model
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"stems": "3"}, "stems must be 2, 4 or 5, not 3"),
-    ({"hq": "maybe"}, "hq must be true or false, not 'maybe'"),
-    ({"offset": "inf"}, "offset must be a finite number, not 'inf'"),
-    ({"duration": "0"}, "duration must be more than 0"),
-    ({"backend": "tensorflow"}, "backend tensorflow is not what this server runs"),
-    ({"model": "../../etc/passwd"}, "unknown model '../../etc/passwd'"),
-    ({"output": "/tmp"}, "unknown field 'output'"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"stems": "3"}, "stems must be 2, 4 or 5, not 3"),
+        ({"hq": "maybe"}, "hq must be true or false, not 'maybe'"),
+        ({"offset": "inf"}, "offset must be a finite number, not 'inf'"),
+        ({"duration": "0"}, "duration must be more than 0"),
+        ({"backend": "tensorflow"}, "backend tensorflow is not what this server runs"),
+        ({"model": "../../etc/passwd"}, "unknown model '../../etc/passwd'"),
+        ({"output": "/tmp"}, "unknown field 'output'"),
+    ],
+)
 def test_bad_fields_are_usage_errors_naming_the_field(fields: dict[str, str], message: str) -> None:
     with pytest.raises(ValidationError) as caught:
         options(**fields)
@@ -80,7 +98,7 @@ def _multipart(fields: dict[str, str], audio: bytes | None, name: str = "song.fl
 def _received(content_type: str, body: bytes, target: Path, limit: int, chunk: int = 1000):  # type: ignore[no-untyped-def]
     async def stream() -> AsyncIterator[bytes]:
         for start in range(0, len(body), chunk):
-            yield body[start:start + chunk]
+            yield body[start : start + chunk]
 
     return asyncio.run(receive(content_type, len(body), stream(), target, limit))
 
@@ -90,7 +108,12 @@ def test_uploads_stream_to_the_servers_file_with_the_clients_extension(tmp_path:
     content_type, body = _multipart({"stems": "4", "codec": "flac"}, audio, name="../My Song.FLAC")
     upload = _received(content_type, body, tmp_path / "abc.part", limit=len(audio))
     assert upload.path == tmp_path / "abc.part.flac" and upload.path.read_bytes() == audio
-    assert (upload.filename, upload.suffix, upload.size, upload.fields) == ("My Song.FLAC", ".flac", len(audio), {"stems": "4", "codec": "flac"})
+    assert (upload.filename, upload.suffix, upload.size, upload.fields) == (
+        "My Song.FLAC",
+        ".flac",
+        len(audio),
+        {"stems": "4", "codec": "flac"},
+    )
     odd = _received(*_multipart({}, b"x", name="notes.txt"), tmp_path / "def.part", limit=10)
     assert odd.path == tmp_path / "def.part" and odd.suffix == ""
 
@@ -103,9 +126,11 @@ def test_uploads_past_the_limit_or_malformed_are_refused_and_leave_nothing(tmp_p
     with pytest.raises(BadUpload) as declared:  # refused on its Content-Length alone
         asyncio.run(receive(content_type, 10 * 2**20 + DRAIN_BYTES + 1, _never(), tmp_path / "huge.part", 10 * 2**20))
     assert declared.value.status == 413
-    for bad_type, bad_body, words in (("application/json", b"{}", "multipart/form-data"),
-                                      (*_multipart({"stems": "2"}, None), "no audio"),
-                                      (*_multipart({"stems": "2" * 2000}, b"x"), "longer than")):
+    for bad_type, bad_body, words in (
+        ("application/json", b"{}", "multipart/form-data"),
+        (*_multipart({"stems": "2"}, None), "no audio"),
+        (*_multipart({"stems": "2" * 2000}, b"x"), "longer than"),
+    ):
         with pytest.raises(BadUpload) as refused:
             _received(bad_type, bad_body, tmp_path / "bad.part", limit=100)
         assert refused.value.status == 400 and words in str(refused.value)

@@ -25,7 +25,9 @@ def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 def tree(root: Path) -> dict[str, bytes]:
     """Every stem under ``root`` by relative path (provenance records hold mtimes, so only their names count)."""
-    return {str(p.relative_to(root)): b"" if p.name.endswith(".spl.json") else p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): b"" if p.name.endswith(".spl.json") else p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 def test_separate_on_the_server_writes_what_a_local_run_writes(server: SplServer, run_spl, tmp_path: Path) -> None:

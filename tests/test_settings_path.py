@@ -36,18 +36,20 @@ def environment_reads(source: str) -> list[int]:
 
 
 def test_the_scan_sees_every_way_of_reading() -> None:
-    source = "\n".join([
-        "import os",
-        "os.environ['A'] = '1'",  # writes: allowed
-        "os.environ.setdefault('B', '2')",
-        "del os.environ['C']",
-        "os.environ.get('D')",  # reads: line 5 on
-        "os.environ['E']",
-        "os.getenv('F')",
-        "dict(os.environ)",
-        "from os import environ",
-        "'G' in os.environ",
-    ])
+    source = "\n".join(
+        [
+            "import os",
+            "os.environ['A'] = '1'",  # writes: allowed
+            "os.environ.setdefault('B', '2')",
+            "del os.environ['C']",
+            "os.environ.get('D')",  # reads: line 5 on
+            "os.environ['E']",
+            "os.getenv('F')",
+            "dict(os.environ)",
+            "from os import environ",
+            "'G' in os.environ",
+        ]
+    )
     assert environment_reads(source) == [5, 6, 7, 8, 9, 10]
 
 

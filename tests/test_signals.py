@@ -241,8 +241,15 @@ INSTANTS = [
     *map(_separating, (0.0, 0.1, 0.2, 0.4, 0.7)),
     *map(_finals, (1, 2, 3, 4, 5)),
 ]
-SIGNALS = [(signal.SIGINT,), (signal.SIGTERM,), (signal.SIGHUP,), (signal.SIGINT, signal.SIGINT), (signal.SIGTERM, signal.SIGTERM),
-           (signal.SIGHUP, signal.SIGINT), (signal.SIGINT, signal.SIGTERM)]
+SIGNALS = [
+    (signal.SIGINT,),
+    (signal.SIGTERM,),
+    (signal.SIGHUP,),
+    (signal.SIGINT, signal.SIGINT),
+    (signal.SIGTERM, signal.SIGTERM),
+    (signal.SIGHUP, signal.SIGINT),
+    (signal.SIGINT, signal.SIGTERM),
+]
 
 
 def test_signals_at_any_moment_of_a_batch(run_spl, tmp_path: Path, spl_runs) -> None:
@@ -262,16 +269,21 @@ def test_signals_at_any_moment_of_a_batch(run_spl, tmp_path: Path, spl_runs) -> 
         phases[phase] += 1
         latency = run.exit_latency(run.signal(*signals))
         latencies.append(latency)
-        print(f"{instant.label:>34} ({phase}): {'+'.join(signal.Signals(n).name for n in signals):>15} -> exit {run.process.returncode} in {latency:.2f} s")
+        print(
+            f"{instant.label:>34} ({phase}): {'+'.join(signal.Signals(n).name for n in signals):>15} -> exit {run.process.returncode} in {latency:.2f} s"
+        )
         assert_clean_exit(run, latency, signals[0])
         assert_complete_stems(run.finals(), SECONDS * RATE)
 
         rerun = run_spl(*args, env={"SPLEETER_CACHE_DIR": str(rerun_cache)})
         assert rerun.returncode == 0, f"{instant.label}: {rerun.stderr}"
         assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and not is_record(p)) == sorted(
-            f"{path.stem}/{stem}.wav" for path in songs for stem in ("accompaniment", "vocals"))
+            f"{path.stem}/{stem}.wav" for path in songs for stem in ("accompaniment", "vocals")
+        )
         assert_complete_stems(run.finals(), SECONDS * RATE)
         shutil.rmtree(out)
         shutil.rmtree(tmp_path / f"cache{index}", ignore_errors=True)  # a run stopped early made none
-    print(f"phases signalled: {dict(phases)}; exit latencies: max {max(latencies):.2f} s, median {sorted(latencies)[len(latencies) // 2]:.2f} s")
+    print(
+        f"phases signalled: {dict(phases)}; exit latencies: max {max(latencies):.2f} s, median {sorted(latencies)[len(latencies) // 2]:.2f} s"
+    )
     assert set(phases) == {"start-up", "model load", "separating", "writing"}, phases

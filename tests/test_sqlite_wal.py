@@ -40,8 +40,15 @@ def test_processes_opening_fresh_files_together_all_succeed(tmp_path: Path) -> N
     for index in range(rounds):
         (tmp_path / str(index)).mkdir()
     start = time.time() + 3  # after every process has imported
-    openers = [subprocess.Popen([sys.executable, "-c", OPENER, str(tmp_path), str(start), str(rounds)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(processes)]
+    openers = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPENER, str(tmp_path), str(start), str(rounds)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(processes)
+    ]
     for opener in openers:
         out, err = opener.communicate(timeout=120)
         assert opener.returncode == 0 and out.strip() == "ok", err

@@ -113,8 +113,18 @@ def test_history_switch_and_alerts_come_from_the_config_file(run_spl, tmp_path: 
     write_songs(tmp_path, 1, 2.0, name="a.wav")
     config = tmp_path / "spl.yaml"
     config.write_text("monitoring:\n  history: false\n  alerts:\n    memory_usage: 1\n")
-    done = run_spl("batch", tmp_path / "a.wav", "-o", tmp_path / "out", "--cache-dir", tmp_path / "c", "--config", config,
-                   "--report", tmp_path / "report.json")
+    done = run_spl(
+        "batch",
+        tmp_path / "a.wav",
+        "-o",
+        tmp_path / "out",
+        "--cache-dir",
+        tmp_path / "c",
+        "--config",
+        config,
+        "--report",
+        tmp_path / "report.json",
+    )
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "c" / "history.db").exists()
     assert "above monitoring.alerts.memory_usage=1" in done.stderr, done.stderr

@@ -25,8 +25,10 @@ def test_a_batch_whose_every_input_is_left_out_is_a_usage_error(run_spl, tmp_pat
     before = take.read_bytes()
     done = run_spl("batch", take, "-o", tmp_path / "d", "-f", "{foldername}/{instrument}.{codec}")
     assert done.returncode == 2
-    assert one_error_line(done) == (f"spl: error: no audio files to separate: left out all 1 input(s) inside the output folder or written "
-                                    f"by this run as stems, e.g. {take} (choose an -o outside the input folders, or another --filename-format)")
+    assert one_error_line(done) == (
+        f"spl: error: no audio files to separate: left out all 1 input(s) inside the output folder or written "
+        f"by this run as stems, e.g. {take} (choose an -o outside the input folders, or another --filename-format)"
+    )
     assert take.read_bytes() == before and sorted(p.name for p in take.parent.iterdir()) == ["vocals.wav"]
 
 
@@ -57,8 +59,10 @@ def test_an_input_whose_name_leaves_the_output_dir_is_named_not_the_filename_for
     dots = source.rename(source.with_name("...wav"))
     done = run_spl("separate", dots, "-o", tmp_path / "out")
     assert done.returncode == 5
-    assert one_error_line(done) == (f"spl: error: {dots}: its name would put a stem at '../vocals.wav', outside the output directory "
-                                    f"{tmp_path / 'out'} (rename the file, or use a --filename-format without {{filename}} and {{foldername}})")
+    assert one_error_line(done) == (
+        f"spl: error: {dots}: its name would put a stem at '../vocals.wav', outside the output directory "
+        f"{tmp_path / 'out'} (rename the file, or use a --filename-format without {{filename}} and {{foldername}})"
+    )
     assert not (tmp_path / "out").exists() and not (tmp_path / "vocals.wav").exists()
 
 
@@ -71,5 +75,7 @@ def test_a_cache_dir_that_is_a_file_is_a_usage_error_and_the_file_is_kept(run_sp
         assert done.returncode == 2, (args, done.stderr)
         assert one_error_line(done) == f"spl: error: --cache-dir must be a folder, not {song}, which is a file", args
     done = run_spl("separate", song, "-o", tmp_path / "out", env={"SPLEETER_CACHE_DIR": str(song)})
-    assert done.returncode == 2 and one_error_line(done) == f"spl: error: SPLEETER_CACHE_DIR must be a folder, not '{song}', which is a file"
+    assert (
+        done.returncode == 2 and one_error_line(done) == f"spl: error: SPLEETER_CACHE_DIR must be a folder, not '{song}', which is a file"
+    )
     assert song.read_bytes() == before and not (tmp_path / "out").exists()

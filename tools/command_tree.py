@@ -43,15 +43,19 @@ MODEL_OPTIONS: frozenset[str] = frozenset({"--model"})
 DIRECTORY_OPTIONS: frozenset[str] = frozenset({"--output", "--cache-dir"})
 # Arguments whose values are model names / paths although typed as str, keyed by the
 # command path below `spl` and the parameter name.
-MODEL_ARGUMENTS: frozenset[tuple[tuple[str, ...], str]] = frozenset({
-    (("models", "download"), "names"),
-    (("models", "info"), "names"),
-    (("models", "remove"), "names"),
-    (("models", "verify"), "names"),
-})
-PATH_ARGUMENTS: frozenset[tuple[tuple[str, ...], str]] = frozenset({
-    (("batch",), "patterns"),  # files and folders, besides globs, @lists and -
-})
+MODEL_ARGUMENTS: frozenset[tuple[tuple[str, ...], str]] = frozenset(
+    {
+        (("models", "download"), "names"),
+        (("models", "info"), "names"),
+        (("models", "remove"), "names"),
+        (("models", "verify"), "names"),
+    }
+)
+PATH_ARGUMENTS: frozenset[tuple[tuple[str, ...], str]] = frozenset(
+    {
+        (("batch",), "patterns"),  # files and folders, besides globs, @lists and -
+    }
+)
 
 # Kinds of values a completion can offer.
 NONE, TEXT, FILE, DIRECTORY, CHOICE, MODEL = "none", "text", "file", "directory", "choice", "model"
@@ -193,8 +197,15 @@ def _option(param: Any, context: Any) -> OptionSpec:
         kind = TEXT
     record = param.get_help_record(context)
     help_record = " ".join((record[1] if record else "").split())
-    return OptionSpec(names, kind, choices, _metavar(param, context, kind, choices), " ".join((param.help or "").split()),
-                      help_record, bool(getattr(param, "multiple", False)))
+    return OptionSpec(
+        names,
+        kind,
+        choices,
+        _metavar(param, context, kind, choices),
+        " ".join((param.help or "").split()),
+        help_record,
+        bool(getattr(param, "multiple", False)),
+    )
 
 
 def _metavar(param: Any, context: Any, kind: str, choices: tuple[str, ...]) -> str:
@@ -210,8 +221,9 @@ def _metavar(param: Any, context: Any, kind: str, choices: tuple[str, ...]) -> s
         return "DIR"
     shown = str(param.display_type(context)) if hasattr(param, "display_type") else ""
     shown = shown.strip("<>").split("[")[-1].rstrip("]").upper()
-    return {"STR": "TEXT", "INT": "N", "FLOAT": "SECONDS" if "seconds" in (param.help or "") else "NUMBER",
-            "PATH": "PATH"}.get(shown, shown or "VALUE")
+    return {"STR": "TEXT", "INT": "N", "FLOAT": "SECONDS" if "seconds" in (param.help or "") else "NUMBER", "PATH": "PATH"}.get(
+        shown, shown or "VALUE"
+    )
 
 
 def _argument(param: Any, path: tuple[str, ...]) -> ArgumentSpec:
@@ -223,5 +235,4 @@ def _argument(param: Any, path: tuple[str, ...]) -> ArgumentSpec:
     else:
         kind = TEXT
     metavar = str(param.metavar) if param.metavar else param.name.upper() + ("..." if variadic else "")
-    return ArgumentSpec(param.name, metavar, kind, " ".join((getattr(param, "help", None) or "").split()),
-                        bool(param.required), variadic)
+    return ArgumentSpec(param.name, metavar, kind, " ".join((getattr(param, "help", None) or "").split()), bool(param.required), variadic)

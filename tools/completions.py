@@ -19,8 +19,20 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from command_tree import (CHOICE, DIRECTORY, FILE, HEADER, MODEL, NONE, TEXT, ArgumentSpec, CommandSpec, OptionSpec,
-                          command_tree, model_names)
+from command_tree import (
+    CHOICE,
+    DIRECTORY,
+    FILE,
+    HEADER,
+    MODEL,
+    NONE,
+    TEXT,
+    ArgumentSpec,
+    CommandSpec,
+    OptionSpec,
+    command_tree,
+    model_names,
+)
 
 # --------------------------------------------------------------------------- bash
 
@@ -52,7 +64,7 @@ def bash_completion(command: Any = None) -> str:
             f'            subcommands="{_sh_words([s.path[-1] for s in cmd.subcommands])}"\n'
             f'            options="{_sh_words([n for o in cmd.options for n in o.names])}"\n'
             f'            value_options="{_sh_words(value_options)}"\n'
-            f'            argument={arg_kind} ;;'
+            f"            argument={arg_kind} ;;"
         )
         for option in cmd.options:
             if not option.takes_value:
@@ -215,12 +227,12 @@ def zsh_completion(command: Any = None) -> str:
 {entries}
     )
     _arguments -C -s \\
-        {(' ' + chr(92) + chr(10) + '        ').join(specs)} && ret=0
+        {(" " + chr(92) + chr(10) + "        ").join(specs)} && ret=0
     case $state in
         command)
-            _describe -t commands 'spl {cmd.key + ' ' if cmd.key else ''}command' commands && ret=0 ;;
+            _describe -t commands 'spl {cmd.key + " " if cmd.key else ""}command' commands && ret=0 ;;
         argument)
-            curcontext="${{curcontext%:*:*}}:{name.lstrip('_')}-$words[1]:"
+            curcontext="${{curcontext%:*:*}}:{name.lstrip("_")}-$words[1]:"
             case $words[1] in
 {dispatch}
             esac ;;

@@ -49,8 +49,7 @@ OUTPUTS: dict[str, Callable[[str], str]] = {
 
 def generate_all() -> dict[str, str]:
     """Every generated file's relative path and what it should contain."""
-    current = {relative: (ROOT / relative).read_text(encoding="utf-8") if (ROOT / relative).exists() else ""
-               for relative in OUTPUTS}
+    current = {relative: (ROOT / relative).read_text(encoding="utf-8") if (ROOT / relative).exists() else "" for relative in OUTPUTS}
     return {relative: generate(current[relative]) for relative, generate in OUTPUTS.items()}
 
 

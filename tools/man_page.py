@@ -23,8 +23,10 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("SPLEETER_MODELS_DIR", "Where models are installed. Default: ~/.cache/spl/models."),
     ("SPLEETER_AUTO_DOWNLOAD", "Set to false to never download models; a missing model is then an error. Default: true."),
     ("SPLEETER_CACHE_DIR", "Folder of the disk cache of separated stems. Default: ~/.cache/spl/cache."),
-    ("SPLEETER_REDIS_URL", "Shared Redis cache, e.g. redis://:password@host:6379/0 (passwords are never printed). "
-                           "Same as --redis-url. Default: unset."),
+    (
+        "SPLEETER_REDIS_URL",
+        "Shared Redis cache, e.g. redis://:password@host:6379/0 (passwords are never printed). Same as --redis-url. Default: unset.",
+    ),
     ("SPLEETER_GITHUB_HOST", "Host of a mirror of the official model release. Default: https://github.com."),
     ("SPLEETER_GITHUB_REPOSITORY", "Repository of the model release. Default: deezer/spleeter."),
     ("SPLEETER_GITHUB_RELEASE", "Release tag of the model archives. Default: v1.4.0."),
@@ -38,7 +40,10 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("SPLEETER_ALERT_GPU_MEMORY_MB", "Warn once when GPU memory use exceeds this many MB (needs pynvml). Default: unset."),
     ("SPLEETER_MAX_FILE_MB", "Refuse inputs larger than this many MB (exit 3). Default: unset."),
     ("SPLEETER_MAX_DURATION", "Refuse inputs whose separated length exceeds this many seconds (exit 3). Default: unset."),
-    ("SPLEETER_ALLOWED_ROOTS", "Colon-separated folders; inputs (after following symlinks) outside them are refused (exit 3). Default: unset."),
+    (
+        "SPLEETER_ALLOWED_ROOTS",
+        "Colon-separated folders; inputs (after following symlinks) outside them are refused (exit 3). Default: unset.",
+    ),
     ("SPL_DEBUG", "1 shows the traceback of an internal error. Default: unset."),
 )
 
@@ -51,8 +56,10 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
     ("spl separate song.mp3", "Write separated/song/vocals.wav and accompaniment.wav."),
     ("spl separate a.flac b.m4a -s 5 --hq -o stems/", "Five stems with the 16 kHz-band model."),
     ("spl separate live.wav --offset 60 --duration 30 -c mp3 --bitrate 320k", "Separate one minute in, for 30 seconds, to MP3."),
-    ("spl batch 'library/**/*.{mp3,flac}' -o stems/ --keep-tree --report run.json",
-     "Separate a whole library, mirroring its folders; rerun to resume."),
+    (
+        "spl batch 'library/**/*.{mp3,flac}' -o stems/ --keep-tree --report run.json",
+        "Separate a whole library, mirroring its folders; rerun to resume.",
+    ),
     ("spl models download spleeter:4stems", "Install a model ahead of time."),
     ("spl cache prune --max-size 2GB --older-than 30d", "Trim the stem cache."),
 )
@@ -118,9 +125,11 @@ def man_page(command: Any = None) -> str:
         ".SH DESCRIPTION",
         roff_escape(tree.help),
         ".PP",
-        roff_escape("spl splits audio files into stems (vocals, drums, bass, piano, other or accompaniment) with the "
-                    "official Deezer Spleeter models, producing the same output as spleeter, in bounded memory for any "
-                    "file length. Models download themselves on first use; separated stems are cached by content."),
+        roff_escape(
+            "spl splits audio files into stems (vocals, drums, bass, piano, other or accompaniment) with the "
+            "official Deezer Spleeter models, producing the same output as spleeter, in bounded memory for any "
+            "file length. Models download themselves on first use; separated stems are cached by content."
+        ),
         ".SH OPTIONS",
     ]
     out += [_option_item(o) for o in tree.options]
@@ -140,8 +149,13 @@ def man_page(command: Any = None) -> str:
     out += [f".TP\n{_bold(name)}\n{roff_escape(text)}" for name, text in ENVIRONMENT]
     out.append(".SH EXIT STATUS")
     out += [f".TP\n{_bold(str(code.value))}\n{roff_escape(_sentence(code.meaning))}" for code in ExitCode]
-    out.append(".PP\n" + roff_escape("A second signal ends a stopping run at once, still removing its unfinished outputs. "
-                                   "Every error is one line on standard error: spl: error: <file>: <cause> (<fix>)."))
+    out.append(
+        ".PP\n"
+        + roff_escape(
+            "A second signal ends a stopping run at once, still removing its unfinished outputs. "
+            "Every error is one line on standard error: spl: error: <file>: <cause> (<fix>)."
+        )
+    )
     out.append(".SH FILES")
     out += [f".TP\n{_italic(path)}\n{roff_escape(text)}" for path, text in FILES]
     out.append(".SH EXAMPLES")

@@ -48,7 +48,9 @@ class StreamResampler:
     def __init__(self, in_rate: int, out_rate: int, channels: int = 2) -> None:
         self.in_rate = in_rate
         self.out_rate = out_rate
-        self._stream = None if in_rate == out_rate else soxr.ResampleStream(in_rate, out_rate, channels, dtype="float32", quality=RESAMPLE_QUALITY)
+        self._stream = (
+            None if in_rate == out_rate else soxr.ResampleStream(in_rate, out_rate, channels, dtype="float32", quality=RESAMPLE_QUALITY)
+        )
 
     def process(self, block: np.ndarray, last: bool = False) -> np.ndarray:
         """Resample ``block``; pass ``last=True`` with the final block to flush the filter's tail."""

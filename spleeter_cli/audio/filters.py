@@ -84,7 +84,9 @@ def denoise(
     if not 0 < strength <= 1:
         raise ValidationError(f"denoise strength must be in (0, 1], not {strength:g}")
     if not (before_seconds > 0 and after_seconds > 0 and segment_seconds > 0):
-        raise ValidationError(f"denoise context and segment must be positive, not {before_seconds:g}, {after_seconds:g} and {segment_seconds:g} s")
+        raise ValidationError(
+            f"denoise context and segment must be positive, not {before_seconds:g}, {after_seconds:g} and {segment_seconds:g} s"
+        )
     lead, lag, span = (round(seconds * rate) for seconds in (before_seconds, after_seconds, segment_seconds))
     if lead < _NR_N_FFT:  # an unpadded window shorter than one STFT frame would make noisereduce fail
         raise ValidationError(f"denoise needs at least {_NR_N_FFT / rate:.3f} s of context before each segment, not {before_seconds:g} s")
@@ -187,7 +189,12 @@ def _reduce(window: np.ndarray, rate: int, strength: float) -> np.ndarray:
     dither = np.random.default_rng(len(window)).standard_normal(window.shape) * _DITHER
     with np.errstate(invalid="ignore", divide="ignore"):
         reduced = noisereduce.reduce_noise(
-            y=np.ascontiguousarray((window + dither).T, dtype=np.float64), sr=rate, stationary=False, prop_decrease=strength, chunk_size=None, padding=0
+            y=np.ascontiguousarray((window + dither).T, dtype=np.float64),
+            sr=rate,
+            stationary=False,
+            prop_decrease=strength,
+            chunk_size=None,
+            padding=0,
         )
     return np.nan_to_num(reduced.T, nan=0.0, posinf=0.0, neginf=0.0)
 

@@ -62,7 +62,9 @@ def _open(path: Path) -> tuple[Any, Any]:
         check_file(path)
         container = av.open(str(path), metadata_errors="ignore")
     except av.error.InvalidDataError:
-        raise _input_error(path, "not a readable audio file (unknown format or corrupt data)", "check that it is really audio; re-export or re-download it") from None
+        raise _input_error(
+            path, "not a readable audio file (unknown format or corrupt data)", "check that it is really audio; re-export or re-download it"
+        ) from None
     except PermissionError:
         raise _input_error(path, "permission denied", "make the file readable") from None
     except (av.FFmpegError, OSError) as error:
@@ -73,10 +75,16 @@ def _open(path: Path) -> tuple[Any, Any]:
     stream = container.streams.audio[0]
     if stream.codec_context is None:  # FFmpeg has no decoder for the codec id the header names (e.g. a corrupt WAV format tag)
         container.close()
-        raise _input_error(path, "not a readable audio file (its codec is unknown or unsupported)", "check that it is really audio; convert it to WAV, FLAC or MP3")
+        raise _input_error(
+            path,
+            "not a readable audio file (its codec is unknown or unsupported)",
+            "check that it is really audio; convert it to WAV, FLAC or MP3",
+        )
     if stream.codec_context.sample_rate <= 0 or stream.codec_context.channels <= 0:  # FFmpeg guessed a format from noise
         container.close()
-        raise _input_error(path, "not a readable audio file (no sample rate or channels)", "check that it is really audio; re-export or re-download it")
+        raise _input_error(
+            path, "not a readable audio file (no sample rate or channels)", "check that it is really audio; re-export or re-download it"
+        )
     return container, stream
 
 
@@ -88,7 +96,9 @@ def _decode(container: Any, stream: Any, path: Path) -> Iterator[Any]:
             yield frame
             reached = frame.time + frame.samples / frame.sample_rate if frame.time is not None else reached
     except (av.FFmpegError, OSError) as error:
-        raise _input_error(path, f"corrupt or truncated audio data after {reached:.1f} s ({error.strerror or error})", "re-export or re-download the file") from None
+        raise _input_error(
+            path, f"corrupt or truncated audio data after {reached:.1f} s ({error.strerror or error})", "re-export or re-download the file"
+        ) from None
 
 
 def _flac_streaminfo(extradata: bytes | None) -> tuple[int, int] | None:
@@ -224,8 +234,14 @@ def _info(path: Path, container: Any, stream: Any) -> AudioInfo:
     elif match := _PCM_BITS.match(context.name):
         bit_depth = int(match[1])
     return AudioInfo(
-        path=path, container=container.format.name, codec=context.name, sample_rate=context.sample_rate,
-        channels=context.channels, duration=duration, bit_depth=bit_depth, sample_format=context.format.name,
+        path=path,
+        container=container.format.name,
+        codec=context.name,
+        sample_rate=context.sample_rate,
+        channels=context.channels,
+        duration=duration,
+        bit_depth=bit_depth,
+        sample_format=context.format.name,
     )
 
 
@@ -237,7 +253,11 @@ def probe(path: str | Path) -> AudioInfo:
         try:
             first = next(container.decode(stream), None)
         except (av.FFmpegError, OSError):
-            raise _input_error(path, "not a readable audio file (its audio data cannot be decoded)", "check that it is really audio; re-export or re-download it") from None
+            raise _input_error(
+                path,
+                "not a readable audio file (its audio data cannot be decoded)",
+                "check that it is really audio; re-export or re-download it",
+            ) from None
         if first is None:
             raise _input_error(path, "no audio samples in the file", "re-export or re-download it")
         return _info(path, container, stream)
@@ -255,9 +275,15 @@ class AudioReader:
     def __init__(self, path: str | Path, sample_rate: int = 44100, offset: float = 0.0, duration: float | None = None) -> None:
         self.path = Path(path)
         if offset < 0:
-            raise ValidationError(f"offset must be >= 0, not {offset:g}", hint="give the start in seconds from the beginning", path=str(self.path))
+            raise ValidationError(
+                f"offset must be >= 0, not {offset:g}", hint="give the start in seconds from the beginning", path=str(self.path)
+            )
         if duration is not None and duration <= 0:
-            raise ValidationError(f"duration must be > 0, not {duration:g}", hint="give a positive number of seconds, or none for the whole file", path=str(self.path))
+            raise ValidationError(
+                f"duration must be > 0, not {duration:g}",
+                hint="give a positive number of seconds, or none for the whole file",
+                path=str(self.path),
+            )
         self.sample_rate = sample_rate
         self.offset = offset
         self.duration = duration
@@ -313,7 +339,11 @@ class AudioReader:
         position, frames = self._frames_from(start)
         for frame in frames:
             if frame.sample_rate != self.info.sample_rate:
-                raise _input_error(self.path, f"sample rate changes mid-stream ({self.info.sample_rate} -> {frame.sample_rate} Hz)", "convert the file to a single rate first")
+                raise _input_error(
+                    self.path,
+                    f"sample rate changes mid-stream ({self.info.sample_rate} -> {frame.sample_rate} Hz)",
+                    "convert the file to a single rate first",
+                )
             samples = self._to_float(frame)
             if frame.format.name.startswith(("flt", "dbl")):
                 self._check_float(samples, position)
@@ -329,7 +359,9 @@ class AudioReader:
         promise = self._declared
         if promise and (promise.frames is None or position < promise.frames - promise.slack):
             whole = f"of {promise.frames / rate:.1f} s" if promise.frames else "; it ends inside an Ogg page"
-            raise _input_error(self.path, f"truncated or corrupt (decoded {position / rate:.1f} s {whole})", "re-export or re-download the file")
+            raise _input_error(
+                self.path, f"truncated or corrupt (decoded {position / rate:.1f} s {whole})", "re-export or re-download the file"
+            )
         if first > 0 and position <= first:
             raise self._past_end(position / rate)
 
@@ -362,8 +394,11 @@ class AudioReader:
         sane = np.abs(samples) <= _MAX_FLOAT_SAMPLE  # False for NaN too
         if not sane.all():
             first_bad = position + int(np.flatnonzero(~sane.all(axis=1))[0])
-            raise _input_error(self.path, f"has NaN, infinite or absurdly loud (over +60 dBFS) samples at {first_bad / self.info.sample_rate:.1f} s (a damaged float file)",
-                               "re-export the file; the model would turn them into full-scale noise")
+            raise _input_error(
+                self.path,
+                f"has NaN, infinite or absurdly loud (over +60 dBFS) samples at {first_bad / self.info.sample_rate:.1f} s (a damaged float file)",
+                "re-export the file; the model would turn them into full-scale noise",
+            )
 
     def _to_float(self, frame: Any) -> np.ndarray:
         """(n, channels) packed float32 in the frame's own layout; FFmpeg scales ints to [-1, 1]."""
@@ -374,8 +409,11 @@ class AudioReader:
         try:
             parts = [converted.to_ndarray().reshape(-1, channels) for converted in self._converter[1].resample(frame)]
         except av.FFmpegError as error:  # a damaged header's layout FFmpeg cannot convert (e.g. 127 channels; it stops at 64)
-            raise _input_error(self.path, f"its {channels}-channel {frame.format.name} samples cannot be converted ({error.strerror or error})",
-                               "check that it is really audio; re-export it as stereo WAV or FLAC") from None
+            raise _input_error(
+                self.path,
+                f"its {channels}-channel {frame.format.name} samples cannot be converted ({error.strerror or error})",
+                "check that it is really audio; re-export it as stereo WAV or FLAC",
+            ) from None
         return np.concatenate(parts) if parts else np.zeros((0, channels), np.float32)
 
     def _past_end(self, length: float) -> AudioProcessingError:

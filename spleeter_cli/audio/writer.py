@@ -90,7 +90,9 @@ class AudioWriter:
     names (``.vocals.wav.part-123``) and rename when done.
     """
 
-    def __init__(self, path: str | Path, sample_rate: int, codec: str = "wav", bitrate: str | None = None, bit_depth: int = 16, channels: int = 2) -> None:
+    def __init__(
+        self, path: str | Path, sample_rate: int, codec: str = "wav", bitrate: str | None = None, bit_depth: int = 16, channels: int = 2
+    ) -> None:
         self.path = Path(path)
         rate = check_output_options(codec, bitrate, bit_depth)
         if channels not in (1, 2):
@@ -132,7 +134,11 @@ class AudioWriter:
             detail = getattr(error, "strerror", None) or str(error)
             if _disk_full(self.path.parent):  # libsndfile says only "System error."
                 detail = "no space left on device"
-            raise OutputError(f"cannot write {self._codec} file ({detail})", hint="check that the directory exists, is writable and has free space", path=str(self.path)) from None
+            raise OutputError(
+                f"cannot write {self._codec} file ({detail})",
+                hint="check that the directory exists, is writable and has free space",
+                path=str(self.path),
+            ) from None
 
     def __enter__(self) -> AudioWriter:
         return self
@@ -141,7 +147,9 @@ class AudioWriter:
         self.close()
 
 
-def encode(path: str | Path, waveform: np.ndarray, sample_rate: int, codec: str = "wav", bitrate: str | None = None, bit_depth: int = 16) -> None:
+def encode(
+    path: str | Path, waveform: np.ndarray, sample_rate: int, codec: str = "wav", bitrate: str | None = None, bit_depth: int = 16
+) -> None:
     """Write a whole (n, channels) float32 waveform to ``path``."""
     with AudioWriter(path, sample_rate, codec, bitrate, bit_depth, channels=waveform.shape[1]) as writer:
         writer.write(waveform)

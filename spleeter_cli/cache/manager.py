@@ -198,11 +198,15 @@ class CacheManager:
         except FileNotFoundError:
             pass
         except OSError as error:
-            raise CacheError(f"cannot remove the disk cache {folder}: {error.strerror or error}", hint="remove the folder by hand") from None
+            raise CacheError(
+                f"cannot remove the disk cache {folder}: {error.strerror or error}", hint="remove the folder by hand"
+            ) from None
         return folder
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None, on_warning: Callable[[str], None] | None = None, disk: bool = True) -> CacheManager:
+    def from_settings(
+        cls, settings: Settings | None = None, on_warning: Callable[[str], None] | None = None, disk: bool = True
+    ) -> CacheManager:
         """The cache ``settings`` describe (default: ``config.load_config()``), whether or not runs use it; raises CacheError.
 
         The one factory for the CLI, Dask workers and the Python API, so they all open the same
@@ -210,7 +214,9 @@ class CacheManager:
         its index cannot be opened).
         """
         cache = (settings or load_config()).cache
-        return cls(cache.dir, cache.memory_mb, cache.disk_mb if disk else 0, cache.redis_url, cache.redis_ttl_seconds, on_warning=on_warning)
+        return cls(
+            cache.dir, cache.memory_mb, cache.disk_mb if disk else 0, cache.redis_url, cache.redis_ttl_seconds, on_warning=on_warning
+        )
 
     @classmethod
     def for_run(cls, settings: Settings, on_warning: Callable[[str], None]) -> CacheManager | None:
@@ -324,7 +330,13 @@ class CacheManager:
                 tiers[tier.name] = {"url": redact(tier.url), "reachable": tier.ping(), "ttl": self.redis_ttl}
             else:
                 tiers[tier.name] = {"limit_bytes": tier.stats().limit_bytes}
-        return {"version": __version__, "entry_format": ENTRY_FORMAT, "enabled": self.enabled, "directory": str(self.directory), "tiers": tiers}
+        return {
+            "version": __version__,
+            "entry_format": ENTRY_FORMAT,
+            "enabled": self.enabled,
+            "directory": str(self.directory),
+            "tiers": tiers,
+        }
 
     def _select(self, names: Iterable[str] | None) -> list[Tier]:
         if not self.enabled:

@@ -203,13 +203,20 @@ class DiskTier(FailsSoftly):
         self.max_bytes = max_bytes
         try:
             self._cache = diskcache.Cache(
-                str(self.directory), size_limit=max_bytes, eviction_policy="least-recently-used",
-                cull_limit=0, disk_min_file_size=0,
+                str(self.directory),
+                size_limit=max_bytes,
+                eviction_policy="least-recently-used",
+                cull_limit=0,
+                disk_min_file_size=0,
             )
         except OSError as error:
-            raise path_error(CacheError, self.directory, error, "cannot open the disk cache", f"{WRITABLE_DIR_HINT}, or use --no-cache") from None
+            raise path_error(
+                CacheError, self.directory, error, "cannot open the disk cache", f"{WRITABLE_DIR_HINT}, or use --no-cache"
+            ) from None
         except sqlite3.Error as error:
-            raise CacheError(f"cannot open the disk cache in {shown(self.directory)}: {error}", hint=f"{WRITABLE_DIR_HINT}, or use --no-cache") from None
+            raise CacheError(
+                f"cannot open the disk cache in {shown(self.directory)}: {error}", hint=f"{WRITABLE_DIR_HINT}, or use --no-cache"
+            ) from None
 
     def get(self, key: str) -> bytes | None:
         return self._guarded(lambda: self._cache.get(key), None)

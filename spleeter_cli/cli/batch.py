@@ -27,23 +27,59 @@ def default_jobs() -> int:
 @handles_errors
 @o.with_run_flags
 def batch(
-    patterns: Annotated[list[str], typer.Argument(help="Files, folders, quoted globs ('lib/**/*.{mp3,flac}'), @list.txt, or - for paths on stdin.", show_default=False, metavar="PATTERN_OR_PATH...")],
+    patterns: Annotated[
+        list[str],
+        typer.Argument(
+            help="Files, folders, quoted globs ('lib/**/*.{mp3,flac}'), @list.txt, or - for paths on stdin.",
+            show_default=False,
+            metavar="PATTERN_OR_PATH...",
+        ),
+    ],
     flags: o.RunFlags,
     keep_tree: Annotated[bool, typer.Option("--keep-tree", help="Mirror the input folders' structure under the output directory.")] = False,
-    jobs: Annotated[Optional[int], typer.Option("-j", "--jobs", help="Files processed at once (default: one per core, at least 2).", show_default=False)] = None,
-    force: Annotated[bool, typer.Option("--force", help="Redo inputs whose stems already exist, and replace files spl did not write there.")] = False,
+    jobs: Annotated[
+        Optional[int], typer.Option("-j", "--jobs", help="Files processed at once (default: one per core, at least 2).", show_default=False)
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Redo inputs whose stems already exist, and replace files spl did not write there.")
+    ] = False,
     overwrite: o.MistakenOverwrite = False,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failed input.")] = False,
-    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", parser=o.raw_path, help="Disk cache folder (default: $SPLEETER_CACHE_DIR or the user cache dir).", show_default=False)] = None,
-    redis_url: Annotated[Optional[str], typer.Option("--redis-url", help="Shared Redis cache, e.g. redis://host:6379/0 (default: $SPLEETER_REDIS_URL).", show_default=False)] = None,
-    scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Run on Dask: local:N starts N worker processes here (at most 4 per core), tcp://HOST:8786 uses a running scheduler (inputs and -o must be paths every worker sees).", show_default=False)] = None,
-    report: Annotated[Optional[Path], typer.Option("--report", help="Write a JSON report of every input to this file.", show_default=False, readable=False)] = None,
+    cache_dir: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--cache-dir",
+            parser=o.raw_path,
+            help="Disk cache folder (default: $SPLEETER_CACHE_DIR or the user cache dir).",
+            show_default=False,
+        ),
+    ] = None,
+    redis_url: Annotated[
+        Optional[str],
+        typer.Option(
+            "--redis-url", help="Shared Redis cache, e.g. redis://host:6379/0 (default: $SPLEETER_REDIS_URL).", show_default=False
+        ),
+    ] = None,
+    scheduler: Annotated[
+        Optional[str],
+        typer.Option(
+            "--scheduler",
+            help="Run on Dask: local:N starts N worker processes here (at most 4 per core), tcp://HOST:8786 uses a running scheduler (inputs and -o must be paths every worker sees).",
+            show_default=False,
+        ),
+    ] = None,
+    report: Annotated[
+        Optional[Path],
+        typer.Option("--report", help="Write a JSON report of every input to this file.", show_default=False, readable=False),
+    ] = None,
 ) -> None:
     """Separate whole folders; rerunning the same command resumes where it stopped."""
     from ..inputs import expand_inputs
 
     if overwrite:
-        raise ValidationError("spl batch has no --overwrite", hint="--force redoes inputs and replaces existing files; spl separate takes --overwrite")
+        raise ValidationError(
+            "spl batch has no --overwrite", hint="--force redoes inputs and replaces existing files; spl separate takes --overwrite"
+        )
     settings = flags.settings(jobs=jobs, cache_dir=cache_dir, redis_url=redis_url)
     options = flags.options(settings, "overwrite" if force else "skip")
     inputs, input_errors = expand_inputs(patterns, stdin=sys.stdin if "-" in patterns else None)
@@ -70,7 +106,10 @@ def batch(
     if stems:  # -o inside an input folder: earlier runs' stems are not new inputs
         why = f"{len(stems)} input(s) inside the output folder or written by this run as stems, e.g. {sources[min(stems)]}"
         if len(stems) == len(sources):
-            raise ValidationError(f"no audio files to separate: left out all {why}", hint="choose an -o outside the input folders, or another --filename-format")
+            raise ValidationError(
+                f"no audio files to separate: left out all {why}",
+                hint="choose an -o outside the input folders, or another --filename-format",
+            )
         listener.warning(f"left out {why}")
         sources, destinations = ([item for index, item in enumerate(items) if index not in stems] for items in (sources, destinations))
     execute(run, sources, listener, settings, destinations, input_errors, report, uniform_exit=False)

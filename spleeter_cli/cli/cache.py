@@ -22,12 +22,22 @@ app = typer.Typer(help="Show, clear and prune the cache of separated stems.", no
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 RedisUrl = Annotated[
     Optional[str],
-    typer.Option("--redis-url", help="Shared Redis cache, e.g. redis://host:6379/0 (default: cache.redis_url of the config or $SPLEETER_REDIS_URL).", show_default=False),
+    typer.Option(
+        "--redis-url",
+        help="Shared Redis cache, e.g. redis://host:6379/0 (default: cache.redis_url of the config or $SPLEETER_REDIS_URL).",
+        show_default=False,
+    ),
 ]
 CacheDir = Annotated[
     Optional[Path],
-    typer.Option("--cache-dir", parser=o.raw_path, help="Disk cache folder (default: cache.dir of the config or $SPLEETER_CACHE_DIR, else the user cache dir).", show_default=False),
+    typer.Option(
+        "--cache-dir",
+        parser=o.raw_path,
+        help="Disk cache folder (default: cache.dir of the config or $SPLEETER_CACHE_DIR, else the user cache dir).",
+        show_default=False,
+    ),
 ]
+
 
 def _warn(message: str) -> None:
     print(f"spl: warning: {message}", file=sys.stderr, flush=True)
@@ -40,7 +50,9 @@ def _manager(cache_dir: Path | None, redis_url: str | None, config_file: Path | 
     try:
         return CacheManager.from_settings(o.load_settings(config_file, cache_dir=cache_dir, redis_url=redis_url), on_warning)
     except CacheError as error:  # its hint is for runs (--no-cache); here the way out is clear, which needs no index
-        raise CacheError(error.message, hint="free some space, or run `spl cache clear --tier disk`, which works without the index") from None
+        raise CacheError(
+            error.message, hint="free some space, or run `spl cache clear --tier disk`, which works without the index"
+        ) from None
 
 
 class _Unreached:
@@ -61,8 +73,11 @@ class _Unreached:
                 _warn(message)
         if failed:
             tier = failed[0]
-            fix = ("check that Redis runs there, or fix --redis-url, SPLEETER_REDIS_URL or cache.redis_url" if tier.name == "redis"
-                   else "check the cache folder's permissions and free space")
+            fix = (
+                "check that Redis runs there, or fix --redis-url, SPLEETER_REDIS_URL or cache.redis_url"
+                if tier.name == "redis"
+                else "check the cache folder's permissions and free space"
+            )
             raise CacheError(f"cannot {doing} {tier.description}: {tier.failure}", hint=fix)
 
 
@@ -89,7 +104,9 @@ def stats(json_output: JsonFlag = False, redis_url: RedisUrl = None, cache_dir: 
     if json_output:
         print(json.dumps(report, indent=2))
         return
-    header = f"{'tier':<8} {'entries':>8} {'size':>10} {'limit':>10} {'hits':>8} {'misses':>8} {'hit rate':>9} {'evictions':>9} {'corrupt':>7}"
+    header = (
+        f"{'tier':<8} {'entries':>8} {'size':>10} {'limit':>10} {'hits':>8} {'misses':>8} {'hit rate':>9} {'evictions':>9} {'corrupt':>7}"
+    )
     print(header)
     rows: list[tuple[str, dict[str, Any]]] = [*report["tiers"].items(), ("total", report["total"])]
     for name, row in rows:
@@ -103,7 +120,9 @@ def stats(json_output: JsonFlag = False, redis_url: RedisUrl = None, cache_dir: 
 @app.command("clear")
 @handles_errors
 def clear(
-    tier: Annotated[Optional[list[str]], typer.Option("--tier", help="memory, disk or redis; repeat for several (default: all).", show_default=False)] = None,
+    tier: Annotated[
+        Optional[list[str]], typer.Option("--tier", help="memory, disk or redis; repeat for several (default: all).", show_default=False)
+    ] = None,
     json_output: JsonFlag = False,
     redis_url: RedisUrl = None,
     cache_dir: CacheDir = None,
@@ -137,8 +156,14 @@ def clear(
 @app.command("prune")
 @handles_errors
 def prune(
-    max_size: Annotated[Optional[str], typer.Option("--max-size", help="Shrink each tier to this size, least recently used first, e.g. 500MB.", show_default=False)] = None,
-    older_than: Annotated[Optional[str], typer.Option("--older-than", help="Drop entries written longer ago than this, e.g. 12h, 7d, 30m.", show_default=False)] = None,
+    max_size: Annotated[
+        Optional[str],
+        typer.Option("--max-size", help="Shrink each tier to this size, least recently used first, e.g. 500MB.", show_default=False),
+    ] = None,
+    older_than: Annotated[
+        Optional[str],
+        typer.Option("--older-than", help="Drop entries written longer ago than this, e.g. 12h, 7d, 30m.", show_default=False),
+    ] = None,
     json_output: JsonFlag = False,
     redis_url: RedisUrl = None,
     cache_dir: CacheDir = None,

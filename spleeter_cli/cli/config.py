@@ -18,7 +18,12 @@ from .ui import handles_errors
 app = typer.Typer(help="Show the effective configuration and where it comes from.", no_args_is_help=True)
 ConfigFile = Annotated[
     Optional[Path],
-    typer.Option("--config", help="Config file to read (default: $SPLEETER_CONFIG, else the user config file if present).", show_default=False, readable=False),
+    typer.Option(
+        "--config",
+        help="Config file to read (default: $SPLEETER_CONFIG, else the user config file if present).",
+        show_default=False,
+        readable=False,
+    ),
 ]
 
 
@@ -50,7 +55,15 @@ def show(
     settings = load_config(config)
     table = rows(settings)
     if json_output:
-        print(json.dumps({"file": str(settings.file) if settings.file else None, "settings": {r["key"]: {"value": r["value"], "source": r["source"]} for r in table}}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "file": str(settings.file) if settings.file else None,
+                    "settings": {r["key"]: {"value": r["value"], "source": r["source"]} for r in table},
+                },
+                indent=2,
+            )
+        )
         return
     print(f"# config file: {settings.file or 'none'}")
     width = max(len(r["key"]) for r in table)

@@ -40,7 +40,14 @@ class LiveListener(PlainListener):
         self.tally: Any = None  # the run's Tally: every count the view shows
         self.warnings: list[str] = []
         self.started = time.perf_counter()
-        self.progress = Progress(TextColumn("[bold]files"), BarColumn(), TaskProgressColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f}"), TimeRemainingColumn(), console=self.console)
+        self.progress = Progress(
+            TextColumn("[bold]files"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.completed:.0f}/{task.total:.0f}"),
+            TimeRemainingColumn(),
+            console=self.console,
+        )
         self.task = self.progress.add_task("files", total=1)
         self.resources = _Resources()
         self.live = Live(console=self.console, refresh_per_second=4, get_renderable=self._render, transient=True)
@@ -105,7 +112,12 @@ class LiveListener(PlainListener):
             share = f"{done:.0f}/{duration:.0f} s" if duration else ""
             inputs.add_row(f"[cyan]{stage:<8}[/]", name, f"[dim]{share}[/]")
         overall = Table.grid(padding=(0, 3))
-        overall.add_row(f"audio {audio:.0f} s", f"{speed:.1f}x realtime", f"cache hits {hit_rate:.0%}", f"[red]failed {failed}[/]" if failed else "failed 0")
+        overall.add_row(
+            f"audio {audio:.0f} s",
+            f"{speed:.1f}x realtime",
+            f"cache hits {hit_rate:.0%}",
+            f"[red]failed {failed}[/]" if failed else "failed 0",
+        )
         panel = Panel(Group(self.resources.table(), *[f"[yellow]! {w}[/]" for w in warnings[-2:]]), title="resources", border_style="dim")
         return Group(self.progress, overall, inputs, panel)
 

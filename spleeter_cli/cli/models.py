@@ -57,7 +57,9 @@ def _describe(store: Any, name: str) -> dict[str, Any]:
         "version": manifest.get("version"),
         "installed_at": manifest.get("installed_at"),
         "files": manifest.get("files", {}),
-        "openvino_ir": None if state != "installed" else {
+        "openvino_ir": None
+        if state != "installed"
+        else {
             "usable": (problem := store.ir_problem(spec.name)) is None,
             "problem": problem,
             "openvino_version": ir.get("version"),
@@ -84,7 +86,11 @@ def list_models(json_output: JsonFlag = False, config_file: o.ConfigFile = None)
     rows = [_describe(store, name) for name in CATALOG]
     for row in rows:
         del row["files"]
-    _emit(rows, json_output, lambda r: f"{r['name']:<24} {', '.join(r['instruments']):<38} {'-' if r['state'] == 'missing' else _state_text(r)}")
+    _emit(
+        rows,
+        json_output,
+        lambda r: f"{r['name']:<24} {', '.join(r['instruments']):<38} {'-' if r['state'] == 'missing' else _state_text(r)}",
+    )
 
 
 @app.command("info")
@@ -99,7 +105,11 @@ def info(names: Names, json_output: JsonFlag = False, config_file: o.ConfigFile 
     rows = [{**_describe(store, name), "backend": backend} for name in names]
 
     def block(row: dict[str, Any]) -> str:
-        lines = [row["name"], f"  instruments  {', '.join(row['instruments'])}", f"  band         up to {row['bandwidth_khz']} kHz ({row['frequency_bins']} bins), {row['masks']} masks"]
+        lines = [
+            row["name"],
+            f"  instruments  {', '.join(row['instruments'])}",
+            f"  band         up to {row['bandwidth_khz']} kHz ({row['frequency_bins']} bins), {row['masks']} masks",
+        ]
         if row["installed"]:
             lines += [f"  installed    {row['path']} ({row['installed_at']})", f"  source       {row['source']} {row['version']}"]
             lines += [f"  {file:<28} sha256 {entry['sha256'][:16]}…  {entry['size']} bytes" for file, entry in row["files"].items()]
@@ -161,7 +171,10 @@ def _verify_one(store: Any, name: str, on_status: Any) -> dict[str, Any]:
 @app.command("verify")
 @handles_errors
 def verify(
-    names: Annotated[Optional[list[str]], typer.Argument(help="Models to check (default: every model in the models dir, damaged ones too).", metavar="[NAME]...")] = None,
+    names: Annotated[
+        Optional[list[str]],
+        typer.Argument(help="Models to check (default: every model in the models dir, damaged ones too).", metavar="[NAME]..."),
+    ] = None,
     json_output: JsonFlag = False,
     config_file: o.ConfigFile = None,
 ) -> None:

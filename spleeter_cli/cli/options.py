@@ -23,15 +23,51 @@ def raw_path(value: str) -> Path | str:
     return Path(value) if value else value
 
 
-ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="Config file (default: $SPLEETER_CONFIG, else the user config file).", show_default=False, readable=False)]
-Output = Annotated[Optional[Path], typer.Option("-o", "--output", parser=raw_path, help="Output directory [default: separated, or audio.output_dir].", show_default=False)]
-Stems = Annotated[Optional[int], typer.Option("-s", "--stems", help=f"2 (vocals/accompaniment), 4 (+drums, bass, other) or 5 (+piano) [default: models.default, {DEFAULT_MODEL}].", show_default=False)]
-Model = Annotated[Optional[str], typer.Option("-m", "--model", help="Model name, e.g. spleeter:4stems-16kHz; overrides --stems/--hq.", show_default=False)]
+ConfigFile = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--config", help="Config file (default: $SPLEETER_CONFIG, else the user config file).", show_default=False, readable=False
+    ),
+]
+Output = Annotated[
+    Optional[Path],
+    typer.Option("-o", "--output", parser=raw_path, help="Output directory [default: separated, or audio.output_dir].", show_default=False),
+]
+Stems = Annotated[
+    Optional[int],
+    typer.Option(
+        "-s",
+        "--stems",
+        help=f"2 (vocals/accompaniment), 4 (+drums, bass, other) or 5 (+piano) [default: models.default, {DEFAULT_MODEL}].",
+        show_default=False,
+    ),
+]
+Model = Annotated[
+    Optional[str], typer.Option("-m", "--model", help="Model name, e.g. spleeter:4stems-16kHz; overrides --stems/--hq.", show_default=False)
+]
 HighQuality = Annotated[bool, typer.Option("--hq", help="Use the -16kHz model (sees up to 16 kHz instead of 11 kHz).")]
-Codec = Annotated[Optional[str], typer.Option("-c", "--codec", help=f"Output codec: {', '.join(SUPPORTED_CODECS)} [default: {DEFAULT_CODEC}].", show_default=False)]
+Codec = Annotated[
+    Optional[str],
+    typer.Option("-c", "--codec", help=f"Output codec: {', '.join(SUPPORTED_CODECS)} [default: {DEFAULT_CODEC}].", show_default=False),
+]
 Bitrate = Annotated[Optional[str], typer.Option("--bitrate", help="Bitrate of lossy codecs, e.g. 192k.", show_default=False)]
-BitDepth = Annotated[Optional[int], typer.Option("--bit-depth", help=f"WAV/FLAC sample size: 16, 24, or 32 (float, WAV only) [default: {DEFAULT_BIT_DEPTH}].", show_default=False)]
-FilenameFormat = Annotated[Optional[str], typer.Option("-f", "--filename-format", help="Output path template inside the output directory; fields {filename}, {foldername}, {instrument}, {codec} [default: " + DEFAULT_FILENAME_FORMAT + "].", show_default=False)]
+BitDepth = Annotated[
+    Optional[int],
+    typer.Option(
+        "--bit-depth", help=f"WAV/FLAC sample size: 16, 24, or 32 (float, WAV only) [default: {DEFAULT_BIT_DEPTH}].", show_default=False
+    ),
+]
+FilenameFormat = Annotated[
+    Optional[str],
+    typer.Option(
+        "-f",
+        "--filename-format",
+        help="Output path template inside the output directory; fields {filename}, {foldername}, {instrument}, {codec} [default: "
+        + DEFAULT_FILENAME_FORMAT
+        + "].",
+        show_default=False,
+    ),
+]
 Offset = Annotated[float, typer.Option("--offset", help="Start this many seconds into each input.")]
 Duration = Annotated[Optional[float], typer.Option("--duration", help="Separate at most this many seconds.", show_default=False)]
 Wiener = Annotated[bool, typer.Option("--mwf", help="Refine stems with multichannel Wiener filtering (slower).")]
@@ -40,39 +76,102 @@ Json = Annotated[bool, typer.Option("--json", help="Print one JSON object per in
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="Print errors only.")]
 Verbose = Annotated[bool, typer.Option("-v", "--verbose", help="Also print per-stage timings.")]
 NoTags = Annotated[bool, typer.Option("--no-tags", help="Do not copy the input's tags (title, artist, album, ...) to the stems.")]
-SilenceThreshold = Annotated[float, typer.Option("--silence-threshold", metavar="DBFS", max=0,
-                                                 help="Report a stem as silent when its peak stays below this level.")]
+SilenceThreshold = Annotated[
+    float, typer.Option("--silence-threshold", metavar="DBFS", max=0, help="Report a stem as silent when its peak stays below this level.")
+]
 SkipSilent = Annotated[bool, typer.Option("--skip-silent", help="Do not write silent stems (see --silence-threshold).")]
-Normalize = Annotated[Optional[float], typer.Option("--normalize", metavar="LUFS", show_default=False,
-                                                    help="Bring the input to this integrated loudness (EBU R128) before separating, e.g. -14.")]
-NormalizeStems = Annotated[Optional[float], typer.Option("--normalize-stems", metavar="LUFS", show_default=False,
-                                                         help="Bring each written stem to this integrated loudness, e.g. -14.")]
-Highpass = Annotated[Optional[float], typer.Option("--highpass", metavar="HZ", show_default=False,
-                                                   help="Remove rumble below this frequency from the input (4th-order Butterworth).")]
+Normalize = Annotated[
+    Optional[float],
+    typer.Option(
+        "--normalize",
+        metavar="LUFS",
+        show_default=False,
+        help="Bring the input to this integrated loudness (EBU R128) before separating, e.g. -14.",
+    ),
+]
+NormalizeStems = Annotated[
+    Optional[float],
+    typer.Option(
+        "--normalize-stems", metavar="LUFS", show_default=False, help="Bring each written stem to this integrated loudness, e.g. -14."
+    ),
+]
+Highpass = Annotated[
+    Optional[float],
+    typer.Option(
+        "--highpass", metavar="HZ", show_default=False, help="Remove rumble below this frequency from the input (4th-order Butterworth)."
+    ),
+]
 Denoise = Annotated[bool, typer.Option("--denoise", help="Reduce background noise in the input (spectral gating) before separating.")]
-DenoiseStrength = Annotated[Optional[float], typer.Option("--denoise-strength", metavar="0..1", show_default=False,
-                                                          help=f"How much noise --denoise removes (implies --denoise) [default: {DEFAULT_DENOISE_STRENGTH}].")]
-Backend = Annotated[Optional[str], typer.Option("--backend", metavar="auto|openvino|tensorflow", show_default=False,
-                                                help="Inference runtime: auto picks TensorFlow on a CUDA GPU, OpenVINO otherwise [default: auto].")]
-Precision = Annotated[Optional[str], typer.Option("--precision", metavar="fp32|bf16", show_default=False,
-                                                  help="fp32: Spleeter's exact output; bf16: faster on CPUs with native bf16 (OpenVINO), slightly different [default: fp32].")]
+DenoiseStrength = Annotated[
+    Optional[float],
+    typer.Option(
+        "--denoise-strength",
+        metavar="0..1",
+        show_default=False,
+        help=f"How much noise --denoise removes (implies --denoise) [default: {DEFAULT_DENOISE_STRENGTH}].",
+    ),
+]
+Backend = Annotated[
+    Optional[str],
+    typer.Option(
+        "--backend",
+        metavar="auto|openvino|tensorflow",
+        show_default=False,
+        help="Inference runtime: auto picks TensorFlow on a CUDA GPU, OpenVINO otherwise [default: auto].",
+    ),
+]
+Precision = Annotated[
+    Optional[str],
+    typer.Option(
+        "--precision",
+        metavar="fp32|bf16",
+        show_default=False,
+        help="fp32: Spleeter's exact output; bf16: faster on CPUs with native bf16 (OpenVINO), slightly different [default: fp32].",
+    ),
+]
 # The other command's flag, given by mistake: a one-line error naming the right one, not Click's closest spelling.
 MistakenOverwrite = Annotated[bool, typer.Option("--overwrite", hidden=True)]
 MistakenForce = Annotated[bool, typer.Option("--force", hidden=True)]
-Server = Annotated[Optional[str], typer.Option("--server", metavar="URL", show_default=False,
-                                               help="Separate on a `spl serve` at URL (e.g. http://host:8080): upload, then download the stems here.")]
-Token = Annotated[Optional[str], typer.Option("--token", show_default=False, help="Bearer token for --server (default: $SPLEETER_SERVER_TOKEN).")]
-MetricsPort = Annotated[Optional[int], typer.Option("--metrics-port", min=1, max=65535, show_default=False,
-                                                    help="Serve Prometheus metrics on 127.0.0.1:PORT while the run lasts.")]
+Server = Annotated[
+    Optional[str],
+    typer.Option(
+        "--server",
+        metavar="URL",
+        show_default=False,
+        help="Separate on a `spl serve` at URL (e.g. http://host:8080): upload, then download the stems here.",
+    ),
+]
+Token = Annotated[
+    Optional[str], typer.Option("--token", show_default=False, help="Bearer token for --server (default: $SPLEETER_SERVER_TOKEN).")
+]
+MetricsPort = Annotated[
+    Optional[int],
+    typer.Option(
+        "--metrics-port", min=1, max=65535, show_default=False, help="Serve Prometheus metrics on 127.0.0.1:PORT while the run lasts."
+    ),
+]
 
 
 # How the core's option names (errors.spelled) read on the command line.
 FLAG_NAMES = {
-    "output": "-o", "model": "--model", "codec": "--codec", "bitrate": "--bitrate", "bit_depth": "--bit-depth",
-    "filename_format": "--filename-format", "offset": "--offset", "duration": "--duration", "mwf": "--mwf",
-    "silence_threshold": "--silence-threshold", "normalize": "--normalize", "normalize_stems": "--normalize-stems",
-    "highpass": "--highpass", "denoise": "--denoise-strength", "backend": "--backend", "precision": "--precision",
-    "keep_tree": "spl batch --keep-tree", "overwrite": "--overwrite",
+    "output": "-o",
+    "model": "--model",
+    "codec": "--codec",
+    "bitrate": "--bitrate",
+    "bit_depth": "--bit-depth",
+    "filename_format": "--filename-format",
+    "offset": "--offset",
+    "duration": "--duration",
+    "mwf": "--mwf",
+    "silence_threshold": "--silence-threshold",
+    "normalize": "--normalize",
+    "normalize_stems": "--normalize-stems",
+    "highpass": "--highpass",
+    "denoise": "--denoise-strength",
+    "backend": "--backend",
+    "precision": "--precision",
+    "keep_tree": "spl batch --keep-tree",
+    "overwrite": "--overwrite",
 }
 
 
@@ -167,9 +266,21 @@ class RunFlags:
 
     def settings(self, **command_flags: object):  # type: ignore[no-untyped-def]
         """Defaults < config file < environment < flags (None = flag not given), with the command's own flags."""
-        return load_settings(self.config_file, output=self.output, codec=self.codec, bitrate=self.bitrate, bit_depth=self.bit_depth,
-                             filename_format=self.filename_format, model=self.model, metrics_port=self.metrics_port, backend=self.backend,
-                             precision=self.precision, cache=False if self.no_cache else None, token=self.token, **command_flags)
+        return load_settings(
+            self.config_file,
+            output=self.output,
+            codec=self.codec,
+            bitrate=self.bitrate,
+            bit_depth=self.bit_depth,
+            filename_format=self.filename_format,
+            model=self.model,
+            metrics_port=self.metrics_port,
+            backend=self.backend,
+            precision=self.precision,
+            cache=False if self.no_cache else None,
+            token=self.token,
+            **command_flags,
+        )
 
     def options(self, settings, existing: str):  # type: ignore[no-untyped-def]
         """The core's SeparateOptions: the flags' meaning, decided once for both commands
@@ -181,13 +292,30 @@ class RunFlags:
         audio = settings.audio
         check_filename_format(audio.filename_format, settings.label("audio.filename_format"))  # names where it was set
         stems, hq = self.stems, self.hq
-        chosen = settings.models.default if self.model is not None or (stems is None and not hq) else model_for(2 if stems is None else stems, hq).full_name
+        chosen = (
+            settings.models.default
+            if self.model is not None or (stems is None and not hq)
+            else model_for(2 if stems is None else stems, hq).full_name
+        )
         strength = self.denoise_strength if self.denoise_strength is not None else DEFAULT_DENOISE_STRENGTH if self.denoise else 0.0
         return SeparateOptions(
-            model=chosen, codec=audio.codec.lower(), bitrate=audio.bitrate, bit_depth=audio.bit_depth,
-            filename_format=audio.filename_format, offset=self.offset, duration=self.duration, mwf=self.mwf, existing=existing,
-            tags=not self.no_tags, silence_threshold=self.silence_threshold, skip_silent=self.skip_silent, normalize=self.normalize,
-            normalize_stems=self.normalize_stems, highpass=self.highpass, denoise=strength, precision=settings.performance.precision,
+            model=chosen,
+            codec=audio.codec.lower(),
+            bitrate=audio.bitrate,
+            bit_depth=audio.bit_depth,
+            filename_format=audio.filename_format,
+            offset=self.offset,
+            duration=self.duration,
+            mwf=self.mwf,
+            existing=existing,
+            tags=not self.no_tags,
+            silence_threshold=self.silence_threshold,
+            skip_silent=self.skip_silent,
+            normalize=self.normalize,
+            normalize_stems=self.normalize_stems,
+            highpass=self.highpass,
+            denoise=strength,
+            precision=settings.performance.precision,
         )
 
 

@@ -39,9 +39,18 @@ def local_run(options: Any, settings: Any, listener: PlainListener, jobs: int = 
     from ..separate.run import SeparationRun
     from .options import model_store
 
-    return SeparationRun(options, settings.audio.output_dir, model_store(settings), listener, cache=CacheManager.for_run(settings, listener.warning),
-                         limits=InputLimits.from_settings(settings), enable_gpu=settings.performance.enable_gpu,
-                         backend=settings.performance.backend, jobs=jobs, fail_fast=fail_fast)
+    return SeparationRun(
+        options,
+        settings.audio.output_dir,
+        model_store(settings),
+        listener,
+        cache=CacheManager.for_run(settings, listener.warning),
+        limits=InputLimits.from_settings(settings),
+        enable_gpu=settings.performance.enable_gpu,
+        backend=settings.performance.backend,
+        jobs=jobs,
+        fail_fast=fail_fast,
+    )
 
 
 def remote_run(server: str, options: Any, settings: Any, listener: PlainListener, jobs: int = 1, fail_fast: bool = False) -> Any:
@@ -52,8 +61,16 @@ def remote_run(server: str, options: Any, settings: Any, listener: PlainListener
     return RemoteRun.for_cli(server, server_token(settings), options, settings, listener, jobs, fail_fast)
 
 
-def execute(run: Any, inputs: Sequence[Path], listener: PlainListener, settings: Any, destinations: Sequence[Path] | None = None,
-            input_errors: Sequence[SplError] = (), report: Path | None = None, uniform_exit: bool = True) -> None:
+def execute(
+    run: Any,
+    inputs: Sequence[Path],
+    listener: PlainListener,
+    settings: Any,
+    destinations: Sequence[Path] | None = None,
+    input_errors: Sequence[SplError] = (),
+    report: Path | None = None,
+    uniform_exit: bool = True,
+) -> None:
     """Run, print the summary, write the report, record the history, and exit with the documented code.
 
     With ``uniform_exit`` (spl separate) failures that share a cause exit with its code;
@@ -86,7 +103,9 @@ def execute(run: Any, inputs: Sequence[Path], listener: PlainListener, settings:
                 if report is not None:
                     write_report(report, partial, summary, run, started)
                 if settings.monitoring.history:  # so `spl stats` counts the run, and its inputs' outcomes
-                    record_history(settings, run, partial, summary, _command(uniform_exit), started, int(_interrupt_code(interrupt)), listener)
+                    record_history(
+                        settings, run, partial, summary, _command(uniform_exit), started, int(_interrupt_code(interrupt)), listener
+                    )
                 raise
         summary = monitor.tally.summary(time.perf_counter() - clock)
         summary["model_loaded"] = run.model_loaded
@@ -115,7 +134,9 @@ def _with_unfinished(finished: Sequence[Any], inputs: Sequence[Path], run: Any, 
     code = _interrupt_code(interrupt)
     finished = [r for r in finished if not isinstance(r.error, Unfinished)]  # stopped by this interruption: its code, not 1
     done = {Path(r.input) for r in finished}
-    unfinished = [FileResult(path, run.spec.full_name, status="failed", error=Interrupted(code, path)) for path in inputs if path not in done]
+    unfinished = [
+        FileResult(path, run.spec.full_name, status="failed", error=Interrupted(code, path)) for path in inputs if path not in done
+    ]
     return [*finished, *unfinished]
 
 
@@ -131,15 +152,24 @@ def _command(uniform_exit: bool) -> str:
     return "separate" if uniform_exit else "batch"
 
 
-def record_history(settings: Any, run: Any, results: Sequence[Any], summary: dict[str, Any], command: str, started: float, exit_code: int,
-                   listener: PlainListener) -> None:
+def record_history(
+    settings: Any,
+    run: Any,
+    results: Sequence[Any],
+    summary: dict[str, Any],
+    command: str,
+    started: float,
+    exit_code: int,
+    listener: PlainListener,
+) -> None:
     """Append the run to the history `spl stats` reads: in the ``cache.dir`` folder, cached run or not; a failure only warns."""
     from ..telemetry import history
 
     path = history.history_path(settings.cache.dir)
     try:
-        history.record_run(path, results, summary, command=command,
-                           model=run.spec.full_name, jobs=run.jobs, started_at=started, exit_code=exit_code)
+        history.record_run(
+            path, results, summary, command=command, model=run.spec.full_name, jobs=run.jobs, started_at=started, exit_code=exit_code
+        )
     except history.HistoryError as error:
         listener.warning(f"cannot record this run: {error} (SPL_HISTORY=off turns recording off)")
 
@@ -151,7 +181,9 @@ def check_report_path(path: Path) -> None:
     refused rather than swapped for a file (a symlink is followed to its target).
     """
     if str(path) == "-":
-        raise OutputError("--report - is not supported: standard output carries the progress", hint="name a file, e.g. --report report.json")
+        raise OutputError(
+            "--report - is not supported: standard output carries the progress", hint="name a file, e.g. --report report.json"
+        )
     path = Path(os.path.realpath(path))  # Path.resolve() raises RuntimeError on a link loop; stat() below names it
     with user_path(OutputError, path, "cannot write report", "choose a writable --report path"):
         problem = _report_problem(path)
@@ -224,4 +256,3 @@ def write_report(path: Path, results: Sequence[Any], summary: dict[str, Any], ru
         print(f"spl: error: cannot write report {path}: {error.strerror or error} (choose a writable --report path)", file=sys.stderr)
         return False
     return True
-

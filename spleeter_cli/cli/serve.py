@@ -19,23 +19,101 @@ from .ui import PlainListener, handles_errors
 
 @handles_errors
 def serve(
-    host: Annotated[Optional[str], typer.Option("--host", help="Address to listen on; anything but loopback needs a token or --insecure [default: 127.0.0.1].", show_default=False)] = None,
+    host: Annotated[
+        Optional[str],
+        typer.Option(
+            "--host",
+            help="Address to listen on; anything but loopback needs a token or --insecure [default: 127.0.0.1].",
+            show_default=False,
+        ),
+    ] = None,
     port: Annotated[Optional[int], typer.Option("--port", help="Port to listen on [default: 8080].", show_default=False)] = None,
-    jobs: Annotated[Optional[int], typer.Option("-j", "--jobs", help="Jobs separated at once, sharing one model (default: one per core, at least 2).", show_default=False)] = None,
-    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", parser=o.raw_path, help="Jobs database, uploads and stems [default: ~/.local/share/spl/server].", show_default=False)] = None,
-    max_upload: Annotated[Optional[str], typer.Option("--max-upload", metavar="SIZE", help="Largest upload accepted, MB or e.g. 2GB; larger ones get 413 [default: 512].", show_default=False)] = None,
-    retention: Annotated[Optional[str], typer.Option("--retention", metavar="AGE", help="Delete finished jobs and their files this long after they end, seconds or e.g. 24h [default: 24h].", show_default=False)] = None,
-    queue: Annotated[Optional[int], typer.Option("--queue", help="Jobs waiting at most; beyond it uploads get 429 with Retry-After [default: 64].", show_default=False)] = None,
-    grace: Annotated[Optional[float], typer.Option("--grace", metavar="SECONDS", help="On SIGTERM, how long running jobs may take to finish; the rest stay queued for the next start [default: 25].", show_default=False)] = None,
-    token: Annotated[Optional[str], typer.Option("--token", help="Bearer token every endpoint but /healthz requires (default: $SPLEETER_SERVER_TOKEN).", show_default=False)] = None,
-    token_file: Annotated[Optional[Path], typer.Option("--token-file", parser=o.raw_path, help="Read the token from this file (a mounted Secret).", show_default=False)] = None,
+    jobs: Annotated[
+        Optional[int],
+        typer.Option(
+            "-j", "--jobs", help="Jobs separated at once, sharing one model (default: one per core, at least 2).", show_default=False
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--data-dir",
+            parser=o.raw_path,
+            help="Jobs database, uploads and stems [default: ~/.local/share/spl/server].",
+            show_default=False,
+        ),
+    ] = None,
+    max_upload: Annotated[
+        Optional[str],
+        typer.Option(
+            "--max-upload",
+            metavar="SIZE",
+            help="Largest upload accepted, MB or e.g. 2GB; larger ones get 413 [default: 512].",
+            show_default=False,
+        ),
+    ] = None,
+    retention: Annotated[
+        Optional[str],
+        typer.Option(
+            "--retention",
+            metavar="AGE",
+            help="Delete finished jobs and their files this long after they end, seconds or e.g. 24h [default: 24h].",
+            show_default=False,
+        ),
+    ] = None,
+    queue: Annotated[
+        Optional[int],
+        typer.Option("--queue", help="Jobs waiting at most; beyond it uploads get 429 with Retry-After [default: 64].", show_default=False),
+    ] = None,
+    grace: Annotated[
+        Optional[float],
+        typer.Option(
+            "--grace",
+            metavar="SECONDS",
+            help="On SIGTERM, how long running jobs may take to finish; the rest stay queued for the next start [default: 25].",
+            show_default=False,
+        ),
+    ] = None,
+    token: Annotated[
+        Optional[str],
+        typer.Option(
+            "--token", help="Bearer token every endpoint but /healthz requires (default: $SPLEETER_SERVER_TOKEN).", show_default=False
+        ),
+    ] = None,
+    token_file: Annotated[
+        Optional[Path],
+        typer.Option("--token-file", parser=o.raw_path, help="Read the token from this file (a mounted Secret).", show_default=False),
+    ] = None,
     insecure: Annotated[bool, typer.Option("--insecure", help="Listen beyond loopback without a token.")] = False,
-    model: Annotated[Optional[str], typer.Option("-m", "--model", help="Model of the jobs that name none, loaded at start [default: models.default, spleeter:2stems].", show_default=False)] = None,
+    model: Annotated[
+        Optional[str],
+        typer.Option(
+            "-m",
+            "--model",
+            help="Model of the jobs that name none, loaded at start [default: models.default, spleeter:2stems].",
+            show_default=False,
+        ),
+    ] = None,
     backend: o.Backend = None,
     precision: o.Precision = None,
     no_cache: o.NoCache = False,
-    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", parser=o.raw_path, help="Disk cache folder (default: $SPLEETER_CACHE_DIR or the user cache dir).", show_default=False)] = None,
-    redis_url: Annotated[Optional[str], typer.Option("--redis-url", help="Shared Redis cache, e.g. redis://host:6379/0: a song separated by any replica is a hit for all (default: $SPLEETER_REDIS_URL).", show_default=False)] = None,
+    cache_dir: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--cache-dir",
+            parser=o.raw_path,
+            help="Disk cache folder (default: $SPLEETER_CACHE_DIR or the user cache dir).",
+            show_default=False,
+        ),
+    ] = None,
+    redis_url: Annotated[
+        Optional[str],
+        typer.Option(
+            "--redis-url",
+            help="Shared Redis cache, e.g. redis://host:6379/0: a song separated by any replica is a hit for all (default: $SPLEETER_REDIS_URL).",
+            show_default=False,
+        ),
+    ] = None,
     config_file: o.ConfigFile = None,
 ) -> None:
     """Serve separation over HTTP: upload songs, poll jobs, download stems (API docs at /docs)."""
@@ -43,9 +121,26 @@ def serve(
     from ..config import server_token
     from ..errors import spell_settings
 
-    settings = o.load_settings(config_file, host=host, port=port, jobs=jobs, data_dir=data_dir, max_upload=max_upload, retention=retention,
-                               queue=queue, grace=grace, token=token, token_file=token_file, insecure=True if insecure else None, model=model,
-                               backend=backend, precision=precision, cache_dir=cache_dir, redis_url=redis_url, cache=False if no_cache else None)
+    settings = o.load_settings(
+        config_file,
+        host=host,
+        port=port,
+        jobs=jobs,
+        data_dir=data_dir,
+        max_upload=max_upload,
+        retention=retention,
+        queue=queue,
+        grace=grace,
+        token=token,
+        token_file=token_file,
+        insecure=True if insecure else None,
+        model=model,
+        backend=backend,
+        precision=precision,
+        cache_dir=cache_dir,
+        redis_url=redis_url,
+        cache=False if no_cache else None,
+    )
     from ..server.serve import ServiceConfig, serve as run_service  # FastAPI and uvicorn: only here
 
     config = ServiceConfig.from_settings(settings, settings.performance.jobs or default_jobs(), server_token(settings))

@@ -30,9 +30,20 @@ def _seconds(value: float | None) -> str:
 
 @handles_errors
 def stats(
-    since: Annotated[Optional[str], typer.Option("--since", help="Runs started in this past period (7d, 12h, 30m) or since a date (2026-11-01).", show_default=False)] = None,
+    since: Annotated[
+        Optional[str],
+        typer.Option("--since", help="Runs started in this past period (7d, 12h, 30m) or since a date (2026-11-01).", show_default=False),
+    ] = None,
     last: Annotated[Optional[int], typer.Option("--last", help="Only the last N runs (after --since).", show_default=False)] = None,
-    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", parser=o.raw_path, help="Cache folder holding history.db (default: cache.dir of the config or $SPLEETER_CACHE_DIR, else the user cache dir).", show_default=False)] = None,
+    cache_dir: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--cache-dir",
+            parser=o.raw_path,
+            help="Cache folder holding history.db (default: cache.dir of the config or $SPLEETER_CACHE_DIR, else the user cache dir).",
+            show_default=False,
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
     config_file: o.ConfigFile = None,
 ) -> None:
@@ -53,15 +64,20 @@ def render(summary: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     if figures["runs"]:
         lines.append(f"runs:        {figures['runs']} ({selected['first_run']} .. {selected['last_run']})")
-        lines.append(f"inputs:      {figures['inputs']}: {figures['ok']} separated, {figures['skipped']} skipped, {figures['failed']} failed; "
-                     f"success rate {_percent(figures['success_rate'])}")
+        lines.append(
+            f"inputs:      {figures['inputs']}: {figures['ok']} separated, {figures['skipped']} skipped, {figures['failed']} failed; "
+            f"success rate {_percent(figures['success_rate'])}"
+        )
         speed = f", {figures['x_realtime']}x realtime" if figures["x_realtime"] else ""
         lines.append(f"audio:       {figures['audio_hours']:.2f} h in {figures['wall_seconds']:.1f} s{speed}")
         tiers = ", ".join(f"{tier} {_percent(rate)}" for tier, rate in figures["cache_hit_rate_by_tier"].items())
         lines.append(f"cache hits:  {_percent(figures['cache_hit_rate'])}" + (f" ({tiers})" if tiers else ""))
         if figures["inputs_by_backend"]:
             lines.append("backends:    " + ", ".join(f"{name} {count}" for name, count in figures["inputs_by_backend"].items()))
-        stages = ", ".join(f"{stage} {_seconds(row['p50'])}/{_seconds(row['p90'])}/{_seconds(row['p99'])}" for stage, row in figures["stage_seconds"].items())
+        stages = ", ".join(
+            f"{stage} {_seconds(row['p50'])}/{_seconds(row['p90'])}/{_seconds(row['p99'])}"
+            for stage, row in figures["stage_seconds"].items()
+        )
         lines.append(f"stage s/input p50/p90/p99: {stages}")
         if figures["errors_by_kind"]:
             lines.append("errors:      " + ", ".join(f"{kind} {count}" for kind, count in figures["errors_by_kind"].items()))

@@ -48,7 +48,10 @@ def handles_errors(command: F) -> F:
             if isinstance(error, typer.Exit) or not isinstance(error, Exception) or debugging():
                 raise
             # a bug in spl, not the user's doing: one line, traceback on request
-            print(f"spl: internal error: {type(error).__name__}: {error} (rerun with SPL_DEBUG=1 for details, and please report it)", file=sys.stderr)
+            print(
+                f"spl: internal error: {type(error).__name__}: {error} (rerun with SPL_DEBUG=1 for details, and please report it)",
+                file=sys.stderr,
+            )
             raise typer.Exit(int(ExitCode.FAILED)) from None
 
     return wrapper  # type: ignore[return-value]
@@ -63,7 +66,9 @@ def outcome(result: Any) -> str:
     elif not result.wall_time:
         return ""
     else:
-        text = f"{result.audio_duration:.1f} s of audio in {result.wall_time:.1f} s, {result.audio_duration / result.wall_time:.1f}x realtime"
+        text = (
+            f"{result.audio_duration:.1f} s of audio in {result.wall_time:.1f} s, {result.audio_duration / result.wall_time:.1f}x realtime"
+        )
     silent = getattr(result, "silent", [])
     if silent:
         kept = [name for name in silent if name in result.outputs]
@@ -165,8 +170,12 @@ class RichListener(PlainListener):
         super().__init__(verbose=verbose)
         self.console = Console(highlight=False)
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
-            console=self.console, transient=True,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
         )
         self.tasks: dict[Path, Any] = {}
 

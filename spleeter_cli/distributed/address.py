@@ -44,9 +44,13 @@ def parse_scheduler(value: str) -> SchedulerSpec:
     address = text if "://" in text else f"tcp://{text}"
     protocol, rest = address.split("://", 1)
     if protocol not in PROTOCOLS:
-        raise ValidationError(f"--scheduler {value!r}: {protocol}:// is not supported", hint=f"use {' or '.join(p + '://' for p in PROTOCOLS)}")
+        raise ValidationError(
+            f"--scheduler {value!r}: {protocol}:// is not supported", hint=f"use {' or '.join(p + '://' for p in PROTOCOLS)}"
+        )
     if "@" in rest:
-        raise ValidationError(f"--scheduler {without_credentials(value)!r}: a Dask scheduler's address has no user or password", hint=SCHEDULER_HINT)
+        raise ValidationError(
+            f"--scheduler {without_credentials(value)!r}: a Dask scheduler's address has no user or password", hint=SCHEDULER_HINT
+        )
     try:
         parts = urlsplit(address)
         host, port = parts.hostname, parts.port

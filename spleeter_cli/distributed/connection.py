@@ -87,7 +87,7 @@ def check_tls_settings() -> None:
         raise ValidationError(
             "a tls:// scheduler needs Dask's TLS settings, and none are configured",
             hint="set distributed.comm.tls.ca-file and .client.cert/.client.key in Dask's config, "
-                 "e.g. DASK_DISTRIBUTED__COMM__TLS__CA_FILE, DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT",
+            "e.g. DASK_DISTRIBUTED__COMM__TLS__CA_FILE, DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT",
         )
 
 
@@ -100,6 +100,11 @@ def start_local_cluster(workers: int) -> Any:
 
     threads = str(max(1, (os.cpu_count() or 1) // workers))
     return LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
         env={"TF_NUM_INTRAOP_THREADS": threads, "TF_CPP_MIN_LOG_LEVEL": "2"},
     )

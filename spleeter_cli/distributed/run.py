@@ -39,17 +39,34 @@ def worker_settings(settings: Any, machine_local: bool) -> dict[str, Any]:
     if machine_local or settings["performance.backend"] != "auto":
         keys.append("performance.backend")
     if machine_local:
-        keys += ["models.dir", "models.auto_download", "cache.dir", "cache.memory_mb", "cache.disk_mb", "performance.enable_gpu",
-                 "limits.max_file_mb", "limits.max_duration_seconds", "limits.allowed_roots"]
+        keys += [
+            "models.dir",
+            "models.auto_download",
+            "cache.dir",
+            "cache.memory_mb",
+            "cache.disk_mb",
+            "performance.enable_gpu",
+            "limits.max_file_mb",
+            "limits.max_duration_seconds",
+            "limits.allowed_roots",
+        ]
     return {key: settings[key] for key in keys if settings[key] is not None}
 
 
 class DistributedRun:
     """Separates inputs on a cluster, reporting through ``listener`` like ``SeparationRun``."""
 
-    def __init__(self, options: SeparateOptions, output_dir: Path, connection: ClusterConnection, listener: Listener,
-                 settings: dict[str, Any], fail_fast: bool = False,
-                 retries: int = RETRIES, owns_connection: bool = False) -> None:
+    def __init__(
+        self,
+        options: SeparateOptions,
+        output_dir: Path,
+        connection: ClusterConnection,
+        listener: Listener,
+        settings: dict[str, Any],
+        fail_fast: bool = False,
+        retries: int = RETRIES,
+        owns_connection: bool = False,
+    ) -> None:
         self.options = options
         self.output_dir = output_dir
         self.connection = connection
@@ -73,8 +90,15 @@ class DistributedRun:
         if spec.is_local:
             listener.status(f"starting a local Dask cluster of {spec.local_workers} worker{'s' if spec.local_workers != 1 else ''}")
         connection = ClusterConnection(spec, quiet=True)
-        return cls(options, settings.audio.output_dir, connection, listener, worker_settings(settings, spec.is_local),
-                   fail_fast=fail_fast, owns_connection=True)
+        return cls(
+            options,
+            settings.audio.output_dir,
+            connection,
+            listener,
+            worker_settings(settings, spec.is_local),
+            fail_fast=fail_fast,
+            owns_connection=True,
+        )
 
     def run(self, inputs: Sequence[Path], destinations: Sequence[Path] | None = None) -> list[FileResult]:
         """One task per input; results in input order, each passed to the listener as it completes."""
@@ -99,8 +123,9 @@ class DistributedRun:
         futures = {}
         results: list[FileResult | None] = [None] * len(inputs)
         # Planned as a local run plans: no input may overwrite another's stems (the workers check the rest).
-        plans = plan_inputs(inputs, destinations or [self.output_dir] * len(inputs), self.options.filename_format,
-                            self.spec.instruments, self.options.codec)
+        plans = plan_inputs(
+            inputs, destinations or [self.output_dir] * len(inputs), self.options.filename_format, self.spec.instruments, self.options.codec
+        )
         for index, (source, plan) in enumerate(zip(inputs, plans)):
             if not isinstance(plan, PlannedInput):
                 refused = results[index] = self._failed(source, plan)
@@ -108,8 +133,17 @@ class DistributedRun:
                 continue
             destination = plan.destination
             self._given[str(source.absolute())] = source
-            future = client.submit(separate_input, str(source.absolute()), str(destination.absolute()), options, self.settings, topic,
-                                   key=f"spl-separate-{topic[8:]}-{index}", retries=self.retries, pure=False)
+            future = client.submit(
+                separate_input,
+                str(source.absolute()),
+                str(destination.absolute()),
+                options,
+                self.settings,
+                topic,
+                key=f"spl-separate-{topic[8:]}-{index}",
+                retries=self.retries,
+                pure=False,
+            )
             futures[future] = index
         try:
             for future in as_completed(futures, loop=client.loop):
@@ -133,8 +167,13 @@ class DistributedRun:
         """The input's result as the local pipeline would have reported it (same paths, same errors)."""
         if future.cancelled():
             if self.connection.client.status != "running":
-                return self._failed(source, SplError(f"not finished: the connection to the Dask scheduler at {self.connection.spec} was lost",
-                                                     hint="rerun to resume once the scheduler is back"))
+                return self._failed(
+                    source,
+                    SplError(
+                        f"not finished: the connection to the Dask scheduler at {self.connection.spec} was lost",
+                        hint="rerun to resume once the scheduler is back",
+                    ),
+                )
             return self._failed(source, Unfinished("not started: the run was stopped"))
         try:
             payload = future.result()
@@ -176,4 +215,3 @@ def _task_error(error: BaseException) -> SplError:
     if type(error).__name__ == "KilledWorker":
         return SplError("the workers separating it died repeatedly", hint="check the workers' memory limits and logs")
     return SplError(f"failed on a worker: {type(error).__name__}: {error}", hint="see the worker's log, and please report it")
-

@@ -16,7 +16,14 @@ from ..separate.preprocess import Gain
 
 _ERROR_TYPES: dict[str, type[errors.SplError]] = {
     kind.__name__: kind
-    for kind in (errors.SplError, errors.ValidationError, errors.AudioProcessingError, errors.ModelError, errors.OutputError, errors.CacheError)
+    for kind in (
+        errors.SplError,
+        errors.ValidationError,
+        errors.AudioProcessingError,
+        errors.ModelError,
+        errors.OutputError,
+        errors.CacheError,
+    )
 }
 
 
@@ -52,13 +59,21 @@ def encode_result(result: FileResult) -> dict[str, Any]:
 
 def decode_result(data: dict[str, Any]) -> FileResult:
     return FileResult(
-        Path(data["input"]), data["model"], status=data["status"],
+        Path(data["input"]),
+        data["model"],
+        status=data["status"],
         outputs={name: Path(path) for name, path in data["outputs"].items()},
-        audio_duration=data["audio_duration"], wall_time=data["wall_time"], timings=dict(data["timings"]), cache=data["cache"],
+        audio_duration=data["audio_duration"],
+        wall_time=data["wall_time"],
+        timings=dict(data["timings"]),
+        cache=data["cache"],
         error=decode_error(data["error"]) if data["error"] is not None else None,
-        peaks=dict(data["peaks"]), silent=list(data["silent"]), input_gain=_decode_gain(data["input_gain"]),
+        peaks=dict(data["peaks"]),
+        silent=list(data["silent"]),
+        input_gain=_decode_gain(data["input_gain"]),
         stem_gains={name: _decode_gain(gain) for name, gain in data["stem_gains"].items()},
-        backend=data["backend"], precision=data["precision"],
+        backend=data["backend"],
+        precision=data["precision"],
     )
 
 

@@ -57,8 +57,9 @@ def separate_input(source: str, destination: str, options: dict[str, Any], setti
     try:
         separate_options = SeparateOptions(**options)
         state = _state(settings)
-        run = SeparationRun(separate_options, Path(destination), state.store, listener, cache=state.cache, jobs=1, models=state.models,
-                            limits=state.limits)
+        run = SeparationRun(
+            separate_options, Path(destination), state.store, listener, cache=state.cache, jobs=1, models=state.models, limits=state.limits
+        )
         [result] = run.run([Path(source)])
         model_loaded = run.model_loaded
     except SplError as error:  # bad worker config, or a model that cannot be installed here

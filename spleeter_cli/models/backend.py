@@ -55,7 +55,9 @@ def check_precision(precision: str, backend: str) -> None:
     if precision == "fp32":
         return
     if backend != "openvino":
-        raise ValidationError(f"precision bf16 needs the openvino backend, not {backend}", hint="use `backend` openvino, or `precision` fp32")
+        raise ValidationError(
+            f"precision bf16 needs the openvino backend, not {backend}", hint="use `backend` openvino, or `precision` fp32"
+        )
     if not cpu_has_native_bf16():
         raise ValidationError(
             "precision bf16 needs a CPU with native bf16 arithmetic (AVX512_BF16 or AMX-BF16); this CPU has neither",

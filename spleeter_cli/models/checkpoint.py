@@ -54,7 +54,9 @@ def check_layout(spec: ModelSpec, directory: Path, shown_as: Path | None = None)
     wrong = [f"{name} is {found[name]} not {shape}" for name, shape in expected.items() if name in found and found[name] != shape]
     # a model with more instruments holds this one's variables and more: 5stems passed as 2stems would load
     extra = sorted(name for name in found if name not in expected and _is_layer_variable(name))
-    problems = [text for text in (_summary("missing", missing), _summary("wrong shape", wrong), _summary("more than this model has", extra)) if text]
+    problems = [
+        text for text in (_summary("missing", missing), _summary("wrong shape", wrong), _summary("more than this model has", extra)) if text
+    ]
     if problems:
         raise ModelError(
             f"not a {spec.full_name} checkpoint: {'; '.join(problems)}",

@@ -56,7 +56,6 @@ def build_ir(spec: ModelSpec, directory: Path) -> None:
         ) from error
 
 
-
 # Which 5x5 kernel tap feeds output row (or column) 2m + phase from input m + offset, for a
 # stride-2 transposed convolution padded like TensorFlow's "same" (1 before, 2 after):
 # output[i] = sum of input[j] * w[k] over i = 2j + k - 1.

@@ -77,5 +77,8 @@ def load_openvino_model(spec: ModelSpec, directory: Path, precision: str, thread
         return OpenVINOModel(spec, directory, precision, threads)
     except RuntimeError as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ModelError(f"the OpenVINO model of {spec.full_name} cannot be loaded: {first}",
-                         hint=f"run `spl models verify {spec.name}` to rebuild it", path=directory) from None
+        raise ModelError(
+            f"the OpenVINO model of {spec.full_name} cannot be loaded: {first}",
+            hint=f"run `spl models verify {spec.name}` to rebuild it",
+            path=directory,
+        ) from None

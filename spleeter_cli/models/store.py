@@ -216,7 +216,9 @@ class ModelManager:
             return SourceRecord(manifest.get("source", "unknown"), manifest.get("version", "unknown"), manifest.get("archive_sha256"))
 
         def still_broken() -> bool:  # another process may have rebuilt it while we waited for the lock
-            return damaged is not None or self.ir_problem(spec.name) is not None or (verify and self._ir_hash_problem(spec.name) is not None)
+            return (
+                damaged is not None or self.ir_problem(spec.name) is not None or (verify and self._ir_hash_problem(spec.name) is not None)
+            )
 
         return self._install(spec, relink, force=False, on_status=_quiet, needed=still_broken)
 
@@ -225,8 +227,15 @@ class ModelManager:
         changed = [file for file, entry in section.get("files", {}).items() if not _matches(self.path(name) / file, entry)]
         return f"{', '.join(changed)} changed since it was built" if changed else None
 
-    def _install(self, spec: ModelSpec, fetch: Callable[[Path], SourceRecord], *, force: bool, on_status: Status,
-                 needed: Callable[[], bool] | None = None) -> Path:
+    def _install(
+        self,
+        spec: ModelSpec,
+        fetch: Callable[[Path], SourceRecord],
+        *,
+        force: bool,
+        on_status: Status,
+        needed: Callable[[], bool] | None = None,
+    ) -> Path:
         """Fetch into a private folder, build the IR, write the manifest, rename into place: all under the model's lock.
 
         ``needed`` decides, once the lock is held, whether there is still work to do (default: the model is not installed).
@@ -408,8 +417,11 @@ def _write_manifest(spec: ModelSpec, directory: Path, record: SourceRecord) -> N
         "files": files,
     }
     if all((directory / name).is_file() for name in IR_FILES):
-        manifest["openvino"] = {"version": openvino_version(), "recipe": IR_RECIPE,
-                                "files": {name: _file_entry(directory / name) for name in IR_FILES}}
+        manifest["openvino"] = {
+            "version": openvino_version(),
+            "recipe": IR_RECIPE,
+            "files": {name: _file_entry(directory / name) for name in IR_FILES},
+        }
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
 
 

@@ -32,8 +32,15 @@ class PlannedInput:
     stems: dict[str, Path]  # instrument -> final path
 
 
-def plan_inputs(inputs: Sequence[Path], destinations: Sequence[Path], template: str, instruments: Sequence[str], codec: str,
-                admit: Callable[[Path], None] | None = None, refuse_existing: bool = False) -> list[PlannedInput | SplError]:
+def plan_inputs(
+    inputs: Sequence[Path],
+    destinations: Sequence[Path],
+    template: str,
+    instruments: Sequence[str],
+    codec: str,
+    admit: Callable[[Path], None] | None = None,
+    refuse_existing: bool = False,
+) -> list[PlannedInput | SplError]:
     """Each input's plan, or the error that keeps it out of the run, in input order.
 
     ``admit`` checks an input before its paths are planned (local runs: it is a readable file
@@ -76,19 +83,28 @@ def check_filename_format(template: str, label: str = "`filename_format`") -> No
     fields = {field for field, _, _ in parsed}
     for field, spec, conversion in parsed:
         if spec or conversion:
-            raise ValidationError(f"{label} '{template}' formats {{{field}}} with '{'!' + conversion if conversion else ''}{':' + spec if spec else ''}'",
-                                  hint=f"write fields plainly, e.g. {DEFAULT_FILENAME_FORMAT}")
+            raise ValidationError(
+                f"{label} '{template}' formats {{{field}}} with '{'!' + conversion if conversion else ''}{':' + spec if spec else ''}'",
+                hint=f"write fields plainly, e.g. {DEFAULT_FILENAME_FORMAT}",
+            )
     unknown = sorted(fields - set(FORMAT_FIELDS))
     if unknown:
         allowed = ", ".join("{" + f + "}" for f in FORMAT_FIELDS)
         raise ValidationError(f"unknown field {{{unknown[0]}}} in {label} '{template}'", hint=f"allowed fields: {allowed}")
     if "instrument" not in fields:
-        raise ValidationError(f"{label} '{template}' has no {{instrument}}", hint=f"every stem needs its own name, e.g. {DEFAULT_FILENAME_FORMAT}")
+        raise ValidationError(
+            f"{label} '{template}' has no {{instrument}}", hint=f"every stem needs its own name, e.g. {DEFAULT_FILENAME_FORMAT}"
+        )
     if PART_MARKER in template:
-        raise ValidationError(f"{label} '{template}' contains '{PART_MARKER}', which marks spl's unfinished files", hint="a later run would delete such stems; rename them")
+        raise ValidationError(
+            f"{label} '{template}' contains '{PART_MARKER}', which marks spl's unfinished files",
+            hint="a later run would delete such stems; rename them",
+        )
     example = Path(template.format(**dict.fromkeys(FORMAT_FIELDS, "x")))
     if example.is_absolute() or ".." in example.parts:
-        raise ValidationError(f"{label} '{template}' would write outside the output directory", hint="remove '..' and absolute paths from the format")
+        raise ValidationError(
+            f"{label} '{template}' would write outside the output directory", hint="remove '..' and absolute paths from the format"
+        )
 
 
 def plan_outputs(source: Path, destination: Path, template: str, instruments: Iterable[str], codec: str) -> dict[str, Path]:
@@ -100,13 +116,22 @@ def plan_outputs(source: Path, destination: Path, template: str, instruments: It
         relative = template.format(instrument=instrument, **fields)
         path = real(root / relative)
         if path == root or not path.is_relative_to(root):  # check_filename_format refused templates that leave: the input's name does
-            raise OutputError(f"its name would put a stem at {relative!r}, outside the output directory {destination}",
-                              hint="rename the file, or use a `filename_format` without {filename} and {foldername}", path=str(source))
-        if len(os.fsencode(path.name)) > MAX_NAME_BYTES - TEMPORARY_NAME_BYTES or any(len(os.fsencode(part)) > MAX_NAME_BYTES for part in path.relative_to(root).parts):
-            raise OutputError(f"stem name {relative!r} is too long for the file system", hint="shorten it with `filename_format`", path=str(source))
+            raise OutputError(
+                f"its name would put a stem at {relative!r}, outside the output directory {destination}",
+                hint="rename the file, or use a `filename_format` without {filename} and {foldername}",
+                path=str(source),
+            )
+        if len(os.fsencode(path.name)) > MAX_NAME_BYTES - TEMPORARY_NAME_BYTES or any(
+            len(os.fsencode(part)) > MAX_NAME_BYTES for part in path.relative_to(root).parts
+        ):
+            raise OutputError(
+                f"stem name {relative!r} is too long for the file system", hint="shorten it with `filename_format`", path=str(source)
+            )
         planned[instrument] = path
     if len(set(planned.values())) < len(planned):
-        raise ValidationError(f"'{template}' gives several stems the same file name", hint="include {instrument}", setting="filename_format")
+        raise ValidationError(
+            f"'{template}' gives several stems the same file name", hint="include {instrument}", setting="filename_format"
+        )
     return planned
 
 
@@ -120,11 +145,16 @@ def claim(planned: dict[str, Path], source: Path, claimed: dict[Path, Path]) -> 
     resolved = real(source)
     for path in planned.values():
         if path == resolved:
-            raise OutputError(f"stem {path} would replace the input itself", hint="choose another `output` or `filename_format`", path=str(source))
+            raise OutputError(
+                f"stem {path} would replace the input itself", hint="choose another `output` or `filename_format`", path=str(source)
+            )
         if path in claimed:
             other = claimed[path]
-            hint = ("rename one of them: `filename_format` has no field for the extension" if real(other.parent) == resolved.parent
-                    else "put {foldername} in `filename_format`, or use `keep_tree` with a folder or glob")
+            hint = (
+                "rename one of them: `filename_format` has no field for the extension"
+                if real(other.parent) == resolved.parent
+                else "put {foldername} in `filename_format`, or use `keep_tree` with a folder or glob"
+            )
             raise OutputError(f"{path} is also a stem of {other}, an earlier input of this run", hint=hint, path=str(source))
     claimed.update(dict.fromkeys(planned.values(), source))
 
@@ -142,4 +172,6 @@ def _refuse_existing(outputs: dict[str, Path], source: Path) -> None:
     """Existing stems are kept unless the user allowed replacing them."""
     existing = [p for p in outputs.values() if p.exists()]
     if existing:
-        raise OutputError(f"output {existing[0]} already exists", hint="pass `overwrite` to replace it, or choose another `output`", path=str(source))
+        raise OutputError(
+            f"output {existing[0]} already exists", hint="pass `overwrite` to replace it, or choose another `output`", path=str(source)
+        )

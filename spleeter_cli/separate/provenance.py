@@ -61,7 +61,9 @@ class Origin:
         try:
             return input_digest(self.path)
         except OSError as error:
-            raise AudioProcessingError(f"cannot read: {error.strerror or error}", hint="check the file's permissions", path=str(self.source)) from None
+            raise AudioProcessingError(
+                f"cannot read: {error.strerror or error}", hint="check the file's permissions", path=str(self.source)
+            ) from None
 
     def record(self, stem: Path | None) -> bytes:
         """The record of a stem of this origin: pending (``stem`` None) or written (the stem in place)."""
@@ -103,9 +105,11 @@ def is_done(stems: Iterable[Path], origin: Origin) -> bool:
         if record is None:
             raise OutputError(f"{stem} exists and spl has no record of writing it", hint=REPLACE_HINT, path=str(origin.source))
         if not origin.is_input_of(record):
-            raise OutputError(f"{stem} is a stem of another input, {record['input']['path']}",
-                              hint="put {foldername} in `filename_format` or use `keep_tree` to keep both, or pass `overwrite` to replace it",
-                              path=str(origin.source))
+            raise OutputError(
+                f"{stem} is a stem of another input, {record['input']['path']}",
+                hint="put {foldername} in `filename_format` or use `keep_tree` to keep both, or pass `overwrite` to replace it",
+                path=str(origin.source),
+            )
         if record["stem"] is None:  # an interrupted run of this input was replacing it
             done = False
         elif not _unchanged(stem, record["stem"]):

@@ -120,8 +120,15 @@ class SeparationRun:
             formats.check_file(source)
             self.limits.check_file(source)
 
-        return plan_inputs(inputs, destinations or [self.output_dir] * len(inputs), self.options.filename_format,
-                           self.spec.instruments, self.options.codec, admit, refuse_existing=self.options.existing == "refuse")
+        return plan_inputs(
+            inputs,
+            destinations or [self.output_dir] * len(inputs),
+            self.options.filename_format,
+            self.spec.instruments,
+            self.options.codec,
+            admit,
+            refuse_existing=self.options.existing == "refuse",
+        )
 
     def _admitted(self, plan: PlannedInput | SplError) -> _Job | FileResult:
         if isinstance(plan, SplError):
@@ -176,20 +183,31 @@ class SeparationRun:
         audio, input_gain = self._separated(job, timings)
         self.listener.file_stage(job.source, "separate")
         written = self.writer.write(stems, job.origin, audio, timings, key)
-        return self._result(job, written, started, timings=timings, input_gain=input_gain,
-                            backend=self.models.backend, precision=self.options.precision)
+        return self._result(
+            job, written, started, timings=timings, input_gain=input_gain, backend=self.models.backend, precision=self.options.precision
+        )
 
     def _result(self, job: _Job, written: Written, started: float, **details: Any) -> FileResult:
-        return FileResult(job.source, self.spec.full_name, outputs=written.outputs, audio_duration=written.audio_duration,
-                          wall_time=time.perf_counter() - started, peaks=written.peaks, silent=written.silent,
-                          stem_gains=written.gains, **details)
+        return FileResult(
+            job.source,
+            self.spec.full_name,
+            outputs=written.outputs,
+            audio_duration=written.audio_duration,
+            wall_time=time.perf_counter() - started,
+            peaks=written.peaks,
+            silent=written.silent,
+            stem_gains=written.gains,
+            **details,
+        )
 
     def _failed(self, source: Path, error: SplError, started: float) -> FileResult:
         """Report a failed input; with --fail-fast, nothing new starts after it."""
         if self.fail_fast:
             self.cancelled.set()
         error.context.setdefault("path", str(source))
-        result = FileResult(source, self.spec.full_name, status="failed", error=error, wall_time=time.perf_counter() - started if started else 0.0)
+        result = FileResult(
+            source, self.spec.full_name, status="failed", error=error, wall_time=time.perf_counter() - started if started else 0.0
+        )
         self.listener.file_finished(result)
         return result
 
@@ -208,8 +226,9 @@ class SeparationRun:
 
         info = codec.probe(job.source)
         if self.options.offset > 0 and self.options.offset >= info.duration:
-            raise AudioProcessingError(formats.past_the_end(self.options.offset, info.duration), hint="use a smaller `offset`",
-                                       path=str(job.source))
+            raise AudioProcessingError(
+                formats.past_the_end(self.options.offset, info.duration), hint="use a smaller `offset`", path=str(job.source)
+            )
         job.duration = max(0.0, min(info.duration - self.options.offset, self.options.duration or float("inf")))
         job.channels = info.channels
         self.limits.check_duration(job.source, job.duration)

@@ -40,8 +40,13 @@ class MaskModel(Protocol):
 class Separator:
     """Separates float32 stereo 44.1 kHz audio with one loaded model."""
 
-    def __init__(self, model: MaskModel, chunk_segments: int = CHUNK_SEGMENTS, cancelled: threading.Event | None = None,
-                 turns: CoreTurns | NoTurns | None = None) -> None:
+    def __init__(
+        self,
+        model: MaskModel,
+        chunk_segments: int = CHUNK_SEGMENTS,
+        cancelled: threading.Event | None = None,
+        turns: CoreTurns | NoTurns | None = None,
+    ) -> None:
         """``cancelled``, once set, makes the stem stream raise ``stages.Cancelled`` rather than wait for the stages.
         ``turns``: shared with the model's runtime when both compute on the same CPU cores (``turns.py``)."""
         if chunk_segments < 1:
@@ -58,7 +63,9 @@ class Separator:
         pieces = list(self.stream_wiener(lambda: [waveform]) if wiener else self.stream([waveform]))
         return {name: np.concatenate([p[name] for p in pieces]) for name in self.spec.instruments}
 
-    def stream(self, blocks: Iterable[np.ndarray], on_progress: Progress | None = None, wiener: WienerStatistics | None = None) -> Iterator[Stems]:
+    def stream(
+        self, blocks: Iterable[np.ndarray], on_progress: Progress | None = None, wiener: WienerStatistics | None = None
+    ) -> Iterator[Stems]:
         """Separate a stream of (n, 2) blocks; yields stem blocks as soon as they are final.
 
         Decoding with the STFT, the U-Nets, and the inverse STFT run as three

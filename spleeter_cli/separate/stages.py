@@ -33,8 +33,9 @@ class _Failure(Generic[T]):
 _DONE = object()
 
 
-def staged(source: Iterable[T], step: Callable[[T], U], depth: int = 1, name: str = "spl-stage",
-           cancelled: threading.Event | None = None) -> Iterator[U]:
+def staged(
+    source: Iterable[T], step: Callable[[T], U], depth: int = 1, name: str = "spl-stage", cancelled: threading.Event | None = None
+) -> Iterator[U]:
     """``map(step, source)`` computed on a background thread, results in order.
 
     An exception in the thread is re-raised to the consumer; a consumer that stops

@@ -22,7 +22,9 @@ from ..errors import OutputError
 from . import provenance
 
 PART_MARKER = ".part-"
-TEMPORARY_NAME_BYTES = 24  # what spl's hidden files add to a stem's name, at most: its record's temporary, ".." + ".spl.json" + ".part-" + a 7-digit PID
+TEMPORARY_NAME_BYTES = (
+    24  # what spl's hidden files add to a stem's name, at most: its record's temporary, ".." + ".spl.json" + ".part-" + a 7-digit PID
+)
 
 # Temporaries this process is writing, as strings. Only atomic set operations touch it
 # (update, difference_update, list()): the signal path may run between any two bytecodes
@@ -92,7 +94,11 @@ def staged(finals: dict[str, Path], origin: provenance.Origin, created: list[Pat
                 os.replace(temporary, finals[name])
                 _write_atomically(provenance.record_path(finals[name]), origin.record(finals[name]))
         except OSError as error:
-            raise OutputError(f"cannot write stems: {error.strerror or error}", hint="check free space and permissions of the output directory", path=str(source)) from None
+            raise OutputError(
+                f"cannot write stems: {error.strerror or error}",
+                hint="check free space and permissions of the output directory",
+                path=str(source),
+            ) from None
         except OutputError as error:  # from a stem's writer, naming its hidden temporary: name the input and the stem instead
             stem = {str(temporary): finals[name] for name, temporary in temporaries.items()}.get(str(error.context.get("path")))
             if stem is None:

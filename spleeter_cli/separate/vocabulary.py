@@ -50,10 +50,19 @@ class SeparateOptions:
         """The options that change the bytes of the stems (not where they are written, nor which are kept)."""
         bitrate = formats.check_output_options(self.codec, self.bitrate, self.bit_depth)  # None -> the codec's default
         lossless = self.codec in formats.LOSSLESS_CODECS  # so `-c wav --bitrate 128k` is still a hit for `-c wav`
-        fields = {"codec": self.codec, "bitrate": None if lossless else bitrate, "bit_depth": self.bit_depth if lossless else None,
-                  "offset": self.offset, "duration": self.duration,
-                  "mwf": self.mwf, "tags": self.tags, "normalize": self.normalize, "normalize_stems": self.normalize_stems,
-                  "highpass": self.highpass, "denoise": self.denoise}
+        fields = {
+            "codec": self.codec,
+            "bitrate": None if lossless else bitrate,
+            "bit_depth": self.bit_depth if lossless else None,
+            "offset": self.offset,
+            "duration": self.duration,
+            "mwf": self.mwf,
+            "tags": self.tags,
+            "normalize": self.normalize,
+            "normalize_stems": self.normalize_stems,
+            "highpass": self.highpass,
+            "denoise": self.denoise,
+        }
         if self.precision != DEFAULT_PRECISION:  # fp32 stems are the same whichever backend made them; bf16 ones are not
             fields["precision"] = self.precision
         return fields
@@ -150,17 +159,26 @@ def check_options(options: SeparateOptions) -> ModelSpec:
     if not 0 <= options.offset <= MAX_SECONDS:  # also refuses nan
         raise ValidationError(f"must be between 0 and {MAX_SECONDS:.0f} seconds, not {options.offset:g}", setting="offset")
     if options.duration is not None and not 0 < options.duration <= MAX_SECONDS:
-        raise ValidationError(f"must be more than 0 and at most {MAX_SECONDS:.0f} seconds, not {options.duration:g}",
-                              hint="leave it out to separate to the end", setting="duration")
+        raise ValidationError(
+            f"must be more than 0 and at most {MAX_SECONDS:.0f} seconds, not {options.duration:g}",
+            hint="leave it out to separate to the end",
+            setting="duration",
+        )
     for name, target in (("normalize", options.normalize), ("normalize_stems", options.normalize_stems)):
         if target is not None and not -70 <= target <= 0:
-            raise ValidationError(f"must be a loudness between -70 and 0 LUFS, not {target:g}", hint="streaming services use about -14", setting=name)
+            raise ValidationError(
+                f"must be a loudness between -70 and 0 LUFS, not {target:g}", hint="streaming services use about -14", setting=name
+            )
     if options.highpass is not None and not 0 < options.highpass < SAMPLE_RATE / 2:
-        raise ValidationError(f"must be above 0 and below {SAMPLE_RATE // 2} Hz, not {options.highpass:g}", hint="rumble filters use 20-80 Hz",
-                              setting="highpass")
+        raise ValidationError(
+            f"must be above 0 and below {SAMPLE_RATE // 2} Hz, not {options.highpass:g}",
+            hint="rumble filters use 20-80 Hz",
+            setting="highpass",
+        )
     if not 0 <= options.denoise <= 1:
-        raise ValidationError(f"must be between 0 and 1, not {options.denoise:g}", hint="1 removes all it can; 0.5 is gentler on music",
-                              setting="denoise")
+        raise ValidationError(
+            f"must be between 0 and 1, not {options.denoise:g}", hint="1 removes all it can; 0.5 is gentler on music", setting="denoise"
+        )
     if options.existing not in EXISTING:
         raise ValidationError(f"must be one of {', '.join(EXISTING)}, not {options.existing!r}", setting="existing")
     return spec

@@ -45,8 +45,15 @@ class StemWriter:
     empty at its end; ``cache`` (a CacheManager, or None) receives every stem set computed.
     """
 
-    def __init__(self, options: SeparateOptions, model: str, instruments: Iterable[str], cancelled: threading.Event,
-                 created: list[Path], cache: Any = None) -> None:
+    def __init__(
+        self,
+        options: SeparateOptions,
+        model: str,
+        instruments: Iterable[str],
+        cancelled: threading.Event,
+        created: list[Path],
+        cache: Any = None,
+    ) -> None:
         self.options = options
         self.model = model
         self.instruments = list(instruments)
@@ -55,8 +62,14 @@ class StemWriter:
         self.cache = cache
         self.silent_below = 10 ** (options.silence_threshold / 20)  # linear peak under which a stem counts as silent
 
-    def write(self, stems: dict[str, Path], origin: provenance.Origin, audio: Iterable[dict[str, np.ndarray]],
-              timings: dict[str, float], cache_key: str | None = None) -> Written:
+    def write(
+        self,
+        stems: dict[str, Path],
+        origin: provenance.Origin,
+        audio: Iterable[dict[str, np.ndarray]],
+        timings: dict[str, float],
+        cache_key: str | None = None,
+    ) -> Written:
         """Encode separated ``audio`` into ``stems``, adding encoding time to ``timings["encode"]``; then cache and silence."""
         with staging.staged(stems, origin, self.created) as temporaries:
             frames, peaks, gains = self._encode(temporaries, audio, timings)
@@ -88,8 +101,9 @@ class StemWriter:
                 provenance.remove(written.outputs.pop(name))
         return written
 
-    def _encode(self, temporaries: dict[str, Path], audio: Iterable[dict[str, np.ndarray]],
-                timings: dict[str, float]) -> tuple[int, dict[str, float], dict[str, preprocess.Gain]]:
+    def _encode(
+        self, temporaries: dict[str, Path], audio: Iterable[dict[str, np.ndarray]], timings: dict[str, float]
+    ) -> tuple[int, dict[str, float], dict[str, preprocess.Gain]]:
         """Frames written, peak per stem and --normalize-stems gains."""
         normalizing = self.options.normalize_stems is not None
         targets = {name: tmp.with_name(tmp.name + ".float") if normalizing else tmp for name, tmp in temporaries.items()}
@@ -133,8 +147,14 @@ class StemWriter:
         for name, path in temporaries.items():
             tags.write_tags(path, self.options.codec, tags.stem_tags(found, name))
 
-    def _normalize(self, temporaries: dict[str, Path], intermediates: dict[str, Path], meters: dict[str, Any],
-                   peaks: dict[str, float], timings: dict[str, float]) -> dict[str, preprocess.Gain]:
+    def _normalize(
+        self,
+        temporaries: dict[str, Path],
+        intermediates: dict[str, Path],
+        meters: dict[str, Any],
+        peaks: dict[str, float],
+        timings: dict[str, float],
+    ) -> dict[str, preprocess.Gain]:
         """Encode each float intermediate at the gain that brings it to --normalize-stems; silent stems stay as they are."""
         target = self.options.normalize_stems
         assert target is not None

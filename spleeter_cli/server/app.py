@@ -74,8 +74,12 @@ def create_app(service: Service) -> Any:
         service.begin_stop()
         await asyncio.to_thread(runner.drain, service.stop_deadline or time.monotonic())
 
-    app = FastAPI(title="spl", version=__version__, lifespan=lifespan,
-                  description="Split songs into stems with the official Spleeter models: upload, poll, download.")
+    app = FastAPI(
+        title="spl",
+        version=__version__,
+        lifespan=lifespan,
+        description="Split songs into stems with the official Spleeter models: upload, poll, download.",
+    )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -83,18 +87,35 @@ def create_app(service: Service) -> Any:
         where = ".".join(str(part) for part in first["loc"][1:]) or str(first["loc"][0])
         return _problem(422, f"`{where}` {first['msg'].lower()}")
 
-    @app.post(f"{API}/jobs", status_code=202, openapi_extra=_upload_schema(), summary="Upload a song to separate",
-              responses={202: {"description": "queued (or, with ?wait, still running)"}, 200: {"description": "done within ?wait"},
-                         413: {"description": "larger than --max-upload"}, 422: {"description": "not audio spl can separate, or a bad option"},
-                         429: {"description": "the queue is full: retry after Retry-After seconds"}})
-    async def create_job(request: Request, wait: float = Query(0.0, ge=0, le=MAX_WAIT, description="hold the answer until the job ends, at most this many seconds")) -> Response:
+    @app.post(
+        f"{API}/jobs",
+        status_code=202,
+        openapi_extra=_upload_schema(),
+        summary="Upload a song to separate",
+        responses={
+            202: {"description": "queued (or, with ?wait, still running)"},
+            200: {"description": "done within ?wait"},
+            413: {"description": "larger than --max-upload"},
+            422: {"description": "not audio spl can separate, or a bad option"},
+            429: {"description": "the queue is full: retry after Retry-After seconds"},
+        },
+    )
+    async def create_job(
+        request: Request,
+        wait: float = Query(0.0, ge=0, le=MAX_WAIT, description="hold the answer until the job ends, at most this many seconds"),
+    ) -> Response:
         if not runner.accepting:
             return _problem(503, "the server is shutting down", retry_after=1)
         if runner.is_full():
             return _queue_full(runner.retry_after())
         try:
-            upload = await uploads.receive(request.headers.get("content-type"), _declared_length(request), request.stream(),
-                                           jobs.new_upload(), service.max_upload_bytes)
+            upload = await uploads.receive(
+                request.headers.get("content-type"),
+                _declared_length(request),
+                request.stream(),
+                jobs.new_upload(),
+                service.max_upload_bytes,
+            )
         except uploads.BadUpload as problem:
             return _problem(problem.status, str(problem))
         try:
@@ -113,7 +134,10 @@ def create_app(service: Service) -> Any:
         return await _answer(job.id, wait, created=True)
 
     @app.get(f"{API}/jobs/{{job_id}}", summary="A job's status, progress, result and stems")
-    async def get_job(job_id: str, wait: float = Query(0.0, ge=0, le=MAX_WAIT, description="hold the answer until the job ends, at most this many seconds")) -> Response:
+    async def get_job(
+        job_id: str,
+        wait: float = Query(0.0, ge=0, le=MAX_WAIT, description="hold the answer until the job ends, at most this many seconds"),
+    ) -> Response:
         return await _answer(job_id, wait, created=False)
 
     @app.get(f"{API}/jobs/{{job_id}}/stems/{{instrument}}", summary="Download one stem", response_class=Response)
@@ -146,9 +170,19 @@ def create_app(service: Service) -> Any:
     @app.get(f"{API}/models", summary="Models known and installed, and the backend")
     def models() -> dict[str, Any]:
         loaded = set(runner.pool.loaded)
-        return {"backend": runner.pool.backend, "default": runner.default_model, "models": [
-            {"name": spec.full_name, "instruments": list(spec.instruments), "installed": runner.store.is_installed(spec.name),
-             "loaded": spec.name in loaded} for spec in CATALOG.values()]}
+        return {
+            "backend": runner.pool.backend,
+            "default": runner.default_model,
+            "models": [
+                {
+                    "name": spec.full_name,
+                    "instruments": list(spec.instruments),
+                    "installed": runner.store.is_installed(spec.name),
+                    "loaded": spec.name in loaded,
+                }
+                for spec in CATALOG.values()
+            ],
+        }
 
     @app.get("/healthz", summary="The process is alive (needs no token)")
     def healthz() -> dict[str, str]:
@@ -241,5 +275,9 @@ def _upload_schema() -> dict[str, Any]:
     properties: dict[str, Any] = {uploads.FILE_FIELD: {"type": "string", "format": "binary", "description": "the audio file"}}
     for name, (parse, meaning) in FIELDS.items():
         properties[name] = {"type": types[parse.__name__], "description": meaning}
-    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-        "type": "object", "required": [uploads.FILE_FIELD], "properties": properties}}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": {"type": "object", "required": [uploads.FILE_FIELD], "properties": properties}}},
+        }
+    }

@@ -33,19 +33,40 @@ _BUSY_RETRIES = 240  # a full queue (429) is waited out this many times before t
 
 def form_fields(options: SeparateOptions, backend: str) -> dict[str, str]:
     """The job's form: every option that changes the stems, by the names ``server/form.py`` reads."""
-    fields: dict[str, Any] = {"model": options.model, "codec": options.codec, "bitrate": options.bitrate, "bit_depth": options.bit_depth,
-                              "offset": options.offset, "duration": options.duration, "mwf": options.mwf, "no_tags": not options.tags,
-                              "silence_threshold": options.silence_threshold, "skip_silent": options.skip_silent, "normalize": options.normalize,
-                              "normalize_stems": options.normalize_stems, "highpass": options.highpass,
-                              "denoise_strength": options.denoise or None, "precision": options.precision, "backend": backend}
+    fields: dict[str, Any] = {
+        "model": options.model,
+        "codec": options.codec,
+        "bitrate": options.bitrate,
+        "bit_depth": options.bit_depth,
+        "offset": options.offset,
+        "duration": options.duration,
+        "mwf": options.mwf,
+        "no_tags": not options.tags,
+        "silence_threshold": options.silence_threshold,
+        "skip_silent": options.skip_silent,
+        "normalize": options.normalize,
+        "normalize_stems": options.normalize_stems,
+        "highpass": options.highpass,
+        "denoise_strength": options.denoise or None,
+        "precision": options.precision,
+        "backend": backend,
+    }
     return {name: str(value).lower() if isinstance(value, bool) else str(value) for name, value in fields.items() if value is not None}
 
 
 class RemoteRun:
     """Separates inputs on a `spl serve`, reporting through ``listener`` like ``SeparationRun``."""
 
-    def __init__(self, remote: Remote, options: SeparateOptions, output_dir: Path, listener: Listener, jobs: int = 1,
-                 fail_fast: bool = False, backend: str = "auto") -> None:
+    def __init__(
+        self,
+        remote: Remote,
+        options: SeparateOptions,
+        output_dir: Path,
+        listener: Listener,
+        jobs: int = 1,
+        fail_fast: bool = False,
+        backend: str = "auto",
+    ) -> None:
         self.remote = remote
         self.options = options
         self.output_dir = output_dir
@@ -60,8 +81,9 @@ class RemoteRun:
         self._created: list[Path] = []
 
     @classmethod
-    def for_cli(cls, url: str, token: str | None, options: SeparateOptions, settings: Any, listener: Listener, jobs: int,
-                fail_fast: bool = False) -> RemoteRun:
+    def for_cli(
+        cls, url: str, token: str | None, options: SeparateOptions, settings: Any, listener: Listener, jobs: int, fail_fast: bool = False
+    ) -> RemoteRun:
         """Check the server answers and takes the token before any input is touched."""
         remote = Remote(url, token)
         check_options(options)
@@ -71,8 +93,15 @@ class RemoteRun:
         return cls(remote, options, settings.audio.output_dir, listener, jobs, fail_fast, settings.performance.backend)
 
     def run(self, inputs: Sequence[Path], destinations: Sequence[Path] | None = None) -> list[FileResult]:
-        plans = plan_inputs(inputs, destinations or [self.output_dir] * len(inputs), self.options.filename_format,
-                            self.spec.instruments, self.options.codec, formats.check_file, refuse_existing=self.options.existing == "refuse")
+        plans = plan_inputs(
+            inputs,
+            destinations or [self.output_dir] * len(inputs),
+            self.options.filename_format,
+            self.spec.instruments,
+            self.options.codec,
+            formats.check_file,
+            refuse_existing=self.options.existing == "refuse",
+        )
         pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="spl-remote")
         futures: dict[int, Future[FileResult]] = {}
         try:
@@ -146,7 +175,9 @@ class RemoteRun:
             self._pause(POLL)
             answer = self.remote.get(job["url"])
             if answer.status != 200:
-                raise SplError(f"the job on the spl server is gone ({_refusal(answer.status, answer.body or {}).message})", hint="rerun to resume")
+                raise SplError(
+                    f"the job on the spl server is gone ({_refusal(answer.status, answer.body or {}).message})", hint="rerun to resume"
+                )
             job = answer.body
             if job["status"] == "running":
                 if not announced and job.get("duration") is not None:

@@ -75,7 +75,9 @@ def parse_fields(fields: Mapping[str, str], default_model: str, default_precisio
     """The options a job's form asks for, checked; raises ValidationError naming the field."""
     unknown = sorted(set(fields) - set(FIELDS))
     if unknown:
-        raise ValidationError(f"unknown field '{unknown[0]}'", hint="allowed: file, " + ", ".join(FIELDS))  # quoted, not backticked: a client's word is never respelled
+        raise ValidationError(
+            f"unknown field '{unknown[0]}'", hint="allowed: file, " + ", ".join(FIELDS)
+        )  # quoted, not backticked: a client's word is never respelled
     given: dict[str, Any] = {}
     for name, raw in fields.items():
         parse, _ = FIELDS[name]
@@ -84,19 +86,32 @@ def parse_fields(fields: Mapping[str, str], default_model: str, default_precisio
         except ValueError as error:
             raise ValidationError(f"must be {error}, not {raw!r}", setting=name) from None
     options = SeparateOptions(
-        model=_model(given, default_model), codec=given.get("codec", "wav").lower(), bitrate=given.get("bitrate"),
-        bit_depth=given.get("bit_depth", 16), filename_format=STEM_FORMAT, offset=given.get("offset", 0.0), duration=given.get("duration"),
-        mwf=given.get("mwf", False), existing="overwrite", tags=not given.get("no_tags", False),
-        silence_threshold=given.get("silence_threshold", DEFAULT_SILENCE_DBFS), skip_silent=given.get("skip_silent", False),
-        normalize=given.get("normalize"), normalize_stems=given.get("normalize_stems"), highpass=given.get("highpass"),
-        denoise=_denoise(given), precision=given.get("precision", default_precision).lower(),
+        model=_model(given, default_model),
+        codec=given.get("codec", "wav").lower(),
+        bitrate=given.get("bitrate"),
+        bit_depth=given.get("bit_depth", 16),
+        filename_format=STEM_FORMAT,
+        offset=given.get("offset", 0.0),
+        duration=given.get("duration"),
+        mwf=given.get("mwf", False),
+        existing="overwrite",
+        tags=not given.get("no_tags", False),
+        silence_threshold=given.get("silence_threshold", DEFAULT_SILENCE_DBFS),
+        skip_silent=given.get("skip_silent", False),
+        normalize=given.get("normalize"),
+        normalize_stems=given.get("normalize_stems"),
+        highpass=given.get("highpass"),
+        denoise=_denoise(given),
+        precision=given.get("precision", default_precision).lower(),
     )
     check_options(options)
     requested = given.get("backend", "auto").lower()
     if requested not in BACKENDS:
         raise ValidationError(f"must be one of {', '.join(BACKENDS)}, not {requested!r}", setting="backend")
     if requested not in ("auto", backend):
-        raise ValidationError(f"{requested} is not what this server runs", hint=f"leave it out, or ask for auto or {backend}", setting="backend")
+        raise ValidationError(
+            f"{requested} is not what this server runs", hint=f"leave it out, or ask for auto or {backend}", setting="backend"
+        )
     check_precision(options.precision, backend)
     return options
 

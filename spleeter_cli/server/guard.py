@@ -32,8 +32,10 @@ def is_loopback(host: str) -> bool:
 def check_binding(host: str, token: str | None, insecure: bool, host_label: str) -> None:
     """Without a token the service must not be reachable from other machines, unless the operator says so."""
     if token is None and not insecure and not is_loopback(host):
-        raise ValidationError(f"{host_label} {host}: refusing to serve beyond this machine without a token",
-                              hint="set one with --token, SPLEETER_SERVER_TOKEN or --token-file, or pass --insecure")
+        raise ValidationError(
+            f"{host_label} {host}: refusing to serve beyond this machine without a token",
+            hint="set one with --token, SPLEETER_SERVER_TOKEN or --token-file, or pass --insecure",
+        )
 
 
 class Guard:
@@ -73,8 +75,18 @@ class Guard:
 
 
 async def _unauthorized(send: Any) -> None:
-    body = json.dumps({"detail": "missing or wrong bearer token (send Authorization: Bearer TOKEN)", "exit_code": int(ExitCode.USAGE)}).encode()
-    await send({"type": "http.response.start", "status": 401,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"www-authenticate", b'Bearer realm="spl"')]})
+    body = json.dumps(
+        {"detail": "missing or wrong bearer token (send Authorization: Bearer TOKEN)", "exit_code": int(ExitCode.USAGE)}
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"www-authenticate", b'Bearer realm="spl"'),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -81,8 +81,9 @@ class JobStore:
         try:
             self._owner.acquire(timeout=0)
         except filelock.Timeout:
-            raise ValidationError(f"data dir {data_dir} is in use by another `spl serve`",
-                                  hint="stop that server, or give this one its own --data-dir") from None
+            raise ValidationError(
+                f"data dir {data_dir} is in use by another `spl serve`", hint="stop that server, or give this one its own --data-dir"
+            ) from None
         self._lock = threading.Lock()
         try:
             self._db = connect_wal(data_dir / "jobs.db", timeout=30, check_same_thread=False)
@@ -125,8 +126,10 @@ class JobStore:
         job = Job(job_id, "queued", filename, suffix, options, time.time())
         self.folder(job_id).mkdir()
         os.replace(upload, self.input_path(job))
-        self._write("INSERT INTO jobs (id, status, filename, suffix, options, created) VALUES (?, ?, ?, ?, ?, ?)",
-                    (job.id, job.status, filename, suffix, json.dumps(options), job.created))
+        self._write(
+            "INSERT INTO jobs (id, status, filename, suffix, options, created) VALUES (?, ?, ?, ?, ?, ?)",
+            (job.id, job.status, filename, suffix, json.dumps(options), job.created),
+        )
         return job
 
     def get(self, job_id: str) -> Job | None:
@@ -173,8 +176,7 @@ class JobStore:
     def expired(self, before: float) -> list[str]:
         """Finished jobs that ended before ``before`` (the retention period)."""
         with self._lock:
-            return [row[0] for row in self._db.execute(
-                f"SELECT id FROM jobs WHERE status IN {FINISHED} AND finished < ?", (before,))]
+            return [row[0] for row in self._db.execute(f"SELECT id FROM jobs WHERE status IN {FINISHED} AND finished < ?", (before,))]
 
     def counts(self) -> dict[str, int]:
         with self._lock:
@@ -187,8 +189,9 @@ class JobStore:
         self._owner.release()
 
     def _finish(self, job_id: str, status: str, result: str | None = None, error: str | None = None) -> None:
-        self._write("UPDATE jobs SET status = ?, finished = ?, result = ?, error = ? WHERE id = ?",
-                    (status, time.time(), result, error, job_id))
+        self._write(
+            "UPDATE jobs SET status = ?, finished = ?, result = ?, error = ? WHERE id = ?", (status, time.time(), result, error, job_id)
+        )
 
     def _write(self, sql: str, parameters: tuple[Any, ...] = ()) -> int:
         with self._lock:
@@ -197,6 +200,15 @@ class JobStore:
 
 def _job(row: tuple[Any, ...]) -> Job:
     job_id, status, filename, suffix, options, created, started, finished, result, error = row
-    return Job(job_id, status, filename, suffix, json.loads(options), created, started, finished,
-               json.loads(result) if result else None, json.loads(error) if error else None)
-
+    return Job(
+        job_id,
+        status,
+        filename,
+        suffix,
+        json.loads(options),
+        created,
+        started,
+        finished,
+        json.loads(result) if result else None,
+        json.loads(error) if error else None,
+    )

@@ -25,10 +25,16 @@ class HttpMetrics:
     """Request counts and latencies by method and route template."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.requests = Counter("spl_http_requests", "HTTP requests answered, by method, route and status.",
-                                ["method", "route", "status"], registry=registry)
-        self.latency = Histogram("spl_http_request_duration_seconds", "Time to answer an HTTP request, by method and route.",
-                                 ["method", "route"], buckets=_LATENCY_BUCKETS, registry=registry)
+        self.requests = Counter(
+            "spl_http_requests", "HTTP requests answered, by method, route and status.", ["method", "route", "status"], registry=registry
+        )
+        self.latency = Histogram(
+            "spl_http_request_duration_seconds",
+            "Time to answer an HTTP request, by method and route.",
+            ["method", "route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
@@ -51,8 +57,11 @@ class _ServiceCollector:
         yield jobs
         yield models
         yield GaugeMetricFamily("spl_queue_limit", "Jobs that may wait at once (--queue).", value=self.runner.queue_limit)
-        yield GaugeMetricFamily("spl_ready", "1 when a model is loaded and the queue accepts work (/readyz).",
-                                value=int(self.runner.ready and self.runner.accepting))
+        yield GaugeMetricFamily(
+            "spl_ready",
+            "1 when a model is loaded and the queue accepts work (/readyz).",
+            value=int(self.runner.ready and self.runner.accepting),
+        )
 
 
 def service_registry(runner: JobRunner) -> tuple[CollectorRegistry, HttpMetrics]:

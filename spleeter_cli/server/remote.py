@@ -117,8 +117,9 @@ class Remote:
             return http.client.HTTPSConnection(self._host, self._port, timeout=TIMEOUT, context=ssl.create_default_context())
         return http.client.HTTPConnection(self._host, self._port, timeout=TIMEOUT)
 
-    def _request(self, connection: http.client.HTTPConnection, method: str, path: str, headers: dict[str, str] | None = None,
-                 send: Any = None) -> http.client.HTTPResponse:
+    def _request(
+        self, connection: http.client.HTTPConnection, method: str, path: str, headers: dict[str, str] | None = None, send: Any = None
+    ) -> http.client.HTTPResponse:
         connection.putrequest(method, self._base + path)
         for name, value in {**self._headers, **(headers or {})}.items():
             connection.putheader(name, value)
@@ -137,13 +138,17 @@ class Remote:
         except ValueError:
             body = None
         if data and body is None or (body is not None and not isinstance(body, dict)):
-            raise ValidationError(f"{self._label} {self.url} does not answer like an spl server (HTTP {response.status})",
-                                  hint="check the URL: it is where `spl serve` listens")
+            raise ValidationError(
+                f"{self._label} {self.url} does not answer like an spl server (HTTP {response.status})",
+                hint="check the URL: it is where `spl serve` listens",
+            )
         return Answer(response.status, body, headers)
 
     def _unreachable(self, error: BaseException) -> ValidationError:
         reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
-        return ValidationError(f"cannot reach the spl server at {self.url}: {reason}", hint="check --server, and that `spl serve` runs there")
+        return ValidationError(
+            f"cannot reach the spl server at {self.url}: {reason}", hint="check --server, and that `spl serve` runs there"
+        )
 
 
 def _detail(answer: Answer) -> str:

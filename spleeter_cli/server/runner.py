@@ -124,8 +124,10 @@ class JobRunner:
         if requeued or self._queue:
             self.log(f"resuming {len(self._queue)} queued job(s) ({requeued} interrupted while running)")
         threads = [threading.Thread(target=self._work, name=f"spl-job-{n}", daemon=True) for n in range(self.workers)]
-        threads += [threading.Thread(target=self._warm_up, name="spl-warm-up", daemon=True),
-                    threading.Thread(target=self._expire, name="spl-retention", daemon=True)]
+        threads += [
+            threading.Thread(target=self._warm_up, name="spl-warm-up", daemon=True),
+            threading.Thread(target=self._expire, name="spl-retention", daemon=True),
+        ]
         self._threads = threads
         for thread in threads:
             thread.start()
@@ -286,7 +288,9 @@ class JobRunner:
         encoded = encode_result(result)
         encoded["input"] = filename
         encoded["outputs"] = {name: path.name for name, path in result.outputs.items()}
-        stems = {name: {"file": path.name, "size": path.stat().st_size, "sha256": input_digest(path)} for name, path in result.outputs.items()}
+        stems = {
+            name: {"file": path.name, "size": path.stat().st_size, "sha256": input_digest(path)} for name, path in result.outputs.items()
+        }
         return {"file": encoded, "stems": stems}
 
     # Background

@@ -52,11 +52,21 @@ class ServiceConfig:
         """From the effective settings; refuses to serve other machines without a token (see ``check_binding``)."""
         server = settings.server
         check_binding(server.host, token, server.insecure, settings.label("server.host"))
-        return cls(host=server.host, port=server.port, workers=workers, data_dir=server.data_dir or default_server_data_dir(),
-                   max_upload_bytes=int(server.max_upload_mb * 2**20), retention=server.retention_seconds, queue=server.queue,
-                   grace=server.grace_seconds, token=token, default_model=settings.models.default,
-                   precision=settings.performance.precision, backend=settings.performance.backend,
-                   enable_gpu=settings.performance.enable_gpu)
+        return cls(
+            host=server.host,
+            port=server.port,
+            workers=workers,
+            data_dir=server.data_dir or default_server_data_dir(),
+            max_upload_bytes=int(server.max_upload_mb * 2**20),
+            retention=server.retention_seconds,
+            queue=server.queue,
+            grace=server.grace_seconds,
+            token=token,
+            default_model=settings.models.default,
+            precision=settings.performance.precision,
+            backend=settings.performance.backend,
+            enable_gpu=settings.performance.enable_gpu,
+        )
 
 
 class _Server(uvicorn.Server):
@@ -75,15 +85,35 @@ def serve(config: ServiceConfig, store: ModelManager, cache: Any, limits: InputL
     """Serve until stopped; raises ValidationError if the address cannot be used or the data dir is taken."""
     listener = _bind(config.host, config.port, port_label)
     jobs = JobStore(config.data_dir)
-    runner = JobRunner(jobs, store, cache, limits, workers=config.workers, queue_limit=config.queue, retention=config.retention,
-                       default_model=config.default_model, precision=config.precision, enable_gpu=config.enable_gpu, backend=config.backend)
+    runner = JobRunner(
+        jobs,
+        store,
+        cache,
+        limits,
+        workers=config.workers,
+        queue_limit=config.queue,
+        retention=config.retention,
+        default_model=config.default_model,
+        precision=config.precision,
+        enable_gpu=config.enable_gpu,
+        backend=config.backend,
+    )
     service = Service(jobs, runner, config.max_upload_bytes, config.grace, config.token)
-    uvicorn_config = uvicorn.Config(create_app(service), log_level="warning", timeout_graceful_shutdown=max(1, int(config.grace)),
-                                    server_header=False, proxy_headers=False)
+    uvicorn_config = uvicorn.Config(
+        create_app(service),
+        log_level="warning",
+        timeout_graceful_shutdown=max(1, int(config.grace)),
+        server_header=False,
+        proxy_headers=False,
+    )
     host, port = listener.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    print(f"spl: serving on http://{shown}:{port} ({config.workers} jobs at once, queue of {config.queue}, data in {config.data_dir}"
-          f"{'' if config.token else ', no token'}; API docs at /docs)", file=sys.stderr, flush=True)
+    print(
+        f"spl: serving on http://{shown}:{port} ({config.workers} jobs at once, queue of {config.queue}, data in {config.data_dir}"
+        f"{'' if config.token else ', no token'}; API docs at /docs)",
+        file=sys.stderr,
+        flush=True,
+    )
     _Server(uvicorn_config, service).run(sockets=[listener])
 
 
@@ -96,11 +126,14 @@ def _bind(host: str, port: int, label: str) -> socket.socket:
         listener.bind((host.strip("[]"), port))
         listener.listen(128)
     except socket.gaierror as error:
-        raise ValidationError(f"--host {host}: cannot resolve it: {error.strerror}", hint="give an IP address or a known host name") from None
+        raise ValidationError(
+            f"--host {host}: cannot resolve it: {error.strerror}", hint="give an IP address or a known host name"
+        ) from None
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
             raise ValidationError(f"{label} {port}: {host}:{port} is already in use", hint="choose a free port") from None
-        raise ValidationError(f"{label} {port}: cannot listen on {host}:{port}: {error.strerror or error}",
-                              hint="choose another --host or --port") from None
+        raise ValidationError(
+            f"{label} {port}: cannot listen on {host}:{port}: {error.strerror or error}", hint="choose another --host or --port"
+        ) from None
     listener.set_inheritable(True)
     return listener

@@ -34,14 +34,23 @@ def describe(job: Job, runner: JobRunner) -> dict[str, Any]:
     elif job.status == "running":
         progress = runner.progress(job.id)
         stage, seconds, duration = (progress.stage, progress.seconds, progress.duration) if progress else ("writing", 0.0, None)
-        view.update(stage=stage, seconds=round(seconds, 3), duration=duration,
-                    progress=round(min(1.0, seconds / duration), 4) if duration else 0.0)
+        view.update(
+            stage=stage, seconds=round(seconds, 3), duration=duration, progress=round(min(1.0, seconds / duration), 4) if duration else 0.0
+        )
     elif job.status == "done" and job.result is not None:
         view["result"] = job.result["file"]  # the FileResult as distributed.wire encodes it: `--server` clients rebuild it
         shown = decode_result(job.result["file"]).to_json()  # what `spl separate --json` would print
-        view["stems"] = [{"instrument": name, "url": f"{job_url(job.id)}/stems/{name}", "size": stem["size"], "sha256": stem["sha256"],
-                          "peak_dbfs": shown["peak_dbfs"].get(name), "silent": name in shown["silent"]}
-                         for name, stem in job.result["stems"].items()]
+        view["stems"] = [
+            {
+                "instrument": name,
+                "url": f"{job_url(job.id)}/stems/{name}",
+                "size": stem["size"],
+                "sha256": stem["sha256"],
+                "peak_dbfs": shown["peak_dbfs"].get(name),
+                "silent": name in shown["silent"],
+            }
+            for name, stem in job.result["stems"].items()
+        ]
         view["zip_url"] = f"{job_url(job.id)}/stems.zip"
     elif job.status == "failed" and job.error is not None:
         view["error"] = job.error
@@ -52,4 +61,3 @@ def _iso(moment: float | None) -> str | None:
     if moment is None:
         return None
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(moment)) + f".{int(moment % 1 * 1000):03d}Z"
-

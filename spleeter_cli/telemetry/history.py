@@ -112,8 +112,9 @@ def _add_missing_columns(connection: sqlite3.Connection) -> None:
                     raise
 
 
-def record_run(path: Path, results: Sequence[Any], summary: dict[str, Any], *, command: str, model: str,
-               jobs: int, started_at: float, exit_code: int) -> int:
+def record_run(
+    path: Path, results: Sequence[Any], summary: dict[str, Any], *, command: str, model: str, jobs: int, started_at: float, exit_code: int
+) -> int:
     """Append one run and its inputs in one transaction; returns the run's id.
 
     ``results`` are the pipeline's FileResults and ``summary`` the dict `execute()` prints,
@@ -126,8 +127,20 @@ def record_run(path: Path, results: Sequence[Any], summary: dict[str, Any], *, c
             cursor = connection.execute(
                 "INSERT INTO runs (started_at, command, model, jobs, wall_time, inputs, ok, skipped, failed, cached, audio_seconds, exit_code)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (started_at, command, model, jobs, summary["wall_time"], summary["inputs"], summary["ok"], summary["skipped"],
-                 summary["failed"], summary["cached"], summary["audio_seconds"], exit_code),
+                (
+                    started_at,
+                    command,
+                    model,
+                    jobs,
+                    summary["wall_time"],
+                    summary["inputs"],
+                    summary["ok"],
+                    summary["skipped"],
+                    summary["failed"],
+                    summary["cached"],
+                    summary["audio_seconds"],
+                    exit_code,
+                ),
             )
             run_id = int(cursor.lastrowid or 0)
             connection.executemany(
@@ -146,9 +159,16 @@ def _input_row(result: Any) -> tuple[Any, ...]:
     timings = result.timings or {}
     error = result.error
     return (
-        shown(result.input), result.status, float(result.audio_duration), float(result.wall_time),
-        timings.get("decode"), timings.get("separate"), timings.get("encode"), result.cache,
-        type(error).__name__ if error is not None else None, printable(str(error)) if error is not None else None,
+        shown(result.input),
+        result.status,
+        float(result.audio_duration),
+        float(result.wall_time),
+        timings.get("decode"),
+        timings.get("separate"),
+        timings.get("encode"),
+        result.cache,
+        type(error).__name__ if error is not None else None,
+        printable(str(error)) if error is not None else None,
         getattr(result, "backend", None),
     )
 
@@ -170,6 +190,8 @@ def load(path: Path, selection: Selection = Selection()) -> tuple[list[dict[str,
     with _connect(path, create=False) as connection:
         connection.execute("BEGIN")  # one snapshot for both queries, even while another spl appends a run
         runs = [dict(row) for row in connection.execute(f"SELECT * FROM runs WHERE id IN ({chosen}) ORDER BY started_at, id", parameters)]
-        inputs = [dict(row) for row in connection.execute(f"SELECT * FROM inputs WHERE run_id IN ({chosen}) ORDER BY run_id, rowid", parameters)]
+        inputs = [
+            dict(row) for row in connection.execute(f"SELECT * FROM inputs WHERE run_id IN ({chosen}) ORDER BY run_id, rowid", parameters)
+        ]
         connection.execute("COMMIT")
     return runs, inputs

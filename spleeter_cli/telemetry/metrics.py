@@ -44,8 +44,11 @@ class AlertThresholds:
 
     @classmethod
     def from_settings(cls, settings: Any) -> AlertThresholds:
-        keys = {"memory_mb": "monitoring.alerts.memory_usage", "error_rate": "monitoring.alerts.error_rate",
-                "gpu_memory_mb": "monitoring.alerts.gpu_usage"}
+        keys = {
+            "memory_mb": "monitoring.alerts.memory_usage",
+            "error_rate": "monitoring.alerts.error_rate",
+            "gpu_memory_mb": "monitoring.alerts.gpu_usage",
+        }
         labels = {name: _label(settings.source(key), key) for name, key in keys.items()}
         return cls(**{name: settings[key] for name, key in keys.items()}, labels=labels)
 
@@ -77,10 +80,14 @@ def nvml_devices() -> list[dict[str, Any]] | None:
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
             memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
             name = pynvml.nvmlDeviceGetName(handle)
-            devices.append({
-                "index": index, "name": name.decode() if isinstance(name, bytes) else str(name),
-                "memory_used_bytes": int(memory.used), "memory_total_bytes": int(memory.total),
-            })
+            devices.append(
+                {
+                    "index": index,
+                    "name": name.decode() if isinstance(name, bytes) else str(name),
+                    "memory_used_bytes": int(memory.used),
+                    "memory_total_bytes": int(memory.total),
+                }
+            )
         return devices
     except pynvml.NVMLError:
         return None
@@ -132,8 +139,9 @@ class _TallyCollector:
         hits = CounterMetricFamily("spl_cache_hits", "Inputs served from the stem cache, by tier.", labels=["tier"])
         for tier, count in counts["cache_tiers"].items():
             hits.add_metric([tier], count)
-        audio = CounterMetricFamily("spl_audio_seconds", "Seconds of audio separated (computed or served from the cache).",
-                                    value=counts["audio_seconds"])
+        audio = CounterMetricFamily(
+            "spl_audio_seconds", "Seconds of audio separated (computed or served from the cache).", value=counts["audio_seconds"]
+        )
         stages = HistogramMetricFamily("spl_stage_seconds", "Busy time per input in each pipeline stage.", labels=["stage"])
         results = self.tally.results
         for stage in STAGES:
@@ -228,7 +236,10 @@ class Monitor:
         finished, failed = counts["inputs"], counts["failed"]
         limit = self.thresholds.error_rate
         if limit is not None and finished >= ERROR_RATE_MIN_INPUTS and failed / finished > limit:
-            self._alert("error_rate", f"error rate {failed / finished:.0%} ({failed} of {finished} inputs failed) is above {self.thresholds.describe('error_rate')}")
+            self._alert(
+                "error_rate",
+                f"error rate {failed / finished:.0%} ({failed} of {finished} inputs failed) is above {self.thresholds.describe('error_rate')}",
+            )
         self._check_resources()
 
     def _check_resources(self) -> None:
