@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from measure import measure, median_of, official_env, report, variants  # noqa: E402
-from songs import write_song  # noqa: E402
+from measure import measure, median_of, official_env, report, variants
+from songs import write_song
 
 SPL = str(Path(sys.executable).with_name("spl"))
 

@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from measure import median_of  # noqa: E402
-from songs import write_song  # noqa: E402
+from measure import median_of
+from songs import write_song
 
 SPL = str(Path(sys.executable).with_name("spl"))
 

@@ -20,8 +20,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from measure import measure, median_of, official_env, report, variants  # noqa: E402
-from songs import write_song  # noqa: E402
+from measure import measure, median_of, official_env, report, variants
+from songs import write_song
 
 SONG_SECONDS = 174.0  # the length of the song the speed target was set on
 

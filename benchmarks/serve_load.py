@@ -27,8 +27,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from batch_files import SPL, make_songs  # noqa: E402
-from measure import median_of  # noqa: E402
+from batch_files import SPL, make_songs
+from measure import median_of
 
 TOKEN = "benchmark"
 

@@ -208,7 +208,7 @@ def _redis_url(value: Any) -> str:
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise _Invalid("a redis://, rediss:// or unix:// URL")
     try:
-        urlsplit(url).port  # unbalanced [IPv6 or a port that is not 1-65535: the URL can never connect
+        _ = urlsplit(url).port  # unbalanced [IPv6 or a port that is not 1-65535: the URL can never connect
     except ValueError:
         raise _Invalid("a well-formed redis://, rediss:// or unix:// URL (host, port 1-65535)") from None
     return url
@@ -746,7 +746,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     """
     env = os.environ if env is None else env
     values = defaults()
-    sources = {key: "default" for key in values}
+    sources = dict.fromkeys(values, "default")
     file = find_config(path, env)
     if file is not None:
         for key, value in _read_file(file).items():

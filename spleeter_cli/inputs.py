@@ -20,6 +20,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import TextIO
 
@@ -295,7 +296,7 @@ def _expand_braces(pattern: str) -> list[str]:
         elif char == "," and depth == 1:
             cuts.append(end)
     cuts.append(end)
-    choices = [pattern[left + 1 : right] for left, right in zip(cuts, cuts[1:])]
+    choices = [pattern[left + 1 : right] for left, right in pairwise(cuts)]
     if len(choices) == 1:
         alternatives = ["{" + choice + "}" for choice in _expand_braces(choices[0])]
     else:

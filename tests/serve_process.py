@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from conftest import Spl
 from redis_server import free_port
 

@@ -12,8 +12,8 @@ import av
 import numpy as np
 import pytest
 import soundfile as sf
-
 from audio_files import with_libsndfile, with_pyav
+
 from spleeter_cli.audio import codec, dsp
 from spleeter_cli.errors import AudioProcessingError, OutputError, SplError, ValidationError
 
@@ -253,9 +253,9 @@ def test_missing_directory_and_empty_inputs(tmp_path: Path) -> None:
     missing, empty = tmp_path / "missing.wav", tmp_path / "empty.mp3"
     empty.touch()
     for call in (codec.probe, codec.decode, codec.AudioReader):
-        assert_input_error(lambda: call(missing), missing, "no such file")
-        assert_input_error(lambda: call(tmp_path), tmp_path, "is a directory")
-        assert_input_error(lambda: call(empty), empty, "file is empty")
+        assert_input_error(lambda call=call: call(missing), missing, "no such file")
+        assert_input_error(lambda call=call: call(tmp_path), tmp_path, "is a directory")
+        assert_input_error(lambda call=call: call(empty), empty, "file is empty")
 
 
 @pytest.mark.parametrize("size", [2000, 100_000])
@@ -276,7 +276,7 @@ def test_video_without_audio(tmp_path: Path) -> None:
             output.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")))
         output.mux(stream.encode(None))
     for call in (codec.probe, codec.decode):
-        assert_input_error(lambda: call(path), path, "no audio stream found")
+        assert_input_error(lambda call=call: call(path), path, "no audio stream found")
 
 
 def cut(path: Path, fraction: float) -> Path:

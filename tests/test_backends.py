@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
 from checkpoints import write_fake_checkpoint
 from conftest import DATA, read_reference, sdr, song, write_songs
+
 from spleeter_cli.models.backend import check_precision, cpu_has_native_bf16, resolve_backend
 from spleeter_cli.models.catalog import get_spec
 from spleeter_cli.models.openvino_runtime import OpenVINOModel

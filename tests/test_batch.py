@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-
 from conftest import RATE, is_record, song, write_songs
+
 from spleeter_cli.audio.codec import encode
 
 pytestmark = pytest.mark.slow  # `spl batch` end to end, with Redis and SIGKILL

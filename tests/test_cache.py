@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from redis_server import RedisServer, free_port
+
 from spleeter_cli.cache import CacheManager, CorruptEntry, DiskTier, MemoryTier, RedisTier, cache_key, input_digest, pack, redact, unpack
 
 FILES = {"vocals": b"\x01vocals" * 3000, "accompaniment": b"\x02accomp" * 2000}
@@ -66,7 +66,7 @@ def test_entry_round_trip_and_every_kind_of_damage_is_detected() -> None:
 
 
 def test_cache_key_is_canonical_and_covers_what_changes_the_bytes(tmp_path: Path) -> None:
-    base = dict(input_digest="ab" * 32, model="spleeter:2stems", weights_digest="cd" * 32, version="0.1.0")
+    base = {"input_digest": "ab" * 32, "model": "spleeter:2stems", "weights_digest": "cd" * 32, "version": "0.1.0"}
     options = {"codec": "wav", "bit_depth": 16, "offset": 0, "duration": None, "mwf": False}
     key = cache_key(options=options, **base)
     assert re.fullmatch(r"[0-9a-f]{64}", key), key  # a SHA-256 in hex
@@ -316,7 +316,7 @@ def test_redis_clear_and_prune_touch_only_spl_keys(tmp_path: Path, redis_server:
     assert tier.prune(older_than=0.1) == 2 and tier.get("fresh") is not None
     tier.clear()
     assert tier.stats().entries == 0 and client.get("someone-else") == b"keep me"
-    assert [name for name in client.scan_iter("spl:*")] == []
+    assert list(client.scan_iter("spl:*")) == []
 
 
 # -- `spl cache` ----------------------------------------------------------------------------------

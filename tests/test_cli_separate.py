@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import DATA, RATE, is_record, sdr, song
 
 OFFICIAL_SDR = {"vocals": 11.29, "accompaniment": 16.38}  # official spleeter 2stems on song3

@@ -7,11 +7,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import Spl, isolated_environ
 
 from spleeter_cli.config import FIELDS, defaults, find_config, load_config
 from spleeter_cli.errors import ValidationError
-
-from conftest import Spl, isolated_environ
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.yaml"

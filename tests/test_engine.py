@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 import soundfile as sf
-
 from conftest import write_songs
 
 
@@ -39,13 +39,13 @@ def test_concurrent_separations_keep_the_event_loop_responsive(models_dir: Path,
             return results, ticks, engine.get_processing_stats(), engine.get_available_models()
 
     results, ticks, stats, models = asyncio.run(main())
-    for song, result in zip(songs, results):
+    for song, result in zip(songs, results, strict=True):
         assert set(result.output_files) == {"vocals", "accompaniment"}
         for path in result.output_files.values():
             assert path.exists() and sf.info(path).frames == 15 * 44100
         assert result.input == song
     # The loop kept ticking every ~50 ms while the model loaded and three files separated.
-    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    gaps = [b - a for a, b in pairwise(ticks)]
     assert len(ticks) > 20 and max(gaps) < 1.0, max(gaps)
     assert stats["files_ok"] == 3 and stats["files_failed"] == 1 and stats["audio_seconds"] == pytest.approx(45.0, abs=0.01)
     assert {m["name"]: m["loaded"] for m in models}["spleeter:2stems"] is True

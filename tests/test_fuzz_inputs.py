@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from audio_files import SEEDS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audio_files import SEEDS
 from spleeter_cli.audio import analysis, codec
 from spleeter_cli.errors import SplError
 

@@ -11,10 +11,9 @@ import numpy as np
 import pyloudnorm
 import pytest
 import soundfile as sf
+from conftest import Spl
 
 from spleeter_cli.audio import codec
-
-from conftest import Spl
 
 pytestmark = pytest.mark.slow  # the real `spl info` per check
 
@@ -73,7 +72,7 @@ def test_info_json_matches_generated_files(bare_spl, generated: dict[str, tuple[
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert [row["path"] for row in rows] == [str(path) for path, _, _ in generated.values()]
-    for (path, samples, want), row in zip(generated.values(), rows):
+    for (path, samples, want), row in zip(generated.values(), rows, strict=True):
         assert row["sample_rate"] == want["sample_rate"], path
         assert row["channels"] == want["channels"], path
         assert row["bit_depth"] == want["bit_depth"], path

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import is_record, write_songs
 
 pytestmark = pytest.mark.slow  # separations through the real `spl`

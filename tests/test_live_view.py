@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import Spl, write_songs
 
 pytestmark = pytest.mark.slow  # a real `spl batch` in a pseudo-terminal

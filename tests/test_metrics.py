@@ -12,9 +12,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-
 from conftest import write_songs
+from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.slow  # real `spl batch` runs scraped while they run
 

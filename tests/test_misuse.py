@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import RATE, is_record, song, write_songs
 
 pytestmark = pytest.mark.slow  # each case separates through the real `spl`

@@ -19,8 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
 from checkpoints import fake_weights, make_release_tarball, save_checkpoint, write_fake_checkpoint
+
 from spleeter_cli.config import load_config
 from spleeter_cli.errors import ModelError, ValidationError
 from spleeter_cli.models.catalog import get_spec
@@ -115,7 +115,7 @@ class ReleaseServer(ThreadingHTTPServer):
 class ReleaseHandler(BaseHTTPRequestHandler):
     server: ReleaseServer
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         prefix = f"/{REPOSITORY}/releases/download/{RELEASE}/"
         asset = self.path.removeprefix(prefix) if self.path.startswith(prefix) else None
         body = self.server.assets.get(asset or "")
@@ -137,7 +137,7 @@ class ReleaseHandler(BaseHTTPRequestHandler):
             return
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - keep test output clean
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 

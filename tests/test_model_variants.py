@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
 from checkpoints import write_fake_checkpoint
 from conftest import sdr
+
 from spleeter_cli.models.catalog import get_spec
 from spleeter_cli.models.store import ModelManager
 

@@ -10,9 +10,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from checkpoints import make_release_tarball
 from conftest import Spl, spl_runner, write_songs
+
 from spleeter_cli.models.catalog import CATALOG, get_spec
 
 pytestmark = pytest.mark.slow  # `spl models` processes over real and built checkpoints

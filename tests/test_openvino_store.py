@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-
 from conftest import song
+
 from spleeter_cli.models.backend import openvino_version
 from spleeter_cli.models.ir import IR_FILES
 from spleeter_cli.models.sources import sha256_file

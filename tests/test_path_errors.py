@@ -23,7 +23,6 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-
 from conftest import RATE, song, write_songs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -347,7 +346,7 @@ def test_a_path_failure_no_boundary_claims_still_names_its_path(capsys: pytest.C
 
     @handles_errors
     def command() -> None:
-        open("/proc/spl-no-such-folder/state.json")  # noqa: SIM115
+        open("/proc/spl-no-such-folder/state.json")
 
     with pytest.raises(typer.Exit) as stopped:
         command()

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import RATE, song
+
 from spleeter_cli.audio.tags import read_tags
 
 pytestmark = pytest.mark.slow  # separations through the real `spl`

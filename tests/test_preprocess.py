@@ -14,9 +14,8 @@ import numpy as np
 import pyloudnorm
 import pytest
 import soundfile as sf
-from scipy.signal import butter, sosfilt
-
 from conftest import RATE, sdr, song
+from scipy.signal import butter, sosfilt
 
 pytestmark = pytest.mark.slow  # separations through the real `spl`, compared with processing by hand
 

@@ -15,13 +15,12 @@ from collections.abc import Iterator
 import numpy as np
 import pyloudnorm
 import pytest
+from conftest import RATE, read_reference, song
 from scipy.signal import butter, resample_poly, sosfilt
 
 from spleeter_cli.audio.filters import denoise, highpass
 from spleeter_cli.audio.loudness import LoudnessMeter, gain_for, gain_to, k_weighting
 from spleeter_cli.errors import ValidationError
-
-from conftest import RATE, read_reference, song
 
 
 def _splits(signal: np.ndarray, seed: int, low: int = 1, high: int = 30000) -> list[np.ndarray]:

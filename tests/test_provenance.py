@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-
 from conftest import RATE, is_record, song, write_songs
 
 pytestmark = pytest.mark.slow  # reruns of the real `spl batch`

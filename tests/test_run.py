@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import BROKEN_FLAC, RATE, song
+
 from spleeter_cli.cache.manager import CacheManager
 from spleeter_cli.errors import OutputError
 from spleeter_cli.models.catalog import get_spec
@@ -108,7 +108,7 @@ def test_each_input_is_written_whole_and_reported_once(tmp_path: Path) -> None:
     results = run.run(inputs)
     assert [r.input for r in results] == inputs and [r.status for r in results] == ["ok"] * 3
     assert sorted(r.input for r in listener.finished) == inputs  # once each, whatever order they finished in
-    for source, result in zip(inputs, results):
+    for source, result in zip(inputs, results, strict=True):
         mix, _ = sf.read(source, dtype="float32")
         stems = {name: sf.read(path, dtype="float32")[0] for name, path in result.outputs.items()}
         assert set(stems) == {"vocals", "accompaniment"} and all(len(s) == len(mix) for s in stems.values())
@@ -167,7 +167,7 @@ def test_computed_stems_are_cached_and_a_hit_needs_no_model(tmp_path: Path) -> N
     rerun, _, model = make_run(tmp_path, cache=cache, existing="overwrite")
     second = rerun.run(inputs)
     assert model.calls == 0 and [r.cache for r in second] == ["disk", "disk"]
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         assert all(a.outputs[n].read_bytes() == b.outputs[n].read_bytes() for n in a.outputs)
         assert a.peaks == pytest.approx(b.peaks)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soxr
-
 from conftest import read_reference, sdr
+
 from spleeter_cli.separate.separator import Separator
 
 PARITY_DB = 60.0  # an exact reimplementation reaches ~100 dB; below 60 a detail differs

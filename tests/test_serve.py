@@ -20,7 +20,6 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import BROKEN_FLAC, DATA, RATE, song, spl_runner, write_songs
 from redis_server import free_port
 from serve_process import SplServer
@@ -168,7 +167,7 @@ def test_names_and_ids_from_the_client_are_never_paths(server: SplServer, tmp_pa
         job = server.upload(source, wait=120, filename=given).json()
         assert job["status"] == "done" and "/" not in job["filename"] and "\\" not in job["filename"], job
     root = server.data_dir.parent.parent
-    assert not [p for p in root.rglob(f"*{marker}*")] and not list(Path("/tmp").glob(f"{marker}*"))
+    assert not list(root.rglob(f"*{marker}*")) and not list(Path("/tmp").glob(f"{marker}*"))
     assert sorted(p.name for p in (server.data_dir / "jobs" / job["id"]).rglob("*") if not p.name.startswith(".")) == [
         "accompaniment.wav",
         "input.wav",

@@ -13,7 +13,6 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import RATE, song
 from redis_server import RedisServer
 from serve_process import SplServer

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from conftest import BROKEN_FLAC, spl_runner, write_songs
 from serve_process import SplServer
 

@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import RATE, Spl, is_record, song
 
 pytestmark = pytest.mark.slow  # real `spl` runs signalled at every moment of a batch: minutes

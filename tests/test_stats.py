@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import Spl, spl_runner, write_songs
 
 pytestmark = pytest.mark.slow  # real `spl batch` runs recorded and read back

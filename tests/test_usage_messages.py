@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import write_songs
 
 pytestmark = pytest.mark.slow  # the real `spl` per message

@@ -17,9 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the checkout's package, even if another copy is installed
 
-from completions import bash_completion, fish_completion, zsh_completion  # noqa: E402
 from man_page import man_page  # noqa: E402
 
+from completions import bash_completion, fish_completion, zsh_completion  # noqa: E402
 from spleeter_cli.errors import ExitCode  # noqa: E402
 
 EXIT_CODES_HEADING = "## Exit codes\n\n| code | meaning |\n|---|---|\n"

@@ -25,7 +25,6 @@ from ..errors import AudioProcessingError, ValidationError
 from . import dsp
 from .formats import _input_error, check_file, past_the_end
 
-
 _SEEK_PREROLL = 0.5  # seconds decoded and dropped before an offset: warms the decoder up after a seek
 _RESAMPLER_CONTEXT = 0.1  # seconds of input on each side of a range, so the resampler's filter sees real audio
 _LENGTH_TOLERANCE = 0.02  # seconds a lossless file may fall short of its header before we call it truncated

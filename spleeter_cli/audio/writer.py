@@ -20,7 +20,6 @@ import soundfile as sf
 from ..errors import OutputError
 from .formats import check_output_options
 
-
 # Vorbis is VBR: a bitrate picks the quality level whose nominal rate it is (stereo, 44.1 kHz).
 _VORBIS_KBPS = (64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 500)  # quality 0..10
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -38,7 +38,7 @@ def batch(
     flags: o.RunFlags,
     keep_tree: Annotated[bool, typer.Option("--keep-tree", help="Mirror the input folders' structure under the output directory.")] = False,
     jobs: Annotated[
-        Optional[int], typer.Option("-j", "--jobs", help="Files processed at once (default: one per core, at least 2).", show_default=False)
+        int | None, typer.Option("-j", "--jobs", help="Files processed at once (default: one per core, at least 2).", show_default=False)
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Redo inputs whose stems already exist, and replace files spl did not write there.")
@@ -46,7 +46,7 @@ def batch(
     overwrite: o.MistakenOverwrite = False,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failed input.")] = False,
     cache_dir: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--cache-dir",
             parser=o.raw_path,
@@ -55,13 +55,13 @@ def batch(
         ),
     ] = None,
     redis_url: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--redis-url", help="Shared Redis cache, e.g. redis://host:6379/0 (default: $SPLEETER_REDIS_URL).", show_default=False
         ),
     ] = None,
     scheduler: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--scheduler",
             help="Run on Dask: local:N starts N worker processes here (at most 4 per core), tcp://HOST:8786 uses a running scheduler (inputs and -o must be paths every worker sees).",
@@ -69,7 +69,7 @@ def batch(
         ),
     ] = None,
     report: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--report", help="Write a JSON report of every input to this file.", show_default=False, readable=False),
     ] = None,
 ) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -21,7 +21,7 @@ from .ui import handles_errors
 app = typer.Typer(help="Show, clear and prune the cache of separated stems.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 RedisUrl = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--redis-url",
         help="Shared Redis cache, e.g. redis://host:6379/0 (default: cache.redis_url of the config or $SPLEETER_REDIS_URL).",
@@ -29,7 +29,7 @@ RedisUrl = Annotated[
     ),
 ]
 CacheDir = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(
         "--cache-dir",
         parser=o.raw_path,
@@ -121,7 +121,7 @@ def stats(json_output: JsonFlag = False, redis_url: RedisUrl = None, cache_dir: 
 @handles_errors
 def clear(
     tier: Annotated[
-        Optional[list[str]], typer.Option("--tier", help="memory, disk or redis; repeat for several (default: all).", show_default=False)
+        list[str] | None, typer.Option("--tier", help="memory, disk or redis; repeat for several (default: all).", show_default=False)
     ] = None,
     json_output: JsonFlag = False,
     redis_url: RedisUrl = None,
@@ -157,11 +157,11 @@ def clear(
 @handles_errors
 def prune(
     max_size: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--max-size", help="Shrink each tier to this size, least recently used first, e.g. 500MB.", show_default=False),
     ] = None,
     older_than: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--older-than", help="Drop entries written longer ago than this, e.g. 12h, 7d, 30m.", show_default=False),
     ] = None,
     json_output: JsonFlag = False,

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
-from ..config import FIELDS, Settings, plain, find_config, load_config
+from ..config import FIELDS, Settings, find_config, load_config, plain
 from .ui import handles_errors
 
 app = typer.Typer(help="Show the effective configuration and where it comes from.", no_args_is_help=True)
 ConfigFile = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(
         "--config",
         help="Config file to read (default: $SPLEETER_CONFIG, else the user config file if present).",

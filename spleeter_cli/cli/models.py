@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -146,7 +146,7 @@ def download(
 @handles_errors
 def import_model(
     source: Annotated[Path, typer.Argument(help="An official <model>.tar.gz or a folder with its checkpoint files.", readable=False)],
-    name: Annotated[Optional[str], typer.Option("--name", help="Model name, when it cannot be read from the file name.")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Model name, when it cannot be read from the file name.")] = None,
     json_output: JsonFlag = False,
     config_file: o.ConfigFile = None,
 ) -> None:
@@ -172,7 +172,7 @@ def _verify_one(store: Any, name: str, on_status: Any) -> dict[str, Any]:
 @handles_errors
 def verify(
     names: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Argument(help="Models to check (default: every model in the models dir, damaged ones too).", metavar="[NAME]..."),
     ] = None,
     json_output: JsonFlag = False,

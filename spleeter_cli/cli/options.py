@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 import typer.models
@@ -24,17 +24,17 @@ def raw_path(value: str) -> Path | str:
 
 
 ConfigFile = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(
         "--config", help="Config file (default: $SPLEETER_CONFIG, else the user config file).", show_default=False, readable=False
     ),
 ]
 Output = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("-o", "--output", parser=raw_path, help="Output directory [default: separated, or audio.output_dir].", show_default=False),
 ]
 Stems = Annotated[
-    Optional[int],
+    int | None,
     typer.Option(
         "-s",
         "--stems",
@@ -43,22 +43,22 @@ Stems = Annotated[
     ),
 ]
 Model = Annotated[
-    Optional[str], typer.Option("-m", "--model", help="Model name, e.g. spleeter:4stems-16kHz; overrides --stems/--hq.", show_default=False)
+    str | None, typer.Option("-m", "--model", help="Model name, e.g. spleeter:4stems-16kHz; overrides --stems/--hq.", show_default=False)
 ]
 HighQuality = Annotated[bool, typer.Option("--hq", help="Use the -16kHz model (sees up to 16 kHz instead of 11 kHz).")]
 Codec = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("-c", "--codec", help=f"Output codec: {', '.join(SUPPORTED_CODECS)} [default: {DEFAULT_CODEC}].", show_default=False),
 ]
-Bitrate = Annotated[Optional[str], typer.Option("--bitrate", help="Bitrate of lossy codecs, e.g. 192k.", show_default=False)]
+Bitrate = Annotated[str | None, typer.Option("--bitrate", help="Bitrate of lossy codecs, e.g. 192k.", show_default=False)]
 BitDepth = Annotated[
-    Optional[int],
+    int | None,
     typer.Option(
         "--bit-depth", help=f"WAV/FLAC sample size: 16, 24, or 32 (float, WAV only) [default: {DEFAULT_BIT_DEPTH}].", show_default=False
     ),
 ]
 FilenameFormat = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "-f",
         "--filename-format",
@@ -69,7 +69,7 @@ FilenameFormat = Annotated[
     ),
 ]
 Offset = Annotated[float, typer.Option("--offset", help="Start this many seconds into each input.")]
-Duration = Annotated[Optional[float], typer.Option("--duration", help="Separate at most this many seconds.", show_default=False)]
+Duration = Annotated[float | None, typer.Option("--duration", help="Separate at most this many seconds.", show_default=False)]
 Wiener = Annotated[bool, typer.Option("--mwf", help="Refine stems with multichannel Wiener filtering (slower).")]
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the stem cache.")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object per input on stdout.")]
@@ -81,7 +81,7 @@ SilenceThreshold = Annotated[
 ]
 SkipSilent = Annotated[bool, typer.Option("--skip-silent", help="Do not write silent stems (see --silence-threshold).")]
 Normalize = Annotated[
-    Optional[float],
+    float | None,
     typer.Option(
         "--normalize",
         metavar="LUFS",
@@ -90,20 +90,20 @@ Normalize = Annotated[
     ),
 ]
 NormalizeStems = Annotated[
-    Optional[float],
+    float | None,
     typer.Option(
         "--normalize-stems", metavar="LUFS", show_default=False, help="Bring each written stem to this integrated loudness, e.g. -14."
     ),
 ]
 Highpass = Annotated[
-    Optional[float],
+    float | None,
     typer.Option(
         "--highpass", metavar="HZ", show_default=False, help="Remove rumble below this frequency from the input (4th-order Butterworth)."
     ),
 ]
 Denoise = Annotated[bool, typer.Option("--denoise", help="Reduce background noise in the input (spectral gating) before separating.")]
 DenoiseStrength = Annotated[
-    Optional[float],
+    float | None,
     typer.Option(
         "--denoise-strength",
         metavar="0..1",
@@ -112,7 +112,7 @@ DenoiseStrength = Annotated[
     ),
 ]
 Backend = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--backend",
         metavar="auto|openvino|tensorflow",
@@ -121,7 +121,7 @@ Backend = Annotated[
     ),
 ]
 Precision = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--precision",
         metavar="fp32|bf16",
@@ -133,7 +133,7 @@ Precision = Annotated[
 MistakenOverwrite = Annotated[bool, typer.Option("--overwrite", hidden=True)]
 MistakenForce = Annotated[bool, typer.Option("--force", hidden=True)]
 Server = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--server",
         metavar="URL",
@@ -142,10 +142,10 @@ Server = Annotated[
     ),
 ]
 Token = Annotated[
-    Optional[str], typer.Option("--token", show_default=False, help="Bearer token for --server (default: $SPLEETER_SERVER_TOKEN).")
+    str | None, typer.Option("--token", show_default=False, help="Bearer token for --server (default: $SPLEETER_SERVER_TOKEN).")
 ]
 MetricsPort = Annotated[
-    Optional[int],
+    int | None,
     typer.Option(
         "--metrics-port", min=1, max=65535, show_default=False, help="Serve Prometheus metrics on 127.0.0.1:PORT while the run lasts."
     ),

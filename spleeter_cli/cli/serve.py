@@ -7,7 +7,7 @@ never load them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -20,22 +20,22 @@ from .ui import PlainListener, handles_errors
 @handles_errors
 def serve(
     host: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--host",
             help="Address to listen on; anything but loopback needs a token or --insecure [default: 127.0.0.1].",
             show_default=False,
         ),
     ] = None,
-    port: Annotated[Optional[int], typer.Option("--port", help="Port to listen on [default: 8080].", show_default=False)] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port to listen on [default: 8080].", show_default=False)] = None,
     jobs: Annotated[
-        Optional[int],
+        int | None,
         typer.Option(
             "-j", "--jobs", help="Jobs separated at once, sharing one model (default: one per core, at least 2).", show_default=False
         ),
     ] = None,
     data_dir: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--data-dir",
             parser=o.raw_path,
@@ -44,7 +44,7 @@ def serve(
         ),
     ] = None,
     max_upload: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--max-upload",
             metavar="SIZE",
@@ -53,7 +53,7 @@ def serve(
         ),
     ] = None,
     retention: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--retention",
             metavar="AGE",
@@ -62,11 +62,11 @@ def serve(
         ),
     ] = None,
     queue: Annotated[
-        Optional[int],
+        int | None,
         typer.Option("--queue", help="Jobs waiting at most; beyond it uploads get 429 with Retry-After [default: 64].", show_default=False),
     ] = None,
     grace: Annotated[
-        Optional[float],
+        float | None,
         typer.Option(
             "--grace",
             metavar="SECONDS",
@@ -75,18 +75,18 @@ def serve(
         ),
     ] = None,
     token: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--token", help="Bearer token every endpoint but /healthz requires (default: $SPLEETER_SERVER_TOKEN).", show_default=False
         ),
     ] = None,
     token_file: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--token-file", parser=o.raw_path, help="Read the token from this file (a mounted Secret).", show_default=False),
     ] = None,
     insecure: Annotated[bool, typer.Option("--insecure", help="Listen beyond loopback without a token.")] = False,
     model: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "-m",
             "--model",
@@ -98,7 +98,7 @@ def serve(
     precision: o.Precision = None,
     no_cache: o.NoCache = False,
     cache_dir: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--cache-dir",
             parser=o.raw_path,
@@ -107,7 +107,7 @@ def serve(
         ),
     ] = None,
     redis_url: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--redis-url",
             help="Shared Redis cache, e.g. redis://host:6379/0: a song separated by any replica is a hit for all (default: $SPLEETER_REDIS_URL).",
@@ -141,7 +141,8 @@ def serve(
         redis_url=redis_url,
         cache=False if no_cache else None,
     )
-    from ..server.serve import ServiceConfig, serve as run_service  # FastAPI and uvicorn: only here
+    from ..server.serve import ServiceConfig  # FastAPI and uvicorn: only here
+    from ..server.serve import serve as run_service
 
     config = ServiceConfig.from_settings(settings, settings.performance.jobs or default_jobs(), server_token(settings))
     cache = CacheManager.for_run(settings, PlainListener().warning)

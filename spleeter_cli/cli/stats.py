@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -31,12 +31,12 @@ def _seconds(value: float | None) -> str:
 @handles_errors
 def stats(
     since: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--since", help="Runs started in this past period (7d, 12h, 30m) or since a date (2026-11-01).", show_default=False),
     ] = None,
-    last: Annotated[Optional[int], typer.Option("--last", help="Only the last N runs (after --since).", show_default=False)] = None,
+    last: Annotated[int | None, typer.Option("--last", help="Only the last N runs (after --since).", show_default=False)] = None,
     cache_dir: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--cache-dir",
             parser=o.raw_path,

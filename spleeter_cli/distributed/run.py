@@ -126,7 +126,7 @@ class DistributedRun:
         plans = plan_inputs(
             inputs, destinations or [self.output_dir] * len(inputs), self.options.filename_format, self.spec.instruments, self.options.codec
         )
-        for index, (source, plan) in enumerate(zip(inputs, plans)):
+        for index, (source, plan) in enumerate(zip(inputs, plans, strict=True)):
             if not isinstance(plan, PlannedInput):
                 refused = results[index] = self._failed(source, plan)
                 self.listener.file_finished(refused)

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import errors
-from ..separate.vocabulary import FileResult
 from ..separate.preprocess import Gain
+from ..separate.vocabulary import FileResult
 
 _ERROR_TYPES: dict[str, type[errors.SplError]] = {
     kind.__name__: kind

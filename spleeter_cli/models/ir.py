@@ -43,7 +43,7 @@ def build_ir(spec: ModelSpec, directory: Path) -> None:
     try:
         converted = ov.convert_model(keras_model.export_function())
         _phase_split_single_channel_deconvolutions(converted)
-        for output, name in zip(converted.outputs, OUTPUTS):
+        for output, name in zip(converted.outputs, OUTPUTS, strict=True):
             output.get_tensor().set_names({name})
         ov.save_model(converted, str(directory / IR_XML), compress_to_fp16=False)
     except (RuntimeError, ValueError, OSError) as error:  # OpenVINO reports conversion failures as RuntimeError

@@ -49,9 +49,9 @@ def unet_names(instrument_index: int) -> UNetNames:
 
 
 def _decoder_inputs() -> tuple[int, ...]:
-    # The first deconv reads the bottleneck; later ones read [skip, previous deconv].
+    # The first deconv reads the bottleneck; later ones read [skip, previous deconv] (the last deconv feeds none).
     skips = ENCODER_FILTERS[-2::-1]  # 256, 128, 64, 32, 16
-    return (ENCODER_FILTERS[-1], *(s + d for s, d in zip(skips, DECODER_FILTERS)))
+    return (ENCODER_FILTERS[-1], *(s + d for s, d in zip(skips, DECODER_FILTERS[:-1], strict=True)))
 
 
 def expected_variables(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
@@ -60,12 +60,12 @@ def expected_variables(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
     for i in range(spec.stems):
         names = unet_names(i)
         cin = N_CHANNELS
-        for name, norm, cout in zip(names.encoder, names.encoder_norms, ENCODER_FILTERS):
+        for name, norm, cout in zip(names.encoder, names.encoder_norms, ENCODER_FILTERS, strict=True):
             shapes[f"{name}/kernel"] = (KERNEL, KERNEL, cin, cout)
             shapes[f"{name}/bias"] = (cout,)
             shapes.update(_norm(norm, cout))
             cin = cout
-        for name, norm, cin, cout in zip(names.decoder, names.decoder_norms, _decoder_inputs(), DECODER_FILTERS):
+        for name, norm, cin, cout in zip(names.decoder, names.decoder_norms, _decoder_inputs(), DECODER_FILTERS, strict=True):
             shapes[f"{name}/kernel"] = (KERNEL, KERNEL, cout, cin)  # transposed: (h, w, out, in)
             shapes[f"{name}/bias"] = (cout,)
             shapes.update(_norm(norm, cout))

@@ -18,7 +18,7 @@ import tarfile
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -413,7 +413,7 @@ def _write_manifest(spec: ModelSpec, directory: Path, record: SourceRecord) -> N
         "source": record.source,
         "version": record.version,
         "archive_sha256": record.archive_sha256,
-        "installed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "installed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "files": files,
     }
     if all((directory / name).is_file() for name in IR_FILES):

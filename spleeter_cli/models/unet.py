@@ -39,14 +39,14 @@ def _unet(spectrogram: keras.KerasTensor, spec: ModelSpec, index: int) -> keras.
     names = unet_names(index)
     skips = []
     x = spectrogram
-    for filters, conv_name, norm_name in zip(ENCODER_FILTERS, names.encoder, names.encoder_norms):
+    for filters, conv_name, norm_name in zip(ENCODER_FILTERS, names.encoder, names.encoder_norms, strict=True):
         conv = keras.layers.Conv2D(filters, KERNEL, strides=2, padding="same", name=conv_name)(x)
         skips.append(conv)
         norm = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=norm_name)(conv)
         x = _activation(spec.conv_activation)(norm)
     # Spleeter feeds the raw bottleneck conv (not its activation) to the decoder.
     x = skips.pop()
-    for stage, (filters, deconv_name, norm_name) in enumerate(zip(DECODER_FILTERS, names.decoder, names.decoder_norms)):
+    for filters, deconv_name, norm_name in zip(DECODER_FILTERS, names.decoder, names.decoder_norms, strict=True):
         up = keras.layers.Conv2DTranspose(filters, KERNEL, strides=2, padding="same", name=deconv_name)(x)
         up = _activation(spec.deconv_activation)(up)
         x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=norm_name)(up)

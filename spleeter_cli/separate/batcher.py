@@ -95,7 +95,7 @@ class ModelBatcher:
         try:
             segments = batch[0].segments if len(batch) == 1 else np.concatenate([r.segments for r in batch])
             output = getattr(self._model, batch[0].kind)(segments)
-        except BaseException as error:  # every waiting file gets the failure
+        except BaseException as error:  # noqa: BLE001 -- every waiting file gets the failure
             for request in batch:
                 request.result.set_exception(error)
             return

@@ -49,7 +49,7 @@ def plan_inputs(
     """
     claimed: dict[Path, Path] = {}  # stem -> the input that writes it
     plans: list[PlannedInput | SplError] = []
-    for source, destination in zip(inputs, destinations):
+    for source, destination in zip(inputs, destinations, strict=True):
         try:
             if admit is not None:
                 admit(source)
@@ -162,7 +162,7 @@ def claim(planned: dict[str, Path], source: Path, claimed: dict[Path, Path]) -> 
 def written_by_run(sources: list[Path], destinations: list[Path], template: str, instruments: Iterable[str], codec: str) -> set[int]:
     """Indexes of ``sources`` that are stems another source of the run writes (a batch whose -o is inside its input folder)."""
     stems: set[Path] = set()
-    for source, destination in zip(sources, destinations):
+    for source, destination in zip(sources, destinations, strict=True):
         with contextlib.suppress(SplError):  # that input fails on its own, with its reason, when the run plans it
             stems.update(plan_outputs(source, destination, template, instruments, codec).values())
     return {index for index, source in enumerate(sources) if real(source) in stems}

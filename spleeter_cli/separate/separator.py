@@ -21,8 +21,8 @@ import numpy as np
 
 from ..models.catalog import FRAME_LENGTH, FRAME_STEP, SEGMENT_FRAMES, ModelSpec
 from .stages import staged
-from .turns import CoreTurns, NoTurns
 from .stft import BINS, OverlapAdd, frames_covering, stft
+from .turns import CoreTurns, NoTurns
 from .wiener import WienerStatistics
 
 CHUNK_SEGMENTS = 2  # about 24 s of audio per model call: keeps U-Net activations (peak RSS) low, cores still busy
@@ -81,7 +81,7 @@ class Separator:
                     stems = (_masked(spectra, mask) for mask in model_output)  # one instrument's full spectrum at a time
                 else:
                     stems = (_full_band(stem) for stem in wiener.apply(spectra, model_output))
-                pieces = {name: inverses[name].push(stem) for name, stem in zip(self.spec.instruments, stems)}
+                pieces = {name: inverses[name].push(stem) for name, stem in zip(self.spec.instruments, stems, strict=True)}
             if chunk.total is not None:
                 pieces = {name: np.concatenate([p, inverses[name].flush()]) for name, p in pieces.items()}
                 output.end = FRAME_LENGTH + chunk.total

@@ -60,7 +60,7 @@ def staged(
                 if not put(step(item)):
                     return
             put(_DONE)
-        except BaseException as error:  # handed to the consumer, which re-raises it
+        except BaseException as error:  # noqa: BLE001 -- handed to the consumer, which re-raises it
             put(_Failure(error))
         finally:
             close = getattr(source, "close", None)

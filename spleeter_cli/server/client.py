@@ -106,7 +106,7 @@ class RemoteRun:
         futures: dict[int, Future[FileResult]] = {}
         try:
             results: list[FileResult | None] = [None] * len(inputs)
-            for index, (source, plan) in enumerate(zip(inputs, plans)):
+            for index, (source, plan) in enumerate(zip(inputs, plans, strict=True)):
                 if isinstance(plan, PlannedInput):
                     futures[index] = pool.submit(self._process, plan)
                 else:

@@ -145,7 +145,7 @@ class JobRunner:
         while self._active and time.monotonic() < deadline:
             time.sleep(0.1)
         late = list(self._active.items())
-        for job_id, active in late:
+        for _job, active in late:
             active.requeue = True
             active.run.cancelled.set()
         stop_by = time.monotonic() + STOP_GRACE + 1

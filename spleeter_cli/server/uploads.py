@@ -171,7 +171,7 @@ class _Parts:
             filename = shown_name(raw)
             suffix = audio_suffix(filename)
             self.upload = Upload(self.target.with_name(self.target.name + suffix), filename, suffix)
-            self._file = open(self.upload.path, "wb")  # noqa: SIM115 - closed at the part's end or by close()
+            self._file = open(self.upload.path, "wb")
         elif name in self.fields or len(self.fields) >= MAX_FIELDS:
             self.problem = f"the field `{name}` came twice" if name in self.fields else f"more than {MAX_FIELDS} fields"
         else:

@@ -72,7 +72,7 @@ def nvml_devices() -> list[dict[str, Any]] | None:
         import pynvml  # type: ignore[import-not-found]
 
         pynvml.nvmlInit()
-    except Exception:  # ImportError, or NVMLError when there is no driver
+    except Exception:  # noqa: BLE001 -- ImportError, or NVMLError when there is no driver
         return None
     try:
         devices = []
