@@ -53,7 +53,9 @@ class SpleeterCluster:
 
     @property
     def scheduler_address(self) -> str:
-        return str(self.connection.client.scheduler.address)
+        scheduler = self.connection.client.scheduler
+        assert scheduler is not None  # connected in __init__
+        return str(scheduler.address)
 
     def separate_distributed(
         self, audio_files: Sequence[str | Path], model_name: str | None = None, output_dir: str | Path | None = None, **options: Any

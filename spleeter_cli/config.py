@@ -681,6 +681,7 @@ def find_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     else:
         fallback = default_config_path()
         return fallback if os.path.isfile(fallback) else None
+    problem: str | None
     try:
         status = os.stat(chosen)
     except FileNotFoundError:

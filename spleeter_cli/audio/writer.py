@@ -12,10 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
 import soundfile as sf
+from av.audio.stream import AudioStream
 
 from ..errors import OutputError
 from .formats import check_output_options
@@ -31,13 +33,13 @@ class _SoundFileSink:
     _MAX_WRITE = 1 << 16
 
     def __init__(self, path: Path, sample_rate: int, codec: str, bitrate: int, bit_depth: int, channels: int) -> None:
-        path = os.fsencode(path)  # bytes: soundfile would encode a str strictly, refusing a non-UTF-8 name
+        name = os.fsencode(path)  # bytes: soundfile would encode a str strictly, refusing a non-UTF-8 name
         if codec == "ogg":
             quality = float(np.interp(bitrate / 1000, _VORBIS_KBPS, range(len(_VORBIS_KBPS))))
-            self._file = sf.SoundFile(path, "w", sample_rate, channels, "VORBIS", format="OGG", compression_level=1 - quality / 10)
+            self._file = sf.SoundFile(name, "w", sample_rate, channels, "VORBIS", format="OGG", compression_level=1 - quality / 10)
         else:
             subtype = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}[bit_depth]
-            self._file = sf.SoundFile(path, "w", sample_rate, channels, subtype, format=codec.upper())
+            self._file = sf.SoundFile(name, "w", sample_rate, channels, subtype, format=codec.upper())
 
     def write(self, block: np.ndarray) -> None:
         for start in range(0, len(block), self._MAX_WRITE):
@@ -58,7 +60,7 @@ class _FFmpegSink:
         self._rate = sample_rate
         self._container = av.open(str(path), "w", format=container_format)
         try:
-            self._stream = self._container.add_stream(encoder, rate=sample_rate, layout=self._layout, format="fltp")
+            self._stream = cast(AudioStream, self._container.add_stream(encoder, rate=sample_rate, layout=self._layout, format="fltp"))
             self._stream.bit_rate = bitrate
         except BaseException:
             self._container.close()

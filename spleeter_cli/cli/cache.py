@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..errors import CacheError, ValidationError
 from ..units import parse_duration, parse_size
 from . import options as o
+
+if TYPE_CHECKING:
+    from ..cache.manager import CacheManager
 from .ui import handles_errors
 
 app = typer.Typer(help="Show, clear and prune the cache of separated stems.", no_args_is_help=True)
@@ -43,7 +46,7 @@ def _warn(message: str) -> None:
     print(f"spl: warning: {message}", file=sys.stderr, flush=True)
 
 
-def _manager(cache_dir: Path | None, redis_url: str | None, config_file: Path | None, on_warning: Any = _warn):  # type: ignore[no-untyped-def]
+def _manager(cache_dir: Path | None, redis_url: str | None, config_file: Path | None, on_warning: Any = _warn) -> CacheManager:
     """The cache `spl separate` and `spl batch` would use with the same settings, so `clear` empties that one."""
     from ..cache.manager import CacheManager
 

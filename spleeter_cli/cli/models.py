@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -16,12 +16,15 @@ from ..errors import ExitCode, ModelError
 from . import options as o
 from .ui import handles_errors, print_error
 
+if TYPE_CHECKING:
+    from ..models.store import ModelManager
+
 app = typer.Typer(help="List, download, verify, inspect and import models.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 Names = Annotated[list[str], typer.Argument(help="Model names, e.g. 2stems or spleeter:4stems-16kHz.", metavar="NAME...")]
 
 
-def _store(config_file: Path | None):  # type: ignore[no-untyped-def]
+def _store(config_file: Path | None) -> ModelManager:
     """The store `spl separate` would use with the same config file and environment."""
     return o.model_store(o.load_settings(config_file))
 

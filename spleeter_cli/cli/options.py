@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import typer.models
@@ -16,6 +16,11 @@ import typer.models
 from ..audio.formats import DEFAULT_BIT_DEPTH, DEFAULT_CODEC, DEFAULT_FILENAME_FORMAT, SUPPORTED_CODECS
 from ..models.catalog import DEFAULT_MODEL
 from ..separate.vocabulary import DEFAULT_DENOISE_STRENGTH, DEFAULT_SILENCE_DBFS
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..models.store import ModelManager
+    from ..separate.vocabulary import SeparateOptions
 
 
 def raw_path(value: str) -> Path | str:
@@ -182,14 +187,14 @@ def spell_flags(command: str) -> None:
     spell_settings({**FLAG_NAMES, **({"overwrite": "--force", "keep_tree": "--keep-tree"} if command == "batch" else {})})
 
 
-def load_settings(config_file: Path | None, **flags: object):  # type: ignore[no-untyped-def]
+def load_settings(config_file: Path | None, **flags: object) -> Settings:
     """Defaults < config file < environment < these flags (None = flag not given)."""
     from ..config import load_config
 
     return load_config(config_file).with_overrides(**flags)
 
 
-def model_store(settings):  # type: ignore[no-untyped-def]
+def model_store(settings: Settings) -> ModelManager:
     """The model store the settings describe; imported here, on the commands' path only."""
     from ..models.store import ModelManager
 
@@ -264,7 +269,7 @@ class RunFlags:
     metrics_port: int | None
     config_file: Path | None
 
-    def settings(self, **command_flags: object):  # type: ignore[no-untyped-def]
+    def settings(self, **command_flags: object) -> Settings:
         """Defaults < config file < environment < flags (None = flag not given), with the command's own flags."""
         return load_settings(
             self.config_file,
@@ -282,7 +287,7 @@ class RunFlags:
             **command_flags,
         )
 
-    def options(self, settings, existing: str):  # type: ignore[no-untyped-def]
+    def options(self, settings: Settings, existing: str) -> SeparateOptions:
         """The core's SeparateOptions: the flags' meaning, decided once for both commands
         (``--denoise-strength`` implies ``--denoise``; 0 strength means off)."""
         from ..models.catalog import model_for

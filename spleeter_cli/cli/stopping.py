@@ -95,7 +95,7 @@ def _on_signal(number: int, frame: Any) -> None:
         return
     if _first is not None:  # a second signal: the user wants out now
         exit_now(_first)
-    _first = Stopped(*REASONS[number])
+    _first = Stopped(*REASONS[signal.Signals(number)])
     _signalled.set()
     raise _first
 

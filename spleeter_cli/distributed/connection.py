@@ -66,7 +66,7 @@ def open_client(address: str, timeout: float) -> Any:
 
     client = Client.__new__(Client)
     try:
-        client.__init__(address, timeout=timeout, set_as_default=False)
+        Client.__init__(client, address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError) as error:  # gone since the check
         raise ValidationError(
             f"cannot reach the Dask scheduler at {address}: {error}",

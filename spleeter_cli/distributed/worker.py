@@ -108,6 +108,9 @@ class _Forwarder:
     def status(self, message: str) -> None:
         pass
 
+    def warning(self, message: str) -> None:
+        _warn(message)
+
     def file_started(self, path: Path, duration: float) -> None:
         self._send("started", path, duration)
 

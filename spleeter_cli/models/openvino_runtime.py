@@ -19,6 +19,7 @@ precision in the cache folder.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +63,7 @@ class OpenVINOModel:
         """The U-Nets' magnitude estimates, same shapes as ``masks`` (for Wiener filtering)."""
         return self._infer(magnitudes, self._outputs[1])
 
-    def _infer(self, magnitudes: np.ndarray, output: ov.Output) -> np.ndarray:
+    def _infer(self, magnitudes: np.ndarray, output: Any) -> np.ndarray:
         result = np.empty((self.spec.stems, *magnitudes.shape), np.float32)
         for index in range(len(magnitudes)):
             segment = np.ascontiguousarray(magnitudes[index : index + 1], np.float32)

@@ -21,7 +21,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..config import Settings
 from .catalog import ModelSpec
@@ -158,7 +158,7 @@ class GitHubRelease:
             raise SourceUnavailable(f"{url} lists no checksum for {spec.archive_name}")
         return checksum.lower()
 
-    def _open(self, url: str):  # type: ignore[no-untyped-def]
+    def _open(self, url: str) -> Any:  # an http.client.HTTPResponse, or a file for file: URLs
         try:
             return urllib.request.urlopen(url, timeout=self.timeout)
         except urllib.error.HTTPError as error:

@@ -70,7 +70,7 @@ def load_checkpoint(model: keras.Model, prefix: Path) -> None:
     reader = tf.train.load_checkpoint(str(prefix))
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
-            fields = ("gamma", "beta", "moving_mean", "moving_variance")
+            fields: tuple[str, ...] = ("gamma", "beta", "moving_mean", "moving_variance")
         elif isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
             fields = ("kernel", "bias")
         else:

@@ -103,17 +103,17 @@ class Separator:
         """
         model = self.model.estimates if estimates else self.model.masks
 
-        def run_model(analysis: _Analysis) -> _Analysis:
-            chunk, spectra, _ = analysis
+        def run_model(analysis: _Spectra) -> _Analysis:
+            chunk, spectra = analysis
             output = model(self._segments(spectra, chunk.frames))
             return chunk, spectra, _frames_first(output, chunk.frames, self.spec.bins)[:, : chunk.keep]
 
         spectra = staged(self._chunks(blocks), self._analyze, depth=1, name="spl-stft", cancelled=self.cancelled)
         return staged(spectra, run_model, depth=1, name="spl-model", cancelled=self.cancelled)
 
-    def _analyze(self, chunk: _Chunk) -> _Analysis:
+    def _analyze(self, chunk: _Chunk) -> _Spectra:
         with self.turns.transform():
-            return chunk, stft(chunk.samples, chunk.frames)[: chunk.keep], None
+            return chunk, stft(chunk.samples, chunk.frames)[: chunk.keep]
 
     def _chunks(self, blocks: Iterable[np.ndarray]) -> Iterator[_Chunk]:
         """Padded samples for each run of whole segments, as spleeter frames them.
@@ -152,7 +152,8 @@ class _Chunk:
     total: int | None = None  # input length, set on the last chunk
 
 
-_Analysis = tuple[_Chunk, np.ndarray, "np.ndarray | None"]
+_Spectra = tuple[_Chunk, np.ndarray]  # a chunk and its spectra, before the model
+_Analysis = tuple[_Chunk, np.ndarray, np.ndarray]  # ... and the model's masks or estimates
 
 
 def _frames_first(model_output: np.ndarray, frames: int, bins: int) -> np.ndarray:

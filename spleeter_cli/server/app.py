@@ -85,7 +85,7 @@ def create_app(service: Service) -> Any:
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
         first = error.errors()[0] if error.errors() else {"loc": ("?",), "msg": "invalid"}
         where = ".".join(str(part) for part in first["loc"][1:]) or str(first["loc"][0])
-        return _problem(422, f"`{where}` {first['msg'].lower()}")
+        return _problem(422, f"`{where}` {str(first['msg']).lower()}")
 
     @app.post(
         f"{API}/jobs",

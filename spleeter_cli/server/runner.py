@@ -112,7 +112,7 @@ class JobRunner:
         self._threads: list[threading.Thread] = []
         self._stopped = threading.Event()
         self._job_seconds = _FIRST_GUESS  # running average, for Retry-After
-        self._watchers: dict[str, list[Callable[[], None]]] = {}  # job id -> called once it ends (?wait= answers)
+        self._watchers: dict[str, list[Callable[[], object]]] = {}  # job id -> called once it ends (?wait= answers)
 
     # Life
 
@@ -192,7 +192,7 @@ class JobRunner:
         active.run.cancelled.set()  # the run stops within a tenth of a second; the worker removes the files
         return True
 
-    def watch(self, job_id: str, ended: Callable[[], None]) -> Callable[[], None]:
+    def watch(self, job_id: str, ended: Callable[[], object]) -> Callable[[], None]:
         """Call ``ended`` (from a worker thread) once the job has ended or gone back to the queue; returns the unwatch."""
         with self._wake:
             self._watchers.setdefault(job_id, []).append(ended)

@@ -69,7 +69,7 @@ def nvml_devices() -> list[dict[str, Any]] | None:
     without importing TensorFlow, and most machines running spl have no NVIDIA GPU.
     """
     try:
-        import pynvml  # type: ignore[import-not-found]
+        import pynvml
 
         pynvml.nvmlInit()
     except Exception:  # noqa: BLE001 -- ImportError, or NVMLError when there is no driver
