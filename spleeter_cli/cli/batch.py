@@ -45,21 +45,8 @@ def batch(
     ] = False,
     overwrite: o.MistakenOverwrite = False,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failed input.")] = False,
-    cache_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--cache-dir",
-            parser=o.raw_path,
-            help="Disk cache folder (default: $SPLEETER_CACHE_DIR or the user cache dir).",
-            show_default=False,
-        ),
-    ] = None,
-    redis_url: Annotated[
-        str | None,
-        typer.Option(
-            "--redis-url", help="Shared Redis cache, e.g. redis://host:6379/0 (default: $SPLEETER_REDIS_URL).", show_default=False
-        ),
-    ] = None,
+    cache_dir: o.CacheDir = None,
+    redis_url: o.RedisUrl = None,
     scheduler: Annotated[
         str | None,
         typer.Option(

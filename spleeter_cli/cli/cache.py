@@ -23,23 +23,6 @@ from .ui import handles_errors
 
 app = typer.Typer(help="Show, clear and prune the cache of separated stems.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
-RedisUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--redis-url",
-        help="Shared Redis cache, e.g. redis://host:6379/0 (default: cache.redis_url of the config or $SPLEETER_REDIS_URL).",
-        show_default=False,
-    ),
-]
-CacheDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--cache-dir",
-        parser=o.raw_path,
-        help="Disk cache folder (default: cache.dir of the config or $SPLEETER_CACHE_DIR, else the user cache dir).",
-        show_default=False,
-    ),
-]
 
 
 def _warn(message: str) -> None:
@@ -101,7 +84,9 @@ def _percent(rate: float | None) -> str:
 
 @app.command("stats")
 @handles_errors
-def stats(json_output: JsonFlag = False, redis_url: RedisUrl = None, cache_dir: CacheDir = None, config_file: o.ConfigFile = None) -> None:
+def stats(
+    json_output: JsonFlag = False, redis_url: o.RedisUrl = None, cache_dir: o.CacheDir = None, config_file: o.ConfigFile = None
+) -> None:
     """Entries, size, hits, misses, hit rate and evictions per tier (counts add up every run)."""
     report = _manager(cache_dir, redis_url, config_file).get_cache_stats()
     if json_output:
@@ -127,8 +112,8 @@ def clear(
         list[str] | None, typer.Option("--tier", help="memory, disk or redis; repeat for several (default: all).", show_default=False)
     ] = None,
     json_output: JsonFlag = False,
-    redis_url: RedisUrl = None,
-    cache_dir: CacheDir = None,
+    redis_url: o.RedisUrl = None,
+    cache_dir: o.CacheDir = None,
     config_file: o.ConfigFile = None,
 ) -> None:
     """Delete cached entries (hit and miss counts are kept)."""
@@ -168,8 +153,8 @@ def prune(
         typer.Option("--older-than", help="Drop entries written longer ago than this, e.g. 12h, 7d, 30m.", show_default=False),
     ] = None,
     json_output: JsonFlag = False,
-    redis_url: RedisUrl = None,
-    cache_dir: CacheDir = None,
+    redis_url: o.RedisUrl = None,
+    cache_dir: o.CacheDir = None,
     config_file: o.ConfigFile = None,
 ) -> None:
     """Remove old or least recently used entries."""
@@ -190,7 +175,9 @@ def prune(
 
 @app.command("info")
 @handles_errors
-def info(json_output: JsonFlag = False, redis_url: RedisUrl = None, cache_dir: CacheDir = None, config_file: o.ConfigFile = None) -> None:
+def info(
+    json_output: JsonFlag = False, redis_url: o.RedisUrl = None, cache_dir: o.CacheDir = None, config_file: o.ConfigFile = None
+) -> None:
     """Where the cache lives, its limits, and whether Redis answers."""
     details = _manager(cache_dir, redis_url, config_file).info()
     if json_output:

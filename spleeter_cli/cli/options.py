@@ -155,6 +155,23 @@ MetricsPort = Annotated[
         "--metrics-port", min=1, max=65535, show_default=False, help="Serve Prometheus metrics on 127.0.0.1:PORT while the run lasts."
     ),
 ]
+RedisUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--redis-url",
+        help="Shared Redis cache, e.g. redis://host:6379/0 (default: cache.redis_url of the config or $SPLEETER_REDIS_URL).",
+        show_default=False,
+    ),
+]
+CacheDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--cache-dir",
+        parser=raw_path,
+        help="Disk cache folder (default: cache.dir of the config or $SPLEETER_CACHE_DIR, else the user cache dir).",
+        show_default=False,
+    ),
+]
 
 
 # How the core's option names (errors.spelled) read on the command line.

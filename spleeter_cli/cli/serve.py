@@ -97,23 +97,8 @@ def serve(
     backend: o.Backend = None,
     precision: o.Precision = None,
     no_cache: o.NoCache = False,
-    cache_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--cache-dir",
-            parser=o.raw_path,
-            help="Disk cache folder (default: $SPLEETER_CACHE_DIR or the user cache dir).",
-            show_default=False,
-        ),
-    ] = None,
-    redis_url: Annotated[
-        str | None,
-        typer.Option(
-            "--redis-url",
-            help="Shared Redis cache, e.g. redis://host:6379/0: a song separated by any replica is a hit for all (default: $SPLEETER_REDIS_URL).",
-            show_default=False,
-        ),
-    ] = None,
+    cache_dir: o.CacheDir = None,
+    redis_url: o.RedisUrl = None,
     config_file: o.ConfigFile = None,
 ) -> None:
     """Serve separation over HTTP: upload songs, poll jobs, download stems (API docs at /docs)."""
