@@ -1,0 +1,77 @@
+"""SpleeterCluster(nodes=[...]) over two real `spl serve` processes on loopback, one killed with SIGKILL mid-run.
+
+Real weights, real audio, real processes: every file is separated once by a node that finished it,
+its stems are the bytes a local `spl separate` writes, and the results come back in input order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import write_songs
+from serve_process import SplServer
+
+from spleeter_cli import SpleeterCluster
+
+pytestmark = pytest.mark.slow
+TOKEN = "cluster-token"
+SONGS = 6
+
+
+def test_a_node_killed_mid_run_has_its_files_separated_once_on_the_other(run_spl, tmp_path: Path) -> None:
+    files = write_songs(tmp_path / "in", SONGS, 8.0)
+    server_args = ("--jobs", "1", "--no-cache")  # one job at a time each, no cache: every stem comes from a separation
+    with (
+        SplServer(tmp_path / "a", run_spl, *server_args, token=TOKEN) as doomed,
+        SplServer(tmp_path / "b", run_spl, *server_args, token=TOKEN) as survivor,
+    ):
+        cluster = SpleeterCluster(nodes=[f"127.0.0.1:{doomed.port}", f"127.0.0.1:{survivor.port}"], token=TOKEN, jobs_per_node=1)
+        outcome: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                outcome["results"] = asyncio.run(
+                    cluster.separate_distributed(audio_files=files, model_name="spleeter:2stems", output_dir=tmp_path / "out")
+                )
+            except BaseException as error:  # noqa: BLE001 - handed to the test thread, which raises it
+                outcome["error"] = error
+
+        client = threading.Thread(target=run)
+        client.start()
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and doomed.http.get("/readyz").json().get("running", 0) < 1:
+            time.sleep(0.05)
+        doomed.kill()  # mid-job: SIGKILL, no drain
+        client.join(timeout=600)
+        assert not client.is_alive(), "the cluster run did not end"
+        assert "error" not in outcome, outcome.get("error")
+        results = outcome["results"]
+        survivor_processed = survivor.metrics().get('spl_files_processed_total{status="ok"}', 0)
+
+    assert [r.input for r in results] == files
+    assert [r.status for r in results] == ["ok"] * SONGS, [str(r.error) for r in results]
+    done = [a for a in cluster.attempts if a.outcome == "done"]
+    assert sorted(a.input for a in done) == sorted(files)  # each file finished once
+    lost = [a for a in cluster.attempts if a.outcome == "node failed"]
+    assert lost and {a.node for a in lost} == {doomed.url}  # the kill hit a job, which went to the other node
+    assert {a.input for a in lost} <= {a.input for a in done if a.node == survivor.url}
+    assert survivor_processed == sum(a.node == survivor.url for a in done)  # the survivor separated only what it delivered
+    with sqlite3.connect(doomed.data_dir / "jobs.db") as db:  # what the killed node left: the job it was running, unfinished
+        left = db.execute("SELECT filename, status FROM jobs").fetchall()
+    assert "running" in {status for _, status in left}, left
+    # a job it finished but could not deliver before dying was separated again elsewhere; none it delivered was
+    assert {name for name, status in left if status == "done"} <= {a.input.name for a in lost}, left
+
+    local = run_spl("separate", *files, "-o", tmp_path / "local", "--no-cache", "-q")
+    assert local.returncode == 0, local.stderr
+    for source in files:
+        for stem in ("vocals", "accompaniment"):
+            remote_stem = tmp_path / "out" / source.stem / f"{stem}.wav"
+            assert remote_stem.read_bytes() == (tmp_path / "local" / source.stem / f"{stem}.wav").read_bytes(), remote_stem
+    assert not [p for p in (tmp_path / "out").rglob("*") if ".part" in p.name]  # nothing half-written is left
