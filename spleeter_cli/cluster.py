@@ -66,6 +66,12 @@ class SpleeterCluster:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    async def __aenter__(self) -> Any:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
 
 class NodeCluster(SpleeterCluster):
     """Files separated on `spl serve` nodes, balanced ``round_robin`` or ``least_loaded``, failed over between nodes.
@@ -121,7 +127,7 @@ class NodeCluster(SpleeterCluster):
             settings,
             Path(output_dir) if output_dir is not None else self.output_dir,
             SilentListener(),
-            jobs=self.jobs_per_node * len(nodes.nodes),
+            jobs=self.jobs_per_node * len(nodes.live),
         )
         self.attempts = run.attempts
         try:

@@ -32,7 +32,8 @@ STEMS = ("vocals", "accompaniment")
 
 
 class StandIn:
-    """One stand-in `spl serve`: ``mode`` "ok", "error500" (fails every upload: its fault) or "ok"; ``queued`` is its reported load.
+    """One stand-in `spl serve`; ``queued`` is the load it reports. ``mode``: "ok"; "error500" (every upload fails: its
+    fault); "truncated" (each stem's download breaks off: it died mid-transfer); "vanishing" (jobs are accepted, then gone).
 
     Uploads of files whose name starts with "broken" are refused with 422 and the CLI's message.
     """
@@ -53,6 +54,12 @@ class StandIn:
                 if self.path == "/readyz":
                     load = {"queued": stand_in.queued, "running": 0, "workers": 1, "queue_limit": 64, "redis": stand_in.redis}
                     self._json(200, {"status": "ready", **load})
+                elif "/stems/" in self.path and stand_in.mode == "truncated":
+                    self.send_response(200)
+                    self.send_header("content-length", "1000")
+                    self.end_headers()
+                    self.wfile.write(b"stem")  # then the connection closes, 996 bytes short
+                    self.close_connection = True
                 elif "/stems/" in self.path:
                     self._send(200, stand_in.stem(self.path.rsplit("/", 1)[1]), "audio/wav")
                 else:
@@ -69,6 +76,8 @@ class StandIn:
                 elif name.startswith("broken"):
                     error = AudioProcessingError("cannot decode audio: not a FLAC stream", hint="check the file", path=name)
                     self._json(422, error_body(error))
+                elif stand_in.mode == "vanishing":
+                    self._json(202, {"id": "J", "url": "/v1/jobs/J", "status": "queued"})  # polling it answers 404
                 else:
                     self._json(202, stand_in.job(name))
 
@@ -181,6 +190,27 @@ def test_a_failing_node_has_its_files_retried_elsewhere_and_a_bad_file_is_not(st
     assert [a for a in cluster.attempts if a.input == broken and a.outcome == "failed"][0].node.endswith(stand_ins[1].address)
     assert [p.name for p in (tmp_path / "out").iterdir()] != [] and not (tmp_path / "out" / "broken").exists()
     assert not [p for p in (tmp_path / "out").rglob("*") if ".part" in p.name]  # no temporaries left by the failed attempt
+
+
+@pytest.mark.parametrize("mode", ["truncated", "vanishing"])
+def test_a_node_dying_mid_download_or_losing_its_job_leaves_nothing_and_the_file_goes_elsewhere(
+    stand_ins: list[StandIn], tmp_path: Path, mode: str
+) -> None:
+    stand_ins += [StandIn(mode=mode), StandIn()]
+    files = write_songs(tmp_path / "in", 2, 0.2)
+    cluster = SpleeterCluster(nodes=[n.address for n in stand_ins], token=TOKEN, jobs_per_node=1)
+    results = separate(cluster, files, tmp_path / "out")
+    assert [r.status for r in results] == ["ok", "ok"] and stand_ins[0].uploads  # it got work, and failed it
+    assert [a.outcome for a in cluster.attempts].count("node failed") == len(stand_ins[0].uploads)
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*") if not p.name.endswith(".spl.json")) == [
+        "accompaniment.wav",
+        "accompaniment.wav",
+        "song0",
+        "song1",
+        "vocals.wav",
+        "vocals.wav",
+    ]  # no temporaries of the broken attempt, and the stems of the one that finished
+    assert (tmp_path / "out" / "song0" / "vocals.wav").read_bytes() == b"stem vocals"
 
 
 def test_the_last_node_standing_reports_its_own_error(stand_ins: list[StandIn], tmp_path: Path) -> None:

@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 from conftest import write_songs
+from redis_server import RedisServer
 from serve_process import SplServer
 
-from spleeter_cli import SpleeterCluster
+from spleeter_cli import SpleeterCluster, ValidationError
 
 pytestmark = pytest.mark.slow
 TOKEN = "cluster-token"
@@ -75,3 +76,24 @@ def test_a_node_killed_mid_run_has_its_files_separated_once_on_the_other(run_spl
             remote_stem = tmp_path / "out" / source.stem / f"{stem}.wav"
             assert remote_stem.read_bytes() == (tmp_path / "local" / source.stem / f"{stem}.wav").read_bytes(), remote_stem
     assert not [p for p in (tmp_path / "out").rglob("*") if ".part" in p.name]  # nothing half-written is left
+
+
+def test_shared_cache_is_checked_against_the_nodes_redis_and_least_loaded_runs(run_spl, tmp_path: Path) -> None:
+    """Two replicas started with one Redis: the cluster naming it runs; naming another Redis is refused before any upload."""
+    files = write_songs(tmp_path / "in", 2, 4.0)
+    with RedisServer(tmp_path / "redis") as redis:
+        nodes = [run_spl.with_env(SPLEETER_REDIS_URL=redis.url, SPLEETER_CACHE_DIR=str(tmp_path / f"cache{n}")) for n in range(2)]
+        with SplServer(tmp_path / "a", nodes[0], token=TOKEN) as first, SplServer(tmp_path / "b", nodes[1], token=TOKEN) as second:
+            addresses = [f"127.0.0.1:{first.port}", f"127.0.0.1:{second.port}"]
+            cluster = SpleeterCluster(nodes=addresses, load_balancer="least_loaded", shared_cache=redis.url, token=TOKEN)
+            results = asyncio.run(
+                cluster.separate_distributed(audio_files=files, model_name="spleeter:2stems", output_dir=tmp_path / "out")
+            )
+            assert [r.status for r in results] == ["ok", "ok"] and [r.input for r in results] == files
+            other = f"redis://127.0.0.1:{redis.port + 1}/0"
+            elsewhere = SpleeterCluster(nodes=addresses, shared_cache=other, token=TOKEN)
+            with pytest.raises(ValidationError, match=f"node {first.url} does not share the cache {other}: it uses {redis.url}"):
+                asyncio.run(elsewhere.separate_distributed(audio_files=files, output_dir=tmp_path / "never"))
+            assert not (tmp_path / "never").exists()
+            uploads = 'spl_http_requests_total{method="POST",route="/v1/jobs",status="202"}'
+            assert first.metrics().get(uploads, 0) + second.metrics().get(uploads, 0) == 2  # the refused call uploaded nothing
