@@ -152,6 +152,8 @@ class RemoteRun:
         if self.options.existing == "skip" and provenance.is_done(plan.stems.values(), origin):
             return FileResult(plan.source, self.spec.full_name, status="skipped", outputs=plan.stems)
         while True:
+            if self.cancelled.is_set():  # also between a node's failure and the next attempt
+                raise Unfinished("stopped before it finished: the run was stopped")
             node = self.nodes.pick()
             try:
                 job, outputs = self._on(node, plan, origin)

@@ -164,7 +164,8 @@ class Remote:
     def _unreachable(self, error: BaseException) -> Unreachable:
         reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
         return Unreachable(
-            f"cannot reach the spl server at {self.url}: {reason}", hint=f"check {self._label}, and that `spl serve` runs there"
+            f"cannot reach the spl server at {self.url}: {reason}",
+            hint=f"check {'--server' if self._label == '--server' else 'nodes='}, and that `spl serve` runs there",
         )
 
 
