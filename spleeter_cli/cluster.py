@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, Self, overload
 
 from .config import load_config, server_token
 from .distributed.connection import CONNECT_TIMEOUT, ClusterConnection
@@ -60,13 +60,13 @@ class SpleeterCluster:
     def close(self) -> None:
         """Nothing to release by default."""
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    async def __aenter__(self) -> Any:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -198,6 +198,3 @@ class DaskCluster(SpleeterCluster):
 
     def close(self) -> None:
         self.connection.close()
-
-    def __enter__(self) -> DaskCluster:
-        return self

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import write_songs
+from conftest import BROKEN_FLAC, write_songs
 from redis_server import RedisServer
 from serve_process import SplServer
 
@@ -27,6 +27,9 @@ SONGS = 6
 
 def test_a_node_killed_mid_run_has_its_files_separated_once_on_the_other(run_spl, tmp_path: Path) -> None:
     files = write_songs(tmp_path / "in", SONGS, 8.0)
+    broken = tmp_path / "in" / "broken.flac"
+    broken.write_bytes(BROKEN_FLAC)
+    inputs = [*files[:3], broken, *files[3:]]  # a file that fails for its own reason, among them
     server_args = ("--jobs", "1", "--no-cache")  # one job at a time each, no cache: every stem comes from a separation
     with (
         SplServer(tmp_path / "a", run_spl, *server_args, token=TOKEN) as doomed,
@@ -38,7 +41,7 @@ def test_a_node_killed_mid_run_has_its_files_separated_once_on_the_other(run_spl
         def run() -> None:
             try:
                 outcome["results"] = asyncio.run(
-                    cluster.separate_distributed(audio_files=files, model_name="spleeter:2stems", output_dir=tmp_path / "out")
+                    cluster.separate_distributed(audio_files=inputs, model_name="spleeter:2stems", output_dir=tmp_path / "out")
                 )
             except BaseException as error:  # noqa: BLE001 - handed to the test thread, which raises it
                 outcome["error"] = error
@@ -55,8 +58,12 @@ def test_a_node_killed_mid_run_has_its_files_separated_once_on_the_other(run_spl
         results = outcome["results"]
         survivor_processed = survivor.metrics().get('spl_files_processed_total{status="ok"}', 0)
 
-    assert [r.input for r in results] == files
-    assert [r.status for r in results] == ["ok"] * SONGS, [str(r.error) for r in results]
+    assert [r.input for r in results] == inputs
+    assert [r.status for r in results] == ["ok"] * 3 + ["failed"] + ["ok"] * (SONGS - 3), [str(r.error) for r in results]
+    [refused] = [a for a in cluster.attempts if a.input == broken and a.outcome != "node failed"]
+    assert refused.outcome == "failed"  # tried once by a live node, not retried
+    local_broken = run_spl("separate", broken, "-o", tmp_path / "x")
+    assert local_broken.returncode == 3 and f"spl: error: {results[3].error}" in local_broken.stderr  # the CLI's own message
     done = [a for a in cluster.attempts if a.outcome == "done"]
     assert sorted(a.input for a in done) == sorted(files)  # each file finished once
     lost = [a for a in cluster.attempts if a.outcome == "node failed"]
