@@ -26,7 +26,7 @@ from .distributed.connection import CONNECT_TIMEOUT, ClusterConnection
 from .distributed.run import RETRIES, DistributedRun
 from .errors import ValidationError
 from .models.catalog import DEFAULT_MODEL
-from .separate.vocabulary import FileResult, SeparateOptions, SilentListener
+from .separate.vocabulary import FileResult, SeparateOptions, SilentListener, check_options
 from .server.nodes import Attempt, Nodes
 
 DEFAULT_SCHEDULER = "local:2"
@@ -120,6 +120,7 @@ class NodeCluster(SpleeterCluster):
         from .server.client import RemoteRun  # the client's run: planning and staging, loaded on first use
 
         settings = SeparateOptions(model=model_name or self.default_model, **{"existing": "overwrite", **options})
+        check_options(settings)  # a bad model or option is refused before any node is contacted
         nodes = Nodes.at(self.nodes, self.token, self.load_balancer)
         await asyncio.to_thread(nodes.check, self.shared_cache)
         run = RemoteRun(

@@ -226,6 +226,8 @@ def test_refusals_name_the_node_and_the_fix(stand_ins: list[StandIn], tmp_path: 
     files = write_songs(tmp_path / "in", 1, 0.2)
     with pytest.raises(ValidationError, match="load_balancer='random'.*'round_robin' or 'least_loaded'"):
         SpleeterCluster(nodes=["worker1:8080"], load_balancer="random")
+    with pytest.raises(ValidationError, match="spleeter:9stems"):  # checked before any node is contacted
+        asyncio.run(SpleeterCluster(nodes=[closed_port()], token=TOKEN).separate_distributed(files, "spleeter:9stems"))
     with pytest.raises(ValidationError, match="no node of the cluster can be reached"):
         separate(SpleeterCluster(nodes=[closed_port(), closed_port()], token=TOKEN), files, tmp_path / "out")
     with pytest.raises(ValidationError, match="refused the token"):
