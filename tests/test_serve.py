@@ -221,7 +221,8 @@ def test_models_health_and_readiness(server: SplServer) -> None:
     assert models["backend"] == "openvino" and models["default"] == "spleeter:2stems"
     two = next(m for m in models["models"] if m["name"] == "spleeter:2stems")
     assert two == {"name": "spleeter:2stems", "instruments": ["vocals", "accompaniment"], "installed": True, "loaded": True}
-    assert server.http.get("/readyz").json() == {"status": "ready"}
+    ready = {"status": "ready", "queued": 0, "running": 0, "workers": 2, "queue_limit": 64, "redis": None}  # the load, for balancers
+    assert server.http.get("/readyz").json() == ready
 
 
 def test_only_spl_serve_imports_fastapi_and_uvicorn(run_spl) -> None:

@@ -51,7 +51,11 @@ def test_full_queue_is_429_with_retry_after_and_jobs_cancel(run_spl, tmp_path: P
         assert second["status"] == "queued" and second["queue_position"] == 1
         full = server.upload(later)
         assert full.status_code == 429 and int(full.headers["retry-after"]) >= 1 and "queue is full" in full.json()["detail"]
-        assert server.http.get("/readyz").status_code == 503
+        not_ready = server.http.get("/readyz")
+        assert not_ready.status_code == 503 and not_ready.json()["reason"] == "the queue is full"
+        assert {k: not_ready.json()[k] for k in ("queued", "running", "workers", "queue_limit")} == dict.fromkeys(
+            ("queued", "running", "workers", "queue_limit"), 1
+        )
         stems = server.http.get(f"{second['url']}/stems/vocals")
         assert stems.status_code == 409 and stems.json()["status"] == "queued"
         assert server.http.delete(second["url"]).status_code == 204
@@ -152,6 +156,7 @@ def test_a_song_one_replica_separated_is_a_redis_hit_for_another(run_spl, tmp_pa
     with RedisServer(tmp_path / "redis") as redis:
         replicas = [run_spl.with_env(SPLEETER_REDIS_URL=redis.url, SPLEETER_CACHE_DIR=str(tmp_path / f"cache{n}")) for n in range(2)]
         with SplServer(tmp_path / "a", replicas[0]) as first, SplServer(tmp_path / "b", replicas[1]) as second:
+            assert first.http.get("/readyz").json()["redis"] == redis.url  # what SpleeterCluster(shared_cache=...) checks
             computed = first.upload(source, wait=120).json()
             served = second.upload(source, wait=120).json()
     assert computed["result"]["cache"] is None and computed["result"]["backend"] == "openvino"

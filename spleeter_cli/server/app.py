@@ -188,12 +188,13 @@ def create_app(service: Service) -> Any:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="A model is loaded and the queue accepts work")
+    @app.get("/readyz", summary="A model is loaded and the queue accepts work; the load, for balancers")
     def readyz() -> Response:
+        load = runner.load()  # what SpleeterCluster(load_balancer="least_loaded") compares, and its shared_cache check
         if runner.ready and runner.accepting and not runner.is_full():
-            return JSONResponse({"status": "ready"})
+            return JSONResponse({"status": "ready", **load})
         reason = runner.not_ready_reason if not (runner.ready and runner.accepting) else "the queue is full"
-        return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
+        return JSONResponse({"status": "not ready", "reason": reason, **load}, status_code=503)
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
     def metrics() -> Response:

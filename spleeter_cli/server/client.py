@@ -1,4 +1,4 @@
-"""`spl separate --server URL` and `spl batch --server URL`: a run whose separations happen on a `spl serve`.
+"""`spl separate --server URL`, `spl batch --server URL` and ``SpleeterCluster(nodes=...)``: separations on `spl serve`s.
 
 ``execute()`` treats it like a local ``SeparationRun``: inputs are planned here the same way
 (``plan_inputs``: stem paths, clashes, existing files), resumed the same way (provenance), and each
@@ -6,6 +6,11 @@ input's stems are written the same way (``staging.staged``: temporaries renamed 
 their records), so the files, messages and exit codes are those of a local run. Only the middle
 moves: each input is uploaded, its job polled (progress reaches the listener as it would locally),
 its stems downloaded and checked against their sha256, and the job deleted from the server.
+
+The servers are ``Nodes`` (``nodes.py``): one for `--server`, several for a cluster, where an input
+whose node fails (unreachable, a 5xx, the job lost) is sent again to another node; its stems are
+written here once, from the attempt that finished. An input's own failure (not audio, beyond a
+limit: a 4xx, or a job failed for a reason that is the input's) is not retried.
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ from ..separate import provenance, staging
 from ..separate.planning import PlannedInput, plan_inputs
 from ..separate.run import STOP_GRACE
 from ..separate.vocabulary import FileResult, Listener, SeparateOptions, check_options
-from .remote import Remote
+from .nodes import Attempt, Node, NodeFailed, Nodes
+from .remote import Remote, Unreachable
+from .statuses import status_for
 
 POLL = 0.25  # seconds between looks at a job: often enough for a live progress bar
 _BUSY_RETRIES = 240  # a full queue (429) is waited out this many times before the input fails
@@ -55,11 +62,11 @@ def form_fields(options: SeparateOptions, backend: str) -> dict[str, str]:
 
 
 class RemoteRun:
-    """Separates inputs on a `spl serve`, reporting through ``listener`` like ``SeparationRun``."""
+    """Separates inputs on `spl serve` nodes, reporting through ``listener`` like ``SeparationRun``."""
 
     def __init__(
         self,
-        remote: Remote,
+        nodes: Nodes,
         options: SeparateOptions,
         output_dir: Path,
         listener: Listener,
@@ -67,7 +74,7 @@ class RemoteRun:
         fail_fast: bool = False,
         backend: str = "auto",
     ) -> None:
-        self.remote = remote
+        self.nodes = nodes
         self.options = options
         self.output_dir = output_dir
         self.listener = listener
@@ -79,6 +86,7 @@ class RemoteRun:
         self.cancelled = threading.Event()
         self._fields = form_fields(options, backend)
         self._created: list[Path] = []
+        self.attempts: list[Attempt] = []  # every try of every input, in the order they ended: which node did what
 
     @classmethod
     def for_cli(
@@ -90,7 +98,7 @@ class RemoteRun:
         answer = remote.get("/v1/models")
         if answer.status != 200:
             raise SplError(f"the spl server at {url} answered {answer.status}: {(answer.body or {}).get('detail', '')}")
-        return cls(remote, options, settings.audio.output_dir, listener, jobs, fail_fast, settings.performance.backend)
+        return cls(Nodes([remote]), options, settings.audio.output_dir, listener, jobs, fail_fast, settings.performance.backend)
 
     def run(self, inputs: Sequence[Path], destinations: Sequence[Path] | None = None) -> list[FileResult]:
         plans = plan_inputs(
@@ -143,41 +151,70 @@ class RemoteRun:
         staging.remove_stale_parts(plan.stems.values())
         if self.options.existing == "skip" and provenance.is_done(plan.stems.values(), origin):
             return FileResult(plan.source, self.spec.full_name, status="skipped", outputs=plan.stems)
-        job = self._job(plan.source)
-        try:
-            job = self._finished(job, plan.source)
-            if job["status"] == "failed":
-                raise _located(decode_error(job["error"]["error"]), plan.source)
-            outputs = self._download(job, plan.stems, origin)
-        finally:
-            with contextlib.suppress(SplError):  # the server keeps nothing it no longer needs, whatever happened
-                self.remote.delete(job["url"])
+        while True:
+            if self.cancelled.is_set():  # also between a node's failure and the next attempt
+                raise Unfinished("stopped before it finished: the run was stopped")
+            node = self.nodes.pick()
+            try:
+                job, outputs = self._on(node, plan, origin)
+                self.attempts.append(Attempt(plan.source, node.url, "done"))
+                break
+            except NodeFailed as failure:  # the node's fault: another node, if one is left, takes the input
+                self.attempts.append(Attempt(plan.source, node.url, "node failed", failure.error.message))
+                if not self.nodes.failed(node, failure.error):
+                    raise _located(failure.error, plan.source) from None
+                self.listener.warning(f"{plan.source}: {failure.error.message}; retrying on another node")
+            except SplError as error:  # the input's own failure: the same on every node, so not retried
+                self.attempts.append(Attempt(plan.source, node.url, "failed", error.message))
+                raise
         result = decode_result(job["result"])
         result.input, result.outputs, result.wall_time = plan.source, outputs, time.perf_counter() - started
         self.model_loaded |= result.backend is not None
         return result
 
-    def _job(self, source: Path) -> dict[str, Any]:
-        """Upload ``source``; a full queue is waited out (Retry-After), an error is the input's failure."""
+    def _on(self, node: Node, plan: PlannedInput, origin: provenance.Origin) -> tuple[dict[str, Any], dict[str, Path]]:
+        """One attempt on one node: upload, wait, download into place, delete the job. Raises NodeFailed for the node's faults."""
+        try:
+            try:
+                job = self._job(node, plan.source)
+            finally:
+                self.nodes.placed(node)
+            try:
+                job = self._finished(node.remote, job, plan.source)
+                if job["status"] == "failed":
+                    error = _located(decode_error(job["error"]["error"]), plan.source)
+                    raise NodeFailed(error) if status_for(job["error"]["exit_code"]) >= 500 else error
+                return job, self._download(node.remote, job, plan.stems, origin)
+            finally:
+                with contextlib.suppress(SplError):  # the server keeps nothing it no longer needs, whatever happened
+                    node.remote.delete(job["url"])
+        except Unreachable as error:  # refused, reset, timed out, died mid-job
+            raise NodeFailed(error) from None
+
+    def _job(self, node: Node, source: Path) -> dict[str, Any]:
+        """Upload ``source``; a full queue is waited out (Retry-After), an error is the input's failure, a 5xx the node's."""
         for _ in range(_BUSY_RETRIES):
-            answer = self.remote.upload("/v1/jobs", source, source.name, self._fields)
+            answer = node.remote.upload("/v1/jobs", source, source.name, self._fields)
             if answer.status == 202 or answer.status == 200:
                 return dict(answer.body)
-            if answer.status not in (429, 503) or "error" in (answer.body or {}):
-                raise _located(_refusal(answer.status, answer.body or {}), source)
+            body = answer.body or {}
+            if answer.status == 503 and "error" not in body and self.nodes.can_fail_over(node):  # shutting down: go elsewhere
+                raise NodeFailed(SplError(f"the spl server at {node.url} is shutting down"))
+            if answer.status not in (429, 503) or "error" in body:
+                error = _located(_refusal(answer.status, body), source)
+                raise NodeFailed(error) if answer.status >= 500 else error
             self._pause(float(answer.headers.get("retry-after", "1")))
         raise SplError("the spl server's queue stayed full", hint="rerun later, or start more servers")
 
-    def _finished(self, job: dict[str, Any], source: Path) -> dict[str, Any]:
+    def _finished(self, remote: Remote, job: dict[str, Any], source: Path) -> dict[str, Any]:
         """Poll the job until it ends, passing its stage and progress to the listener."""
         announced = False
         while job["status"] in ("queued", "running"):
             self._pause(POLL)
-            answer = self.remote.get(job["url"])
+            answer = remote.get(job["url"])
             if answer.status != 200:
-                raise SplError(
-                    f"the job on the spl server is gone ({_refusal(answer.status, answer.body or {}).message})", hint="rerun to resume"
-                )
+                gone = _refusal(answer.status, answer.body or {}).message
+                raise NodeFailed(SplError(f"the job on the spl server is gone ({gone})", hint="rerun to resume"))
             job = answer.body
             if job["status"] == "running":
                 if not announced and job.get("duration") is not None:
@@ -189,7 +226,7 @@ class RemoteRun:
             raise Unfinished("cancelled on the spl server")
         return job
 
-    def _download(self, job: dict[str, Any], planned: dict[str, Path], origin: provenance.Origin) -> dict[str, Path]:
+    def _download(self, remote: Remote, job: dict[str, Any], planned: dict[str, Path], origin: provenance.Origin) -> dict[str, Path]:
         """The job's stems into their planned paths, as a local run writes them: temporaries, checked, renamed, recorded."""
         stems = {stem["instrument"]: stem for stem in job["stems"]}
         finals = {name: planned[name] for name in stems}
@@ -197,8 +234,16 @@ class RemoteRun:
             for name, temporary in temporaries.items():
                 if self.cancelled.is_set():
                     raise Unfinished("stopped before it finished: the run was stopped")
-                if self.remote.download(stems[name]["url"], temporary) != stems[name]["sha256"]:
-                    raise SplError(f"stem {name} arrived damaged from the spl server (its sha256 differs)", hint="rerun to fetch it again")
+                try:
+                    digest = remote.download(stems[name]["url"], temporary)
+                except OSError:
+                    raise  # our disk: the input's failure, as in a local run
+                except SplError as error:  # the server: gone, or the stem is
+                    raise NodeFailed(error) from None
+                if digest != stems[name]["sha256"]:
+                    raise NodeFailed(
+                        SplError(f"stem {name} arrived damaged from the spl server (its sha256 differs)", hint="rerun to fetch it again")
+                    )
         return finals
 
     def _pause(self, seconds: float) -> None:

@@ -32,13 +32,24 @@ class Answer:
     headers: dict[str, str]
 
 
-class Remote:
-    """One `spl serve` at ``url``, sending ``token`` with every request."""
+class Unreachable(ValidationError):
+    """The server could not be reached or stopped answering mid-call: the server's failure, not the input's.
 
-    def __init__(self, url: str, token: str | None, label: str = "--server") -> None:
+    A usage error for `--server` (one server: the URL is wrong or the server is down); a cluster
+    of nodes retries the input on another node instead (``nodes.py``).
+    """
+
+
+class Remote:
+    """One `spl serve` at ``url``, sending ``token`` with every request; ``timeout``: seconds without a byte."""
+
+    def __init__(self, url: str, token: str | None, label: str = "--server", timeout: float = TIMEOUT) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValidationError(f"{label} {url}: not an http:// or https:// URL", hint="e.g. --server http://127.0.0.1:8080")
+            raise ValidationError(
+                f"{label} {url}: not an http:// or https:// URL",
+                hint=f"e.g. {'--server ' if label == '--server' else ''}http://127.0.0.1:8080",
+            )
         try:
             self._port = parts.port
         except ValueError:
@@ -49,6 +60,12 @@ class Remote:
         self._base = parts.path.rstrip("/")
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._label = label
+        self._token = token
+        self.timeout = timeout
+
+    def with_timeout(self, timeout: float) -> Remote:
+        """The same server, with a shorter patience: for cheap probes that must not hold up the caller."""
+        return Remote(self.url, self._token, self._label, timeout)
 
     def get(self, path: str) -> Answer:
         return self._call("GET", path)
@@ -114,8 +131,8 @@ class Remote:
 
     def _connect(self) -> http.client.HTTPConnection:
         if self._https:
-            return http.client.HTTPSConnection(self._host, self._port, timeout=TIMEOUT, context=ssl.create_default_context())
-        return http.client.HTTPConnection(self._host, self._port, timeout=TIMEOUT)
+            return http.client.HTTPSConnection(self._host, self._port, timeout=self.timeout, context=ssl.create_default_context())
+        return http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
 
     def _request(
         self, connection: http.client.HTTPConnection, method: str, path: str, headers: dict[str, str] | None = None, send: Any = None
@@ -144,10 +161,11 @@ class Remote:
             )
         return Answer(response.status, body, headers)
 
-    def _unreachable(self, error: BaseException) -> ValidationError:
+    def _unreachable(self, error: BaseException) -> Unreachable:
         reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
-        return ValidationError(
-            f"cannot reach the spl server at {self.url}: {reason}", hint="check --server, and that `spl serve` runs there"
+        return Unreachable(
+            f"cannot reach the spl server at {self.url}: {reason}",
+            hint=f"check {'--server' if self._label == '--server' else 'nodes='}, and that `spl serve` runs there",
         )
 
 

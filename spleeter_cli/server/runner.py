@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cache.keys import input_digest
+from ..cache.tiers import redact
 from ..distributed.wire import encode_result
 from ..errors import SplError, Unfinished
 from ..limits import InputLimits
@@ -219,6 +220,16 @@ class JobRunner:
 
     def counts(self) -> dict[str, int]:
         return {"queued": len(self._queue), "running": len(self._active)}
+
+    def load(self) -> dict[str, Any]:
+        """Jobs queued and running against the workers, and the Redis the cache shares (password hidden): /readyz."""
+        redis_url = getattr(self.cache, "redis_url", None)
+        return {
+            **self.counts(),
+            "workers": self.workers,
+            "queue_limit": self.queue_limit,
+            "redis": redact(redis_url) if redis_url else None,
+        }
 
     # Workers
 
