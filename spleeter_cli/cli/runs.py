@@ -46,8 +46,7 @@ def local_run(options: Any, settings: Any, listener: PlainListener, jobs: int = 
         listener,
         cache=CacheManager.for_run(settings, listener.warning),
         limits=InputLimits.from_settings(settings),
-        enable_gpu=settings.performance.enable_gpu,
-        backend=settings.performance.backend,
+        settings=settings,  # the model pool's backend, threads, batch size and GPU memory growth
         jobs=jobs,
         fail_fast=fail_fast,
     )
