@@ -833,6 +833,7 @@ def find_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     else:
         fallback = default_config_path()
         return fallback if os.path.isfile(fallback) else None
+    problem: str | None
     try:
         status = os.stat(chosen)
     except FileNotFoundError:
@@ -896,8 +897,9 @@ def _walk(path: Path, prefix: str, node: Any, found: dict[str, tuple[Any, str]])
         target, spelling = (ALIASES[key].key, key) if key in ALIASES else (key, key)
         if target in found:
             raise ValidationError(f"{path}: {found[target][1]} and {spelling} both set {target}", hint="keep one of the two spellings")
-        if key in ALIASES and ALIASES[key].convert is not None and value is not None:
-            found[target] = (_convert(Field(key, None, ALIASES[key].convert), value, f"{path}: {key}"), spelling)
+        convert = ALIASES[key].convert if key in ALIASES else None
+        if convert is not None and value is not None:
+            found[target] = (_convert(Field(key, None, convert), value, f"{path}: {key}"), spelling)
         elif target in BY_KEY:
             found[target] = (_convert(BY_KEY[target], value, f"{path}: {key}", null_allowed=True), spelling)
         else:

@@ -200,7 +200,7 @@ def test_documented_file_errors_name_the_key_and_the_fix(tmp_path: Path) -> None
 def test_default_sample_rate_gives_stems_of_that_rate(tmp_path: Path, run_spl: Spl) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(
-        DOCUMENTED.replace("default_sample_rate: 44100", "default_sample_rate: 22050").replace("redis://localhost:6379", "null")
+        DOCUMENTED.replace("default_sample_rate: 44100", "default_sample_rate: 22050").replace('"redis://localhost:6379"', "null")
     )
     done = run_spl("separate", SONG, "-o", tmp_path / "out", "--config", config, "--json")
     assert done.returncode == 0, done.stderr
@@ -221,3 +221,34 @@ def test_input_limits_from_the_documented_file(documented: Path, tmp_path: Path)
         limits.check_file(tmp_path / "a.opus")
     assert caught.value.context == {"path": str(tmp_path / "a.opus")}
     limits.check_memory(wav)  # 8192 MB: far above this process
+
+
+@pytest.mark.slow
+def test_worker_threads_and_gpu_memory_growth_reach_the_runtimes(tmp_path: Path, run_spl: Spl) -> None:
+    """In spl's own process: OpenVINO compiles with the threads asked for; TensorFlow gets its intra-op threads
+    (and memory growth on every GPU it sees, none on a CPU-only machine) before its first model."""
+    code = """
+import asyncio, sys
+from pathlib import Path
+from spleeter_cli import SpleeterConfig, SpleeterEngine
+
+async def main(backend):
+    config = SpleeterConfig(worker_threads=1, gpu_memory_growth=True, backend=backend, cache_enabled=False)
+    async with SpleeterEngine(config) as engine:
+        await engine.separate(sys.argv[1], "spleeter:2stems", sys.argv[2], duration=2.0)
+        batcher = next(iter(engine._models._batchers.values()))
+        return batcher._model._future.result()
+
+model = asyncio.run(main("openvino"))
+print("openvino", model._model._compiled.get_property("INFERENCE_NUM_THREADS"))
+asyncio.run(main("tensorflow"))
+import tensorflow as tf
+print("tensorflow", tf.config.threading.get_intra_op_parallelism_threads())
+print("growth", [tf.config.experimental.get_memory_growth(gpu) for gpu in tf.config.list_physical_devices("GPU")])
+"""
+    done = run_spl.python(code, SONG, tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.split("\n")
+    assert "openvino 1" in lines and "tensorflow 1" in lines  # 1: OpenVINO caps the threads at the cores there are
+    growth = next(line for line in lines if line.startswith("growth"))
+    assert "False" not in growth

@@ -453,6 +453,6 @@ def _link_or_copy(source: Path, dest: Path) -> None:
 
 def _matches(path: Path, entry: dict[str, Any]) -> bool:
     try:
-        return path.stat().st_size == entry["size"] and sha256_file(path) == entry["sha256"]
+        return bool(path.stat().st_size == entry["size"] and sha256_file(path) == entry["sha256"])
     except OSError:
         return False

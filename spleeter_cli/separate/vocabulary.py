@@ -51,7 +51,7 @@ class SeparateOptions:
         """The options that change the bytes of the stems (not where they are written, nor which are kept)."""
         bitrate = formats.check_output_options(self.codec, self.bitrate, self.bit_depth)  # None -> the codec's default
         lossless = self.codec in formats.LOSSLESS_CODECS  # so `-c wav --bitrate 128k` is still a hit for `-c wav`
-        fields = {
+        fields: dict[str, object] = {
             "codec": self.codec,
             "bitrate": None if lossless else bitrate,
             "bit_depth": self.bit_depth if lossless else None,
