@@ -141,6 +141,7 @@ def test_memory_limit_is_enforced_before_an_input_starts(documented: Path, tmp_p
     assert done.returncode == 3, done.stderr
     assert "above the 1 MB memory limit (raise performance.memory_limit_mb (SPLEETER_MEMORY_LIMIT_MB), or use fewer --jobs)" in done.stderr
     assert not (tmp_path / "out").exists()
+    assert f"spl: warning: monitoring.export_interval in {documented} has no effect" in done.stderr  # said by every run
 
 
 def test_preprocessing_keys_shape_the_options(documented: Path, tmp_path: Path) -> None:

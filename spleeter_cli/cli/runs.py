@@ -39,6 +39,8 @@ def local_run(options: Any, settings: Any, listener: PlainListener, jobs: int = 
     from ..separate.run import SeparationRun
     from .options import model_store
 
+    for note in settings.notes:  # a key set in the config that changes nothing here says so, once per run
+        listener.warning(note)
     return SeparationRun(
         options,
         settings.audio.output_dir,
