@@ -118,6 +118,7 @@ class SpleeterEngine:
         self._limits = InputLimits.from_settings(self.config.settings)
         self._tally = Tally()  # every input of the engine's life
         self._warnings: list[str] = list(self.config.settings.notes)
+        self._born = time.perf_counter()  # the engine's wall time, for the CPU share of enable_monitoring
 
     async def initialize(self) -> None:
         """Open the cache and make sure the default model is installed (may download it)."""
@@ -200,6 +201,7 @@ class SpleeterEngine:
         return get_stats_summary(since, last, cache_dir=self.config.settings.cache.dir)
 
     def get_processing_stats(self) -> dict[str, Any]:
+        """This engine's inputs so far: counts, audio, speed, the cache's figures, warnings (and resources with enable_monitoring)."""
         counts = self._tally.counts()
         stats: dict[str, Any] = {
             "files_ok": counts["ok"],
@@ -211,6 +213,10 @@ class SpleeterEngine:
         stats["x_realtime"] = round(stats["audio_seconds"] / stats["wall_seconds"], 2) if stats["wall_seconds"] else None
         stats["cache"] = self.cache_manager.get_cache_stats() if self.cache_manager is not None else None
         stats["warnings"] = list(self._warnings)
+        if self.config.settings.monitoring.enabled:  # enable_monitoring: what the engine's process has cost, as `spl` reports it
+            from .telemetry.metrics import resource_usage
+
+            stats["resources"] = resource_usage(time.perf_counter() - self._born)
         return stats
 
     async def close(self) -> None:

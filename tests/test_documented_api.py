@@ -261,6 +261,7 @@ def test_documented_engine_example_is_recorded_in_the_history(models_dir: Path, 
     assert missing.context["path"].endswith("missing.wav") and missing.exit_code == 3
     assert {m["name"]: m["installed"] for m in models}["spleeter:2stems"] is True
     assert (stats["files_ok"], stats["files_failed"], stats["files_cached"]) == (3, 1, 2)
+    assert stats["resources"]["peak_rss_mb"] > 0 and stats["resources"]["cpu_seconds"] > 0  # enable_monitoring
     summary = get_stats_summary()  # as documented: the default settings' history, where SPLEETER_CACHE_DIR points
     figures = summary["processing_stats"]
     assert figures["runs"] == 3 and (figures["ok"], figures["failed"]) == (3, 1)
