@@ -44,7 +44,7 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("SPLEETER_METRICS_PORT", "Serve Prometheus metrics on 127.0.0.1 at this port during a run, like --metrics-port. Default: unset."),
     ("SPLEETER_METRICS_LINGER", "Seconds the metrics endpoint stays up after the run. Default: 0."),
     ("SPLEETER_HEALTH_CHECK_INTERVAL", "Also check the alert thresholds this often during a run, in seconds. Default: unset."),
-    ("SPLEETER_ALERT_MEMORY_MB", "Warn once when the process RSS exceeds this many MB (at most 1: this share of memory). Default: unset."),
+    ("SPLEETER_ALERT_MEMORY_MB", "Warn once when the process RSS exceeds this many MB (below 1: this share of memory). Default: unset."),
     ("SPLEETER_ALERT_ERROR_RATE", "Warn once when failed / finished inputs exceeds this (0..1, from 5 inputs). Default: unset."),
     ("SPLEETER_ALERT_GPU_MEMORY_MB", "Warn once when GPU memory use exceeds this many MB (needs pynvml). Default: unset."),
     ("SPLEETER_MAX_FILE_MB", "Refuse inputs larger than this many MB (exit 3). Default: unset."),

@@ -259,20 +259,20 @@ class Monitor:
         self._check_resources()
 
     def _check_resources(self) -> None:
-        """Thresholds of at most 1 are shares of the total (the original design's 0.85), larger ones megabytes."""
+        """Thresholds below 1 are shares of the total (the original design's 0.85), others megabytes."""
         limit = self.thresholds.memory_mb
         if limit is not None and "memory" not in self._raised:
             import psutil
 
             used = rss_bytes() / 2**20
-            if used > (limit * psutil.virtual_memory().total / 2**20 if limit <= 1 else limit):
+            if used > (limit * psutil.virtual_memory().total / 2**20 if limit < 1 else limit):
                 self._alert("memory", f"memory use {used:.0f} MB is above {self.thresholds.describe('memory_mb')}")
         limit = self.thresholds.gpu_memory_mb
         if limit is not None and "gpu" not in self._raised:
             devices = nvml_devices() or []
             busiest = max(devices, key=lambda d: d["memory_used_bytes"], default=None)
             used = busiest["memory_used_bytes"] / 2**20 if busiest else 0.0
-            if busiest and used > (limit * busiest["memory_total_bytes"] / 2**20 if limit <= 1 else limit):
+            if busiest and used > (limit * busiest["memory_total_bytes"] / 2**20 if limit < 1 else limit):
                 self._alert("gpu", f"GPU memory use {used:.0f} MB is above {self.thresholds.describe('gpu_memory_mb')}")
 
     def _alert(self, kind: str, message: str) -> None:
