@@ -200,8 +200,10 @@ def test_cache_manager_keeps_any_bytes_in_the_chosen_tier(tmp_path: Path, redis_
         assert stats["enabled"] and set(stats["tiers"]) == {"memory", "disk", "redis"}
         assert stats["tiers"]["disk"]["entries"] >= 2 and stats["total"]["hits"] >= 4
         # Misuse: a clear error naming the fix.
-        with pytest.raises(ValidationError, match="unknown cache_level 'l4'.*choose one of auto, memory, disk, redis"):
+        with pytest.raises(ValidationError, match="^cache_level must be one of auto, memory, disk, redis, not 'l4'$"):
             await cache.get("k", cache_level="l4")
+        with pytest.raises(ValidationError, match="^ttl must be a positive number of seconds or None, not -1$"):
+            await cache.set("k", b"v", ttl=-1)
         with pytest.raises(ValidationError, match="cache values are bytes, not str.*encode it first") as caught:
             await cache.set("k", "text")  # type: ignore[arg-type]
         assert caught.value.context == {"key": "k"}

@@ -251,7 +251,7 @@ class CacheManager:
                 f"cache values are bytes, not {type(data).__name__}", hint="encode it first, e.g. json.dumps(value).encode()", key=key
             )
         if ttl is not None and not (isinstance(ttl, (int, float)) and ttl > 0):
-            raise ValidationError(f"ttl must be a positive number of seconds or None, not {ttl!r}", key=key, setting="ttl")
+            raise ValidationError(f"must be a positive number of seconds or None, not {ttl!r}", key=key, setting="ttl")
         tiers = self._level(cache_level)
         counts: Counter[tuple[str, str]] = Counter()
         for tier in tiers:
@@ -326,9 +326,7 @@ class CacheManager:
     def _level(self, cache_level: str) -> list[Tier]:
         """The tiers a ``cache_level`` names: ``auto`` every configured one, else that tier (which must be configured)."""
         if cache_level not in CACHE_LEVELS:
-            raise ValidationError(
-                f"unknown cache_level {cache_level!r}", hint=f"choose one of {', '.join(CACHE_LEVELS)}", setting="cache_level"
-            )
+            raise ValidationError(f"must be one of {', '.join(CACHE_LEVELS)}, not {cache_level!r}", setting="cache_level")
         if not self.enabled:
             return []
         if cache_level == "auto":
