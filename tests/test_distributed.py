@@ -377,7 +377,7 @@ def test_python_api_on_a_local_cluster(models_dir: Path, tmp_path: Path) -> None
     with SpleeterCluster("local:2", tmp_path / "out", models_dir=models_dir, cache_dir=tmp_path / "cache") as cluster:
         results = cluster.separate_distributed([*inputs, tmp_path / "in" / "broken.flac"], "spleeter:2stems", codec="flac")
     assert [r.status for r in results] == ["ok", "ok", "failed"]
-    for source, result in zip(inputs, results, strict=True):
+    for source, result in zip(inputs, results[:2], strict=True):  # the third is the broken input
         assert result.input == source and set(result.output_files) == {"vocals", "accompaniment"}
         for path in result.output_files.values():
             assert path.suffix == ".flac" and sf.info(path).frames == 3 * RATE
