@@ -2,7 +2,8 @@
 
 The Python API is imported lazily, so that `spl --help` does not pay for it:
 
-    from spleeter_cli import SpleeterEngine, SpleeterConfig, SpleeterCluster, ModelManager, CacheManager
+    from spleeter_cli import SpleeterEngine, SpleeterConfig, SpleeterCluster, ModelManager, CacheManager, get_stats_summary
+    from spleeter_cli.exceptions import AudioProcessingError, ModelError, ValidationError
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ _EXPORTS = {
     "ModelError": "spleeter_cli.errors",
     "ValidationError": "spleeter_cli.errors",
     "CacheError": "spleeter_cli.errors",
+    "get_stats_summary": "spleeter_cli.monitoring",
 }
 __all__ = [*_EXPORTS, "__version__"]
 

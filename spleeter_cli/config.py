@@ -246,6 +246,45 @@ def _queue(value: Any) -> int:
     return _positive_int(value, 100_000)  # waiting jobs hold their uploads on disk; far more is a typo
 
 
+def _batch_size(value: Any) -> int:
+    return _positive_int(value, 256)  # segments of 512 frames per model call; past it activations alone need gigabytes
+
+
+def _threads(value: Any) -> int:
+    return _positive_int(value, MAX_JOBS)
+
+
+def _limit_mb(value: Any) -> float:
+    number = _number(value, "a positive number of megabytes", 0, None)
+    if number <= 0:
+        raise _Invalid("a positive number of megabytes")
+    return number
+
+
+def _sample_rate(value: Any) -> int:
+    rate = _int(value, "a sample rate in Hz between 8000 and 192000")
+    if not 8000 <= rate <= 192000:
+        raise _Invalid("a sample rate in Hz between 8000 and 192000")
+    return rate
+
+
+def _formats(value: Any) -> tuple[str, ...]:
+    """File extensions, with or without their dot; a YAML list, or one env string separated by commas."""
+    expected = "a non-empty list of file extensions, e.g. [mp3, wav, flac] (in the environment: separated by commas)"
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, (list, tuple)):
+        raise _Invalid(expected)
+    names = tuple(dict.fromkeys(str(item).strip().lstrip(".").lower() for item in value if str(item).strip()))
+    if not names or not all(re.fullmatch(r"[a-z0-9]{1,10}", name) for name in names):
+        raise _Invalid(expected)
+    return names
+
+
+def _interval(value: Any) -> float:
+    return _seconds(value)
+
+
 @dataclass(frozen=True)
 class Field:
     """One setting: where it lives, its default, its check, and the env var / flag that can set it."""
@@ -257,6 +296,7 @@ class Field:
     env: str | None = None
     flag: str | None = None  # e.g. "--cache-dir"; with_overrides(cache_dir=...) sets it
     help: str = ""
+    inert: str | None = None  # why the key changes nothing here, said whenever it is set
 
     @property
     def flag_kwarg(self) -> str | None:
@@ -281,6 +321,36 @@ FIELDS: tuple[Field, ...] = (
         env="SPLEETER_PRECISION",
         flag="--precision",
         help="fp32 (Spleeter's exact output) or bf16 (OpenVINO on CPUs with native bf16: faster, slightly different)",
+    ),
+    Field(
+        "performance.batch_size",
+        4,
+        _batch_size,
+        env="SPLEETER_BATCH_SIZE",
+        help="512-frame segments per model call, across the files in flight; more feeds a GPU, costs activation memory",
+    ),
+    Field(
+        "performance.worker_threads",
+        None,
+        _threads,
+        nullable=True,
+        env="SPLEETER_WORKER_THREADS",
+        help="inference threads of the model (OpenVINO's, or TensorFlow's intra-op); null: one per core",
+    ),
+    Field(
+        "performance.memory_limit_mb",
+        None,
+        _limit_mb,
+        nullable=True,
+        env="SPLEETER_MEMORY_LIMIT_MB",
+        help="an input does not start while spl's resident memory is above this, MB (it fails, exit 3); null: no limit",
+    ),
+    Field(
+        "performance.gpu_memory_growth",
+        False,
+        _bool,
+        env="SPLEETER_GPU_MEMORY_GROWTH",
+        help="TensorFlow takes GPU memory as it needs it instead of nearly all of it at start (shared GPUs)",
     ),
     Field(
         "models.dir", None, _path, nullable=True, env="SPLEETER_MODELS_DIR", help="where models are installed; null: ~/.cache/spl/models"
@@ -336,6 +406,35 @@ FIELDS: tuple[Field, ...] = (
     Field("audio.filename_format", DEFAULT_FILENAME_FORMAT, _text, flag="--filename-format", help="output path template"),
     Field("audio.output_dir", Path("separated"), _path, flag="--output", help="output directory"),
     Field(
+        "audio.default_sample_rate",
+        44100,
+        _sample_rate,
+        env="SPLEETER_SAMPLE_RATE",
+        help="sample rate of the written stems, Hz; the model runs at 44100 and stems are resampled to this",
+    ),
+    Field(
+        "audio.supported_formats",
+        None,
+        _formats,
+        nullable=True,
+        env="SPLEETER_SUPPORTED_FORMATS",
+        help="input file extensions accepted, others are refused (exit 3); null: every format spl decodes",
+    ),
+    Field(
+        "audio.enable_preprocessing",
+        True,
+        _bool,
+        env="SPLEETER_ENABLE_PREPROCESSING",
+        help="false: never condition the input (loudness normalization, high-pass, denoise): asking for one is an error",
+    ),
+    Field(
+        "audio.normalize_loudness",
+        False,
+        _bool,
+        env="SPLEETER_NORMALIZE_LOUDNESS",
+        help="bring each input to -14 LUFS before separation when no other target is given (as --normalize -14)",
+    ),
+    Field(
         "limits.max_file_mb",
         None,
         _megabytes,
@@ -383,6 +482,22 @@ FIELDS: tuple[Field, ...] = (
         help="seconds the metrics endpoint stays up after a run, so a scraper reads the final figures",
     ),
     Field("monitoring.history", True, _bool, env="SPL_HISTORY", help="record run history (spl stats)"),
+    Field(
+        "monitoring.export_interval",
+        None,
+        _interval,
+        nullable=True,
+        help="accepted, no effect: metrics are pulled, fresh at each scrape; set the scrape interval in Prometheus",
+        inert="has no effect: spl's metrics are pulled (--metrics-port), read fresh at each scrape; set scrape_interval in Prometheus",
+    ),
+    Field(
+        "monitoring.health_check_interval",
+        None,
+        _interval,
+        nullable=True,
+        env="SPLEETER_HEALTH_CHECK_INTERVAL",
+        help="also check the alert thresholds this often during a run, seconds; null: at each input's start and end",
+    ),
     Field(
         "monitoring.alerts.memory_usage",
         None,
@@ -488,10 +603,38 @@ BY_KEY: dict[str, Field] = {f.key: f for f in FIELDS}
 BY_FLAG: dict[str, Field] = {f.flag_kwarg: f for f in FIELDS if f.flag_kwarg}
 
 
-def _children(prefix: str) -> list[str]:
-    """Names directly under ``prefix`` ("" for the top level), in table order: the allowed keys of a section."""
+def _hours(value: Any) -> int:
+    hours = _number(value, "a positive number of hours", 0, None)
+    if hours <= 0:
+        raise _Invalid("a positive number of hours")
+    return _ttl(max(1, round(hours * 3600)))
+
+
+@dataclass(frozen=True)
+class Alias:
+    """The original design's spelling of a key (``cache.ttl_hours``) and how its value becomes the key's."""
+
+    key: str
+    convert: Callable[[Any], Any] | None = None  # None: the key's own check
+
+
+# The original design's config.yaml names, each onto the one key that carries its meaning; config.example.yaml says so too.
+ALIASES: dict[str, Alias] = {
+    "cache.memory_size_mb": Alias("cache.memory_mb"),
+    "cache.disk_size_mb": Alias("cache.disk_mb"),
+    "cache.ttl_hours": Alias("cache.redis_ttl_seconds", _hours),
+    "monitoring.alert_thresholds.memory_usage": Alias("monitoring.alerts.memory_usage"),
+    "monitoring.alert_thresholds.gpu_usage": Alias("monitoring.alerts.gpu_usage"),
+    "monitoring.alert_thresholds.error_rate": Alias("monitoring.alerts.error_rate"),
+}
+WRAPPER = "spleeter"  # the design nests the whole file under one top-level key; accepted with or without it
+
+
+def _children(prefix: str, aliases: bool = False) -> list[str]:
+    """Names directly under ``prefix`` ("" for the top level), in table order: the allowed keys of a section
+    (with ``aliases``, also the original design's spellings, which are read but not advertised)."""
     names: list[str] = []
-    for key in BY_KEY:
+    for key in [*BY_KEY, *ALIASES] if aliases else BY_KEY:
         if prefix and not key.startswith(prefix + "."):
             continue
         name = key[len(prefix) + 1 if prefix else 0 :].split(".")[0]
@@ -516,7 +659,7 @@ def _convert(field: Field, value: Any, where: str, null_allowed: bool = False) -
     except _Invalid as error:
         also = " or null" if null_allowed and field.nullable else ""
         shown = without_credentials(value) if field.check is _redis_url else value
-        raise ValidationError(f"{where} must be {error.expected}{also}, not {_show(shown)}{error.about_value}") from None
+        raise ValidationError(f"{where} must be {error.expected}{also}, not {_show(shown)}{error.about_value}", key=field.key) from None
 
 
 def without_credentials(value: Any) -> Any:
@@ -563,6 +706,15 @@ class Settings:
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)
+
+    @property
+    def notes(self) -> list[str]:
+        """What to tell the user about the settings themselves: keys that are set but change nothing here, and why."""
+        return [
+            f"{self.label(field.key)} {field.inert}"
+            for field in FIELDS
+            if field.inert and self._sources.get(field.key, "default") != "default" and self._values.get(field.key) is not None
+        ]
 
     def source(self, key: str) -> str:
         """'default', the config file's path, 'env SPLEETER_X' or 'flag --x'."""
@@ -697,8 +849,8 @@ def find_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     return chosen
 
 
-def _read_file(path: Path) -> dict[str, Any]:
-    """The file's values by dotted key, checked; every error names the file (and line or key)."""
+def _read_file(path: Path) -> dict[str, tuple[Any, str]]:
+    """The file's values by dotted key, checked, with the spelling the file used; every error names the file (and line or key)."""
     import yaml
 
     try:
@@ -718,23 +870,38 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise ValidationError(f"{path}: invalid YAML at {where}: {problem}") from None
     if data is None:
         return {}
-    found: dict[str, Any] = {}
+    if isinstance(data, dict) and WRAPPER in data:
+        if len(data) > 1:
+            others = ", ".join(str(name) for name in data if name != WRAPPER)
+            raise ValidationError(
+                f"{path}: '{WRAPPER}:' holds the whole configuration, yet the top level also has {others}",
+                hint=f"move them under '{WRAPPER}:', or drop '{WRAPPER}:' and keep every section at the top level",
+            )
+        data = data[WRAPPER] or {}
+    found: dict[str, tuple[Any, str]] = {}
     _walk(path, "", data, found)
     return found
 
 
-def _walk(path: Path, prefix: str, node: Any, found: dict[str, Any]) -> None:
-    """Flatten a section, rejecting unknown keys with the list of allowed ones."""
-    allowed = _children(prefix)
+def _walk(path: Path, prefix: str, node: Any, found: dict[str, tuple[Any, str]]) -> None:
+    """Flatten a section into ``found`` (key -> value, spelling), rejecting unknown keys with the list of allowed ones."""
+    allowed = _children(prefix, aliases=True)
+    shown_keys = ", ".join(_children(prefix) or allowed)
     section = prefix or "the top level"
     if not isinstance(node, dict):
-        raise ValidationError(f"{path}: {section} must be a mapping of keys ({', '.join(allowed)}), not {_show(node)}")
+        raise ValidationError(f"{path}: {section} must be a mapping of keys ({shown_keys}), not {_show(node)}")
     for name, value in node.items():
         key = f"{prefix}.{name}" if prefix else str(name)
         if name not in allowed:
-            raise ValidationError(f"{path}: unknown key '{key}' (allowed in {section}: {', '.join(allowed)})")
-        if key in BY_KEY:
-            found[key] = _convert(BY_KEY[key], value, f"{path}: {key}", null_allowed=True)
+            raise ValidationError(f"{path}: unknown key '{key}' (allowed in {section}: {shown_keys})")
+        target, spelling = (ALIASES[key].key, key) if key in ALIASES else (key, key)
+        if target in found:
+            raise ValidationError(f"{path}: {found[target][1]} and {spelling} both set {target}", hint="keep one of the two spellings")
+        convert = ALIASES[key].convert if key in ALIASES else None
+        if convert is not None and value is not None:
+            found[target] = (_convert(Field(key, None, convert), value, f"{path}: {key}"), spelling)
+        elif target in BY_KEY:
+            found[target] = (_convert(BY_KEY[target], value, f"{path}: {key}", null_allowed=True), spelling)
         else:
             _walk(path, key, value, found)
 
@@ -750,8 +917,8 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     sources = dict.fromkeys(values, "default")
     file = find_config(path, env)
     if file is not None:
-        for key, value in _read_file(file).items():
-            values[key], sources[key] = value, str(file)
+        for key, (value, spelling) in _read_file(file).items():
+            values[key], sources[key] = value, str(file) if spelling == key else f"{file}, as {spelling}"
     for field in FIELDS:
         raw = env.get(field.env) if field.env else None
         if raw is None or not raw.strip():

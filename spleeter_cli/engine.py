@@ -1,42 +1,61 @@
 """The Python API: an asyncio facade over the same pipeline the CLI runs.
 
-    engine = SpleeterEngine(SpleeterConfig())
+    engine = SpleeterEngine(SpleeterConfig(batch_size=8, worker_threads=4))
     await engine.initialize()
     result = await engine.separate("song.mp3", "spleeter:4stems", "stems/")
     result.output_files  # {"vocals": Path(...), ...}
 
 Separation runs on worker threads (``asyncio.to_thread``), so the event loop stays
 responsive; concurrent calls share one loaded copy of each model through the
-engine's ``ModelPool`` and batch their segments together.
+engine's ``ModelPool`` and batch their segments together. Every call is recorded in
+the run history `spl stats` and ``get_stats_summary()`` read, as a CLI run is.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .config import Settings, load_config
+from .errors import ExitCode
+from .limits import InputLimits
 from .models.catalog import CATALOG
 from .models.store import ModelManager
 from .separate.loader import ModelPool
 from .separate.run import SeparationRun
 from .separate.tally import Tally
-from .separate.vocabulary import FileResult, SeparateOptions, SilentListener
+from .separate.vocabulary import FileResult, SeparateOptions, SilentListener, with_audio_settings
+from .telemetry import history
 
-# The engine's name for each setting it takes, and the config key behind it.
+# The engine's name for each setting it takes, and the config key behind it. Two spellings of some:
+# today's (enable_cache, ...) and the original design's (cache_enabled, ...), one key each.
 NAMES = {
     "models_dir": "models.dir",
     "cache_dir": "cache.dir",
     "redis_url": "cache.redis_url",
     "enable_cache": "cache.enabled",
+    "cache_enabled": "cache.enabled",
+    "cache_size_mb": "cache.disk_mb",  # the cache's size is its disk tier's; the memory tier is cache.memory_mb
     "auto_download": "models.auto_download",
     "jobs": "performance.jobs",
+    "batch_size": "performance.batch_size",
+    "worker_threads": "performance.worker_threads",
+    "memory_limit_mb": "performance.memory_limit_mb",
+    "gpu_memory_growth": "performance.gpu_memory_growth",
     "default_model": "models.default",
     "enable_gpu": "performance.enable_gpu",
     "backend": "performance.backend",
     "precision": "performance.precision",
+    "default_sample_rate": "audio.default_sample_rate",
+    "supported_formats": "audio.supported_formats",
+    "enable_preprocessing": "audio.enable_preprocessing",
+    "normalize_loudness": "audio.normalize_loudness",
+    "enable_monitoring": "monitoring.enabled",
+    "metrics_export_interval": "monitoring.export_interval",
 }
 ENGINE_JOBS = 2  # files in flight per batch_separate call while performance.jobs is null: calls also run side by side
 
@@ -58,6 +77,8 @@ class SpleeterConfig:
         object.__setattr__(
             self, "settings", load_config(config_file).with_overrides(**{NAMES[name]: value for name, value in names.items()})
         )
+        for note in self.settings.notes:  # a name that means nothing here is accepted, and says so
+            warnings.warn(note, UserWarning, stacklevel=2)
 
     @classmethod
     def from_env(cls, config_file: Path | None = None) -> SpleeterConfig:
@@ -93,9 +114,11 @@ class SpleeterEngine:
         self.config = config or SpleeterConfig()
         self.model_manager = ModelManager.from_settings(self.config.settings)
         self.cache_manager: Any = None
-        self._models = ModelPool(self.config.enable_gpu, self.config.backend)
+        self._models = ModelPool.from_settings(self.config.settings)
+        self._limits = InputLimits.from_settings(self.config.settings)
         self._tally = Tally()  # every input of the engine's life
-        self._warnings: list[str] = []
+        self._warnings: list[str] = list(self.config.settings.notes)
+        self._born = time.perf_counter()  # the engine's wall time, for the CPU share of enable_monitoring
 
     async def initialize(self) -> None:
         """Open the cache and make sure the default model is installed (may download it)."""
@@ -121,20 +144,43 @@ class SpleeterEngine:
 
         ``options`` are those of ``SeparateOptions`` (codec, bitrate, bit_depth,
         filename_format, offset, duration, mwf, existing="overwrite"|"skip"|"refuse").
+        The call is recorded in the run history unless ``monitoring.history`` is off.
         """
-        settings = SeparateOptions(
+        chosen = SeparateOptions(
             model=model_name or self.config.default_model, **{"existing": "overwrite", "precision": self.config.precision, **options}
         )
         run = SeparationRun(
-            settings,
+            with_audio_settings(chosen, self.config.settings),
             Path(output_dir),
             self.model_manager,
             _Counting(self._tally),
             cache=self.cache_manager,
             jobs=self.config.jobs or ENGINE_JOBS,
             models=self._models,
+            limits=self._limits,
         )
-        return await asyncio.to_thread(run.run, [Path(f) for f in files])
+        started, clock = time.time(), time.perf_counter()
+        results = await asyncio.to_thread(run.run, [Path(f) for f in files])
+        if self.config.settings.monitoring.history:
+            await asyncio.to_thread(self._record, run, results, started, time.perf_counter() - clock)
+        return results
+
+    def _record(self, run: SeparationRun, results: list[FileResult], started: float, wall: float) -> None:
+        """Into the history the CLI records into (``cache.dir``), as command ``api``; a failure is a warning, as for `spl`."""
+        failed = any(result.error is not None for result in results)
+        try:
+            history.record_run(
+                history.history_path(self.config.settings.cache.dir),
+                results,
+                Tally.of(results).summary(wall),
+                command="api",
+                model=run.spec.full_name,
+                jobs=run.jobs,
+                started_at=started,
+                exit_code=int(ExitCode.FAILED if failed else ExitCode.OK),
+            )
+        except history.HistoryError as error:
+            self._warnings.append(f"cannot record this run: {error} (monitoring.history=false turns recording off)")
 
     def get_available_models(self) -> list[dict[str, Any]]:
         return [
@@ -148,7 +194,14 @@ class SpleeterEngine:
             for spec in CATALOG.values()
         ]
 
+    def get_stats_summary(self, since: str | float | None = None, last: int | None = None) -> dict[str, Any]:
+        """``monitoring.get_stats_summary`` over this engine's history (its ``cache.dir``): every run recorded there."""
+        from .monitoring import get_stats_summary
+
+        return get_stats_summary(since, last, cache_dir=self.config.settings.cache.dir)
+
     def get_processing_stats(self) -> dict[str, Any]:
+        """This engine's inputs so far: counts, audio, speed, the cache's figures, warnings (and resources with enable_monitoring)."""
         counts = self._tally.counts()
         stats: dict[str, Any] = {
             "files_ok": counts["ok"],
@@ -160,6 +213,10 @@ class SpleeterEngine:
         stats["x_realtime"] = round(stats["audio_seconds"] / stats["wall_seconds"], 2) if stats["wall_seconds"] else None
         stats["cache"] = self.cache_manager.get_cache_stats() if self.cache_manager is not None else None
         stats["warnings"] = list(self._warnings)
+        if self.config.settings.monitoring.enabled:  # enable_monitoring: what the engine's process has cost, as `spl` reports it
+            from .telemetry.metrics import resource_usage
+
+            stats["resources"] = resource_usage(time.perf_counter() - self._born)
         return stats
 
     async def close(self) -> None:

@@ -21,6 +21,8 @@ class InputLimits:
     max_file_mb: float | None = None
     max_duration: float | None = None  # seconds actually separated (after --offset/--duration)
     allowed_roots: tuple[Path, ...] | None = None
+    formats: tuple[str, ...] | None = None  # file extensions accepted (audio.supported_formats)
+    memory_mb: float | None = None  # an input does not start while spl's resident memory is above this
 
     @classmethod
     def from_settings(cls, settings: Any) -> InputLimits:
@@ -29,10 +31,21 @@ class InputLimits:
             max_file_mb=settings.limits.max_file_mb,
             max_duration=settings.limits.max_duration_seconds,
             allowed_roots=tuple(Path(os.path.realpath(root)) for root in roots) if roots else None,
+            formats=settings.audio.supported_formats,
+            memory_mb=settings.performance.memory_limit_mb,
         )
 
     def check_file(self, path: Path) -> None:
-        """Where the file really is, and its size: both known without decoding it."""
+        """Where the file really is, its kind and size: all known without decoding it."""
+        if self.formats is not None:
+            extension = path.suffix.lstrip(".").lower()
+            if extension not in self.formats:
+                raise AudioProcessingError(
+                    f"is {'a .' + extension if extension else 'a file without an extension'}, not one of the accepted formats",
+                    hint="convert it, or add it to audio.supported_formats (SPLEETER_SUPPORTED_FORMATS): " + ", ".join(self.formats),
+                    path=str(path),
+                )
+
         if self.allowed_roots is not None:
             real = Path(os.path.realpath(path))
             if not any(real == root or real.is_relative_to(root) for root in self.allowed_roots):
@@ -50,6 +63,20 @@ class InputLimits:
                     hint="raise limits.max_file_mb (SPLEETER_MAX_FILE_MB) or split the file",
                     path=str(path),
                 )
+
+    def check_memory(self, path: Path) -> None:
+        """Before an input is decoded: spl's resident memory, against ``performance.memory_limit_mb``."""
+        if self.memory_mb is None:
+            return
+        import psutil  # a few ms, only when a memory limit is set
+
+        used_mb = psutil.Process().memory_info().rss / 2**20
+        if used_mb > self.memory_mb:
+            raise AudioProcessingError(
+                f"not started: spl uses {used_mb:.0f} MB, above the {self.memory_mb:g} MB memory limit",
+                hint="raise performance.memory_limit_mb (SPLEETER_MEMORY_LIMIT_MB), or use fewer --jobs",
+                path=str(path),
+            )
 
     def check_duration(self, path: Path, seconds: float) -> None:
         """The length to separate, known after the probe (or from the cache's record)."""

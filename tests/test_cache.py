@@ -113,14 +113,14 @@ def test_disk_entries_and_counters_persist_across_processes(tmp_path: Path) -> N
     writer = (
         "import sys; from pathlib import Path; from spleeter_cli.cache import CacheManager\n"
         "m = CacheManager(directory=Path(sys.argv[1]))\n"
-        f"m.set({key_of('song')!r}, {FILES!r}, {META!r})\n"
-        f"assert m.get({key_of('song')!r}).tier == 'memory' and m.get({key_of('other')!r}) is None\n"
+        f"m.set_stems({key_of('song')!r}, {FILES!r}, {META!r})\n"
+        f"assert m.get_stems({key_of('song')!r}).tier == 'memory' and m.get_stems({key_of('other')!r}) is None\n"
     )
     subprocess.run([sys.executable, "-c", writer, str(tmp_path)], check=True)
     cache = manager(tmp_path)
-    hit = cache.get(key_of("song"))
+    hit = cache.get_stems(key_of("song"))
     assert hit is not None and hit.tier == "disk" and hit.files == FILES and hit.meta == META
-    assert cache.get(key_of("song")).tier == "memory"  # type: ignore[union-attr]  # promoted
+    assert cache.get_stems(key_of("song")).tier == "memory"  # type: ignore[union-attr]  # promoted
     stats = cache.get_cache_stats()
     assert stats["total"] == {"lookups": 4, "hits": 3, "misses": 1, "hit_rate": 0.75, "evictions": 0, "corrupt": 0}
     assert (stats["tiers"]["memory"]["hits"], stats["tiers"]["memory"]["misses"]) == (2, 2)
@@ -130,38 +130,38 @@ def test_disk_entries_and_counters_persist_across_processes(tmp_path: Path) -> N
 
 def test_disabled_cache_does_nothing(tmp_path: Path) -> None:
     cache = manager(tmp_path / "never", enabled=False)
-    cache.set(key_of("song"), FILES, META)
-    assert cache.get(key_of("song")) is None
+    cache.set_stems(key_of("song"), FILES, META)
+    assert cache.get_stems(key_of("song")) is None
     assert cache.get_cache_stats()["enabled"] is False
     assert not (tmp_path / "never").exists()
 
 
 def test_corrupt_disk_entry_is_dropped_counted_and_served_from_the_next_tier(tmp_path: Path, redis_server: RedisServer) -> None:
     cache = manager(tmp_path / "a", memory_mb=0)
-    cache.set(key_of("song"), FILES, META)
+    cache.set_stems(key_of("song"), FILES, META)
     (entry,) = [p for p in (tmp_path / "a" / "entries").rglob("*") if p.is_file() and not p.name.startswith("cache.db")]
     damaged = bytearray(entry.read_bytes())
     damaged[len(damaged) // 2] ^= 0x40
     entry.write_bytes(bytes(damaged))
-    assert cache.get(key_of("song")) is None
+    assert cache.get_stems(key_of("song")) is None
     stats = cache.get_cache_stats()["tiers"]["disk"]
     assert (stats["corrupt"], stats["misses"], stats["entries"]) == (1, 1, 0)
 
     # a truncated L2 copy, a good L3 copy: the lookup carries on and L2 is healed by promotion
     both = manager(tmp_path / "b", memory_mb=0, redis_url=redis_server.url)
-    both.set(key_of("song"), FILES, META)
+    both.set_stems(key_of("song"), FILES, META)
     disk = both.tiers[0]
     disk.set(key_of("song"), pack(FILES, META)[:-100])
-    hit = both.get(key_of("song"))
+    hit = both.get_stems(key_of("song"))
     assert hit is not None and hit.tier == "redis" and hit.files == FILES
-    assert both.get(key_of("song")).tier == "disk"  # type: ignore[union-attr]
+    assert both.get_stems(key_of("song")).tier == "disk"  # type: ignore[union-attr]
     assert both.get_cache_stats()["tiers"]["disk"]["corrupt"] == 1
 
     # a damaged L1 copy falls through to L2
     layered = manager(tmp_path / "c")
-    layered.set(key_of("song"), FILES, META)
+    layered.set_stems(key_of("song"), FILES, META)
     layered.tiers[0].set(key_of("song"), b"SPLC" + bytes(60))
-    assert layered.get(key_of("song")).tier == "disk"  # type: ignore[union-attr]
+    assert layered.get_stems(key_of("song")).tier == "disk"  # type: ignore[union-attr]
     assert layered.get_cache_stats()["tiers"]["memory"]["corrupt"] == 1
 
 
@@ -181,9 +181,9 @@ report = {"hits": 0, "misses": 0, "bad": 0}
 for _ in range(400):
     key = rng.choice(keys)
     if rng.random() < 0.4:
-        cache.set(key, files_for(key), {"key": key})
+        cache.set_stems(key, files_for(key), {"key": key})
         continue
-    hit = cache.get(key)
+    hit = cache.get_stems(key)
     if hit is None:
         report["misses"] += 1
     elif hit.files == files_for(key) and hit.meta == {"key": key}:
@@ -221,36 +221,36 @@ def test_processes_sharing_one_directory_see_only_whole_entries(tmp_path: Path) 
 
 def test_redis_entry_reaches_a_cold_machine_and_is_promoted(tmp_path: Path, redis_server: RedisServer) -> None:
     first = manager(tmp_path / "machine-a", redis_url=redis_server.url)
-    first.set(key_of("song"), FILES, META)
+    first.set_stems(key_of("song"), FILES, META)
     second = manager(tmp_path / "machine-b", redis_url=redis_server.url)
-    hit = second.get(key_of("song"))
+    hit = second.get_stems(key_of("song"))
     assert hit is not None and hit.tier == "redis" and hit.files == FILES and hit.meta == META
-    assert second.get(key_of("song")).tier == "memory"  # type: ignore[union-attr]
+    assert second.get_stems(key_of("song")).tier == "memory"  # type: ignore[union-attr]
 
     redis_server.stop()
     warnings = Warnings()
     later = manager(tmp_path / "machine-b", redis_url=redis_server.url, on_warning=warnings)
-    assert later.get(key_of("song")).tier == "disk"  # type: ignore[union-attr]
+    assert later.get_stems(key_of("song")).tier == "disk"  # type: ignore[union-attr]
     assert warnings == []  # L2 answered: Redis was never asked
 
 
 def test_redis_dying_mid_run_costs_one_warning_and_nothing_else(tmp_path: Path, redis_server: RedisServer) -> None:
     warnings = Warnings()
     cache = manager(tmp_path / "a", redis_url=redis_server.url, on_warning=warnings)
-    cache.set(key_of("before"), FILES, META)
-    manager(tmp_path / "b", redis_url=redis_server.url).set(key_of("elsewhere"), FILES, META)
+    cache.set_stems(key_of("before"), FILES, META)
+    manager(tmp_path / "b", redis_url=redis_server.url).set_stems(key_of("elsewhere"), FILES, META)
     redis_server.kill()
     started = time.monotonic()
     for i in range(20):
-        cache.set(key_of(f"after{i}"), FILES, META)
-        assert cache.get(key_of(f"after{i}")).tier == "memory"  # type: ignore[union-attr]
-        assert cache.get(key_of("missing")) is None
-    assert cache.get(key_of("before")).tier == "memory"  # type: ignore[union-attr]
+        cache.set_stems(key_of(f"after{i}"), FILES, META)
+        assert cache.get_stems(key_of(f"after{i}")).tier == "memory"  # type: ignore[union-attr]
+        assert cache.get_stems(key_of("missing")) is None
+    assert cache.get_stems(key_of("before")).tier == "memory"  # type: ignore[union-attr]
     assert time.monotonic() - started < 5  # no retry storm, no timeout per call
     assert len(warnings) == 1 and "unavailable" in warnings[0] and str(redis_server.port) in warnings[0]
 
     redis_server.start()  # back, but this process has written Redis off for the run
-    assert cache.get(key_of("elsewhere")) is None and len(warnings) == 1
+    assert cache.get_stems(key_of("elsewhere")) is None and len(warnings) == 1
     assert cache.get_cache_stats()["tiers"]["redis"]["available"] is False
 
 
@@ -258,9 +258,9 @@ def test_unreachable_redis_at_start_and_passwords_stay_secret(tmp_path: Path) ->
     url = f"redis://spl:s3cret-pw@127.0.0.1:{free_port()}/0"
     warnings = Warnings()
     cache = manager(tmp_path, redis_url=url, on_warning=warnings)
-    cache.set(key_of("song"), FILES, META)
-    assert cache.get(key_of("song")).tier == "memory"  # type: ignore[union-attr]
-    assert cache.get(key_of("nothing")) is None
+    cache.set_stems(key_of("song"), FILES, META)
+    assert cache.get_stems(key_of("song")).tier == "memory"  # type: ignore[union-attr]
+    assert cache.get_stems(key_of("nothing")) is None
     assert len(warnings) == 1 and "s3cret" not in warnings[0] and "spl:****@127.0.0.1" in warnings[0]
 
     assert redact("redis://user:pw@host:6379/0") == "redis://user:****@host:6379/0"
@@ -274,7 +274,7 @@ def test_wrong_password_and_cli_output_never_show_it(cache_cli, tmp_path: Path) 
         wrong = server.url.replace("Tr0ub4dor-pw", "n0t-the-pw")
         warnings = Warnings()
         cache = manager(tmp_path / "a", redis_url=wrong, on_warning=warnings)
-        assert cache.get(key_of("song")) is None
+        assert cache.get_stems(key_of("song")) is None
         assert len(warnings) == 1 and "n0t-the-pw" not in warnings[0]
 
         good = cache_cli(tmp_path / "b", "info", "--json", "--redis-url", server.url)
@@ -292,14 +292,14 @@ def test_wrong_password_and_cli_output_never_show_it(cache_cli, tmp_path: Path) 
 
 def test_redis_ttl_is_honoured(tmp_path: Path, redis_server: RedisServer) -> None:
     cache = manager(tmp_path / "a", redis_url=redis_server.url)
-    cache.set(key_of("default"), FILES, META)
+    cache.set_stems(key_of("default"), FILES, META)
     assert 7 * 86400 - 5 <= redis_server.client().ttl("spl:" + key_of("default")) <= 7 * 86400
-    cache.set(key_of("short"), FILES, META, ttl=1)
+    cache.set_stems(key_of("short"), FILES, META, ttl=1)
     time.sleep(1.5)
     assert redis_server.client().exists("spl:" + key_of("short")) == 0
     cold = manager(tmp_path / "b", redis_url=redis_server.url)
-    assert cold.get(key_of("short")) is None
-    assert cold.get(key_of("default")).tier == "redis"  # type: ignore[union-attr]
+    assert cold.get_stems(key_of("short")) is None
+    assert cold.get_stems(key_of("default")).tier == "redis"  # type: ignore[union-attr]
 
 
 def test_redis_clear_and_prune_touch_only_spl_keys(tmp_path: Path, redis_server: RedisServer) -> None:
@@ -337,10 +337,10 @@ def test_cli_stats_info_prune_clear(cache_cli, tmp_path: Path) -> None:
     sizes = []
     for name in ("one", "two", "three"):
         files = {"vocals": name.encode() * 1000}
-        cache.set(key_of(name), files, META)
+        cache.set_stems(key_of(name), files, META)
         sizes.append(len(pack(files, META)))
-    CacheManager(directory=tmp_path, memory_mb=0).get(key_of("one"))  # a disk hit
-    cache.get(key_of("absent"))
+    CacheManager(directory=tmp_path, memory_mb=0).get_stems(key_of("one"))  # a disk hit
+    cache.get_stems(key_of("absent"))
 
     done = cache_cli(tmp_path, "stats", "--json")
     assert done.returncode == 0, done.stderr
@@ -358,13 +358,13 @@ def test_cli_stats_info_prune_clear(cache_cli, tmp_path: Path) -> None:
     done = cache_cli(tmp_path, "prune", "--older-than", "1h", "--json")
     assert json.loads(done.stdout)["removed"]["disk"] == 0
     time.sleep(1.1)
-    cache.set(key_of("fresh"), {"vocals": b"f" * 5000}, META)
+    cache.set_stems(key_of("fresh"), {"vocals": b"f" * 5000}, META)
     done = cache_cli(tmp_path, "prune", "--older-than", "1s", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["removed"]["disk"] == 3
     done = cache_cli(tmp_path, "prune", "--max-size", "1KB", "--json")
     assert json.loads(done.stdout)["removed"]["disk"] == 1
-    cache.set(key_of("again"), {"vocals": b"a"}, META)
+    cache.set_stems(key_of("again"), {"vocals": b"a"}, META)
     done = cache_cli(tmp_path, "clear", "--tier", "disk")
     assert done.returncode == 0 and done.stdout.strip() == "cleared: disk"
     after = json.loads(cache_cli(tmp_path, "stats", "--json").stdout)["tiers"]["disk"]
@@ -374,7 +374,7 @@ def test_cli_stats_info_prune_clear(cache_cli, tmp_path: Path) -> None:
 def test_cli_clear_works_when_the_disk_index_cannot_be_opened(cache_cli, tmp_path: Path) -> None:
     """A full disk makes diskcache's index unopenable, which is when clearing matters most; a damaged index does the same."""
     cache = manager(tmp_path)
-    cache.set(key_of("one"), {"vocals": b"v" * 5000}, META)
+    cache.set_stems(key_of("one"), {"vocals": b"v" * 5000}, META)
     index = tmp_path / "entries" / "cache.db"
     assert index.exists()
     for extra in list(index.parent.glob("cache.db-*")):

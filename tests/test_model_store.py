@@ -175,7 +175,7 @@ def test_github_release_installs_and_force_replaces(server: ReleaseServer, archi
     store.validate_model("4stems")
 
     first = (path / "model.data-00000-of-00001").stat().st_ino
-    assert store.download_model("4stems", force=True) == path
+    assert store.install("4stems", force=True) == path
     assert (path / "model.data-00000-of-00001").stat().st_ino != first
     assert server.requests.count("4stems.tar.gz") == 2
     assert leftovers(tmp_path) == []

@@ -1,6 +1,9 @@
 """CacheManager: one lookup over memory (L1), disk (L2) and Redis (L3), with checked entries.
 
-An entry is the encoded stem files of one separation plus a little metadata,
+Underneath is a key/value layer of bytes (``get_bytes``/``set_bytes``, and the coroutines
+``get``/``set`` of the Python API) that stores any value in every tier or in one
+(``cache_level``). The stem cache is built on it: a stem entry is the encoded stem files of
+one separation plus a little metadata,
 packed into one self-checking blob (see ``pack``), so every tier stores opaque
 bytes and a damaged entry is caught on read wherever it sits: it is deleted from
 that tier, counted as ``corrupt`` and the lookup goes on to the next tier.
@@ -11,6 +14,7 @@ L2 entries, so ``spl cache stats`` adds up every process that used the cache.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -22,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .. import __version__
 from ..config import BY_KEY, Settings, default_cache_dir, load_config
@@ -32,6 +36,8 @@ from .tiers import WRITABLE_DIR_HINT, DiskTier, FailsSoftly, MemoryTier, RedisTi
 
 ENTRY_FORMAT = 1
 TIER_NAMES = ("memory", "disk", "redis")
+CACHE_LEVELS = ("auto", *TIER_NAMES)  # where the key/value API keeps a value: every tier, or one
+T = TypeVar("T")
 
 # magic, format, sha256 of everything after it, header length; then the JSON header, then the files
 _PREFIX = struct.Struct(">4sB32sI")
@@ -147,7 +153,7 @@ def _log_warning(message: str) -> None:
 class CacheManager:
     """Looks entries up in L1, L2, L3 in order, promotes what lower tiers find, writes through.
 
-    Entries are named by content (see keys.py) and never go stale, so a TTL is only a
+    Stem entries are named by content (see keys.py) and never go stale, so their TTL is only a
     space policy: Redis entries get ``redis_ttl`` unless ``set`` gives one, and promoted
     copies in L1/L2 keep no TTL. ``memory_mb=0`` or ``disk_mb=0`` leaves that tier out.
     ``directory`` holds the L2 entries (``entries/``) and the counters (``stats.db``).
@@ -230,51 +236,102 @@ class CacheManager:
             on_warning(f"{error}; continuing without the cache")
             return None
 
-    def get(self, key: str) -> CacheHit | None:
-        if not self.enabled:
+    # The key/value layer: any bytes under any key, in every tier ("auto") or in one.
+
+    def get_bytes(self, key: str, cache_level: str = "auto") -> bytes | None:
+        """The bytes stored under ``key``, or None; ``auto`` looks in memory, disk, Redis and promotes a find."""
+        found = self._lookup(key, cache_level, bytes)
+        return None if found is None else found[0]
+
+    def set_bytes(self, key: str, data: bytes, ttl: float | None = None, cache_level: str = "auto") -> None:
+        """Store ``data`` under ``key`` in every tier (``auto``) or the one named; ``ttl`` seconds (None: the tier's policy)."""
+        _check_key(key)
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ValidationError(
+                f"cache values are bytes, not {type(data).__name__}", hint="encode it first, e.g. json.dumps(value).encode()", key=key
+            )
+        if ttl is not None and not (isinstance(ttl, (int, float)) and ttl > 0):
+            raise ValidationError(f"must be a positive number of seconds or None, not {ttl!r}", key=key, setting="ttl")
+        tiers = self._level(cache_level)
+        counts: Counter[tuple[str, str]] = Counter()
+        for tier in tiers:
+            if tier.available:
+                counts[tier.name, "evictions"] += tier.set(key, bytes(data), ttl)
+        if tiers:
+            self._counters.add(counts)
+
+    async def get(self, key: str, cache_level: str = "auto") -> bytes | None:
+        """``get_bytes`` on a worker thread, so an event loop never waits on disk or Redis."""
+        return await asyncio.to_thread(self.get_bytes, key, cache_level)
+
+    async def set(self, key: str, data: bytes, ttl: float | None = 3600, cache_level: str = "auto") -> None:
+        """``set_bytes`` on a worker thread; entries last an hour unless ``ttl`` says otherwise (None: no expiry)."""
+        await asyncio.to_thread(self.set_bytes, key, data, ttl, cache_level)
+
+    # The stem cache: one separation's files and metadata, packed into one checked blob under the key/value layer.
+
+    def get_stems(self, key: str) -> CacheHit | None:
+        """The stems stored under ``key``; a damaged copy is deleted from its tier and the lookup goes on."""
+        found = self._lookup(key, "auto", unpack)
+        if found is None:
+            return None
+        (files, meta), tier = found
+        return CacheHit(files, meta, tier)
+
+    def set_stems(self, key: str, files: Mapping[str, bytes], meta: Mapping[str, Any], ttl: float | None = None) -> None:
+        self.set_bytes(key, pack(files, meta), ttl)
+
+    def _lookup(self, key: str, cache_level: str, decode: Callable[[bytes], T]) -> tuple[T, str] | None:
+        """The first intact value among the level's tiers and the tier that held it; copied into the faster ones.
+
+        ``decode`` turns a blob into the value and raises CorruptEntry for a damaged one.
+        """
+        _check_key(key)
+        tiers = self._level(cache_level)
+        if not tiers:
             return None
         counts: Counter[tuple[str, str]] = Counter()
         try:
-            for index, tier in enumerate(self.tiers):
-                found = self._read(tier, key, counts)
+            for index, tier in enumerate(tiers):
+                found = self._read(tier, key, counts, decode)
                 if found is not None:
-                    blob, files, meta = found
-                    for faster in self.tiers[:index]:
+                    blob, value = found
+                    for faster in tiers[:index]:
                         if faster.available:
                             counts[faster.name, "evictions"] += faster.set(key, blob)
                     counts["total", "hits"] += 1
-                    return CacheHit(files, meta, tier.name)
+                    return value, tier.name
             counts["total", "misses"] += 1
             return None
         finally:
             self._counters.add(counts)
 
-    def _read(self, tier: Tier, key: str, counts: Counter[tuple[str, str]]) -> tuple[bytes, dict[str, bytes], dict[str, Any]] | None:
+    def _read(self, tier: Tier, key: str, counts: Counter[tuple[str, str]], decode: Callable[[bytes], T]) -> tuple[bytes, T] | None:
         """One tier's intact copy, counting the outcome; a damaged copy is deleted there."""
         if not tier.available:
             return None
         blob = tier.get(key)
         if blob is not None:
             try:
-                files, meta = unpack(blob)
+                value = decode(blob)
             except CorruptEntry:
                 tier.delete(key)
                 counts[tier.name, "corrupt"] += 1
             else:
                 counts[tier.name, "hits"] += 1
-                return blob, files, meta
+                return blob, value
         counts[tier.name, "misses"] += 1
         return None
 
-    def set(self, key: str, files: Mapping[str, bytes], meta: Mapping[str, Any], ttl: float | None = None) -> None:
+    def _level(self, cache_level: str) -> list[Tier]:
+        """The tiers a ``cache_level`` names: ``auto`` every configured one, else that tier (which must be configured)."""
+        if cache_level not in CACHE_LEVELS:
+            raise ValidationError(f"must be one of {', '.join(CACHE_LEVELS)}, not {cache_level!r}", setting="cache_level")
         if not self.enabled:
-            return
-        blob = pack(files, meta)
-        counts: Counter[tuple[str, str]] = Counter()
-        for tier in self.tiers:
-            if tier.available:
-                counts[tier.name, "evictions"] += tier.set(key, blob, ttl)
-        self._counters.add(counts)
+            return []
+        if cache_level == "auto":
+            return list(self.tiers)
+        return self._select([cache_level])
 
     def get_cache_stats(self) -> dict[str, Any]:
         """Per tier: entries, bytes, limit, hits, misses, hit rate, evictions, corrupt.
@@ -349,7 +406,18 @@ class CacheManager:
             raise ValidationError(f"unknown cache tier {', '.join(sorted(unknown))}", hint=f"choose from {', '.join(TIER_NAMES)}")
         if "redis" in wanted and not self.redis_url:
             raise ValidationError("no Redis cache is configured", hint="pass --redis-url or set SPLEETER_REDIS_URL")
+        missing = wanted - {tier.name for tier in self.tiers}
+        if missing:
+            raise ValidationError(
+                f"the {', '.join(sorted(missing))} cache tier is off (its size is 0)",
+                hint="give it a size: cache.memory_mb or cache.disk_mb",
+            )
         return [tier for tier in self.tiers if tier.name in wanted]
+
+
+def _check_key(key: object) -> None:
+    if not isinstance(key, str) or not key:
+        raise ValidationError(f"a cache key is a non-empty string, not {key!r}", hint="name the value, e.g. 'features:song.mp3'")
 
 
 def _rate(hits: int, misses: int) -> float | None:

@@ -1,6 +1,6 @@
 """The three places a cache entry can live: process memory (L1), a local directory (L2), Redis (L3).
 
-Tiers store opaque blobs under hex keys; checking what is inside a blob is the
+Tiers store opaque blobs under string keys (the stem cache's are hex digests); checking what is inside a blob is the
 manager's job. L1 and L2 are always there; L3 is shared between machines and may
 vanish at any time, so it (and L2, on a full or broken disk) switches itself off
 after one warning instead of failing a separation or retrying on every file.

@@ -60,6 +60,7 @@ def show(
                 {
                     "file": str(settings.file) if settings.file else None,
                     "settings": {r["key"]: {"value": r["value"], "source": r["source"]} for r in table},
+                    "notes": settings.notes,
                 },
                 indent=2,
             )
@@ -70,6 +71,8 @@ def show(
     for r in table:
         value = "null" if r["value"] is None else json.dumps(r["value"]) if isinstance(r["value"], (bool, str)) else str(r["value"])
         print(f"{r['key']:<{width}}  {value}  ({r['source']})")
+    for note in settings.notes:  # keys that are set but change nothing here
+        print(f"# note: {note}")
 
 
 @app.command("path")

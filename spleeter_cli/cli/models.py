@@ -141,7 +141,7 @@ def download(
     """Install models from the official release (or its fallback source)."""
     store = _store(config_file)
     status = (lambda m: None) if json_output else (lambda m: print(f"spl: {m}"))
-    rows = [{"name": name, "path": str(store.download_model(name, force=force, on_status=status))} for name in names]
+    rows = [{"name": name, "path": str(store.install(name, force=force, on_status=status))} for name in names]
     _emit(rows, json_output, lambda r: f"{r['name']}: installed in {r['path']}")
 
 

@@ -309,7 +309,7 @@ class RunFlags:
         (``--denoise-strength`` implies ``--denoise``; 0 strength means off)."""
         from ..models.catalog import model_for
         from ..separate.planning import check_filename_format
-        from ..separate.vocabulary import SeparateOptions
+        from ..separate.vocabulary import SeparateOptions, with_audio_settings
 
         audio = settings.audio
         check_filename_format(audio.filename_format, settings.label("audio.filename_format"))  # names where it was set
@@ -320,7 +320,7 @@ class RunFlags:
             else model_for(2 if stems is None else stems, hq).full_name
         )
         strength = self.denoise_strength if self.denoise_strength is not None else DEFAULT_DENOISE_STRENGTH if self.denoise else 0.0
-        return SeparateOptions(
+        options = SeparateOptions(
             model=chosen,
             codec=audio.codec.lower(),
             bitrate=audio.bitrate,
@@ -339,6 +339,7 @@ class RunFlags:
             denoise=strength,
             precision=settings.performance.precision,
         )
+        return with_audio_settings(options, settings)
 
 
 def with_run_flags(command: Callable[..., None]) -> Callable[..., None]:

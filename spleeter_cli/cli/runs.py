@@ -39,6 +39,8 @@ def local_run(options: Any, settings: Any, listener: PlainListener, jobs: int = 
     from ..separate.run import SeparationRun
     from .options import model_store
 
+    for note in settings.notes:  # a key set in the config that changes nothing here says so, once per run
+        listener.warning(note)
     return SeparationRun(
         options,
         settings.audio.output_dir,
@@ -46,8 +48,7 @@ def local_run(options: Any, settings: Any, listener: PlainListener, jobs: int = 
         listener,
         cache=CacheManager.for_run(settings, listener.warning),
         limits=InputLimits.from_settings(settings),
-        enable_gpu=settings.performance.enable_gpu,
-        backend=settings.performance.backend,
+        settings=settings,  # the model pool's backend, threads, batch size and GPU memory growth
         jobs=jobs,
         fail_fast=fail_fast,
     )

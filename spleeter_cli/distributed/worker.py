@@ -82,7 +82,7 @@ def _state(settings: dict[str, Any]) -> _WorkerState:
             store = ModelManager.from_settings(resolved)
             pool_key = (store.models_dir.resolve(), resolved.performance.backend)
             if pool_key not in _pools:
-                _pools[pool_key] = ModelPool(resolved.performance.enable_gpu, resolved.performance.backend)
+                _pools[pool_key] = ModelPool.from_settings(resolved)
             _states[key] = _WorkerState(store, CacheManager.for_run(resolved, _warn), _pools[pool_key], InputLimits.from_settings(resolved))
         return _states[key]
 

@@ -124,3 +124,18 @@ def hide_gpus_from_tensorflow() -> None:
         tf.config.set_visible_devices([], "GPU")
     except RuntimeError:  # devices were already initialised by an earlier model in this process
         pass
+
+
+def configure_tensorflow(threads: int | None, memory_growth: bool) -> None:
+    """TensorFlow's intra-op threads (``performance.worker_threads``) and GPU memory growth
+    (``performance.gpu_memory_growth``): both must be set before TensorFlow first runs anything."""
+    import tensorflow as tf
+
+    try:
+        if threads:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+        if memory_growth:
+            for gpu in tf.config.list_physical_devices("GPU"):
+                tf.config.experimental.set_memory_growth(gpu, True)
+    except RuntimeError:  # an earlier model in this process initialised TensorFlow: its settings stay
+        pass

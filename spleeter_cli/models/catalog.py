@@ -74,7 +74,7 @@ def get_spec(name: str) -> ModelSpec:
     spec = CATALOG.get(key) or next((s for s in CATALOG.values() if s.name.lower() == key.lower()), None)
     if spec is None:
         known = ", ".join(s.full_name for s in CATALOG.values())
-        raise ValidationError(f"unknown model '{name}'", hint=f"choose one of: {known}")
+        raise ValidationError(f"unknown model '{name}'", hint=f"choose one of: {known}", model=name)
     return spec
 
 

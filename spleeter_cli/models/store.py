@@ -10,6 +10,7 @@ looks installed and concurrent processes download once.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -133,13 +134,19 @@ class ModelManager:
             raise ModelError(
                 f"model {spec.full_name} is not installed in {self.models_dir}",
                 hint=f"run `spl models download {spec.name}` or set SPLEETER_AUTO_DOWNLOAD=true",
+                model=spec.full_name,
             )
-        return self.download_model(spec.name, on_status=on_status)
+        return self.install(spec.name, on_status=on_status)
 
-    def download_model(self, name: str, force: bool = False, on_status: Status | None = None) -> Path:
+    def install(self, name: str, force: bool = False, on_status: Status | None = None) -> Path:
+        """Download and install ``name`` (again with ``force``); returns its folder. Blocks: the CLI's path."""
         spec = get_spec(name)
         status = on_status or _quiet
         return self._install(spec, lambda dest: self._fetch(spec, dest, status), force=force, on_status=status)
+
+    async def download_model(self, model_name: str, force: bool = False, on_status: Status | None = None) -> Path:
+        """``install`` on a worker thread, so an event loop keeps running while the archive downloads."""
+        return await asyncio.to_thread(self.install, model_name, force, on_status)
 
     def import_model(self, source: Path, name: str | None = None) -> Path:
         """Install from an official ``<name>.tar.gz`` or a folder of checkpoint files, offline.
@@ -321,7 +328,12 @@ class ModelManager:
         if manifest is None and directory.is_dir():
             raise _damaged(spec, f"{MANIFEST} is missing or unreadable", directory)
         if manifest is None:
-            raise ModelError(f"model {spec.full_name} is not installed", hint=f"run `spl models download {spec.name}`", path=directory)
+            raise ModelError(
+                f"model {spec.full_name} is not installed",
+                hint=f"run `spl models download {spec.name}`",
+                path=directory,
+                model=spec.full_name,
+            )
         damaged = [file for file, entry in manifest["files"].items() if not _matches(directory / file, entry)]
         if damaged:
             raise _damaged(spec, f"{', '.join(damaged)} changed since install", directory)
@@ -349,7 +361,9 @@ IMPORT_HINT = "give an official <model>.tar.gz from the Spleeter v1.4.0 release,
 
 
 def _damaged(spec: ModelSpec, cause: str, directory: Path) -> ModelError:
-    return ModelError(f"{spec.full_name} is damaged: {cause}", hint=f"run `spl models download {spec.name} --force`", path=directory)
+    return ModelError(
+        f"{spec.full_name} is damaged: {cause}", hint=f"run `spl models download {spec.name} --force`", path=directory, model=spec.full_name
+    )
 
 
 def _work_folder(models_dir: Path, spec: ModelSpec) -> Path:

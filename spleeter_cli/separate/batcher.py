@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from ..config import BY_KEY
 from ..models.catalog import ModelSpec
 from .stages import Cancelled
 
-MAX_SEGMENTS = 4  # per model call; more buys little on a CPU and costs activation memory
+MAX_SEGMENTS = BY_KEY["performance.batch_size"].default  # per model call; more buys little on a CPU and costs activation memory
 _POLL = 0.1  # seconds between checks, while a request waits, that the owner is still serving
 
 

@@ -15,8 +15,9 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from ..config import BY_KEY
 from ..errors import ModelError
-from ..models.backend import hide_gpus_from_tensorflow, resolve_backend
+from ..models.backend import configure_tensorflow, hide_gpus_from_tensorflow, resolve_backend
 from ..models.catalog import ModelSpec
 from .turns import CoreTurns, NoTurns
 
@@ -34,14 +35,24 @@ class ModelPool:
 
     ``backend`` is ``auto``, ``openvino`` or ``tensorflow`` (resolved once, here).
     ``enable_gpu=False`` (``performance.enable_gpu``) hides GPUs from TensorFlow, for a machine
-    whose GPU is busy with other work or too small for the model. ``threads`` is OpenVINO's
-    inference threads (None: its default, one per core).
+    whose GPU is busy with other work or too small for the model. ``threads`` is the runtime's
+    inference threads (None: its default, one per core), ``batch_size`` the segments per model
+    call, ``memory_growth`` lets TensorFlow take GPU memory as needed (``performance.*``).
     """
 
-    def __init__(self, enable_gpu: bool = True, backend: str = "auto", threads: int | None = None) -> None:
+    def __init__(
+        self,
+        enable_gpu: bool = True,
+        backend: str = "auto",
+        threads: int | None = None,
+        batch_size: int = BY_KEY["performance.batch_size"].default,
+        memory_growth: bool = False,
+    ) -> None:
         self.enable_gpu = enable_gpu
         self.backend = resolve_backend(backend, enable_gpu)
         self.threads = threads
+        self.batch_size = batch_size
+        self.memory_growth = memory_growth
         # OpenVINO computes on the cores the transforms use: they take turns (turns.py)
         self.turns: CoreTurns | NoTurns = CoreTurns() if self.backend == "openvino" else NoTurns()
         self._lock = threading.Lock()
@@ -56,8 +67,16 @@ class ModelPool:
             if key not in self._batchers:
                 load = self._load_openvino if self.backend == "openvino" else self._load_tensorflow
                 loading = _LoadingModel(spec, self._loader.submit(load, spec, store, precision, on_status or _quiet))
-                self._batchers[key] = ModelBatcher(spec, loading)
+                self._batchers[key] = ModelBatcher(spec, loading, self.batch_size)
             return self._batchers[key]
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> ModelPool:
+        """The pool the ``performance`` settings describe; the one factory of the CLI and the Python API."""
+        performance = settings.performance
+        return cls(
+            performance.enable_gpu, performance.backend, performance.worker_threads, performance.batch_size, performance.gpu_memory_growth
+        )
 
     @property
     def loaded(self) -> list[str]:
@@ -86,6 +105,7 @@ class ModelPool:
     def _load_tensorflow(self, spec: ModelSpec, store: ModelManager, precision: str, on_status: Status) -> Any:
         if not self.enable_gpu:
             hide_gpus_from_tensorflow()
+        configure_tensorflow(self.threads, self.memory_growth)
         from ..models.checkpoint import checkpoint_prefix
         from ..models.unet import load_model  # TensorFlow: only once a file is actually separated
 

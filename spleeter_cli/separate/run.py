@@ -69,6 +69,7 @@ class SeparationRun:
         limits: InputLimits | None = None,
         enable_gpu: bool = True,
         backend: str = "auto",
+        settings: Any = None,
     ) -> None:
         self.options = options
         self.output_dir = output_dir
@@ -82,7 +83,7 @@ class SeparationRun:
         self.spec = check_options(options)
         self.cancelled = threading.Event()
         self._own_models = models is None
-        self.models = models or ModelPool(enable_gpu, backend)
+        self.models = models or (ModelPool.from_settings(settings) if settings is not None else ModelPool(enable_gpu, backend))
         check_precision(options.precision, self.models.backend)
         self.model_loaded = False  # whether this run needed the model at all (all cached or skipped: no)
         self._weights_digest: str | None = None
@@ -173,11 +174,12 @@ class SeparationRun:
         if self.options.existing == "skip" and provenance.is_done(stems.values(), job.origin):
             return FileResult(job.source, self.spec.full_name, status="skipped", outputs=stems)
         key = self._cache_key(job)
-        hit = self.cache.get(key) if key else None
+        hit = self.cache.get_stems(key) if key else None
         if hit is not None:
             self.listener.file_stage(job.source, "cached")
             self.limits.check_duration(job.source, float(hit.meta.get("audio_duration", 0.0)))
             return self._result(job, self.writer.write_cached(stems, job.origin, hit), started, cache=hit.tier)
+        self.limits.check_memory(job.source)  # before this input decodes anything
         self._probe(job)
         timings = {"decode": 0.0, "separate": 0.0, "encode": 0.0}  # busy time per stage; stages overlap
         audio, input_gain = self._separated(job, timings)

@@ -9,7 +9,7 @@ Dask workers and the HTTP service speak these; ``run.SeparationRun`` carries the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -45,6 +45,7 @@ class SeparateOptions:
     highpass: float | None = None  # cut-off (Hz) of a high-pass on the input
     denoise: float = 0.0  # strength (0..1] of spectral-gating noise reduction of the input; 0: off
     precision: str = DEFAULT_PRECISION  # "fp32" (Spleeter's exact output) or "bf16" (OpenVINO on CPUs with native bf16)
+    sample_rate: int = SAMPLE_RATE  # of the written stems; the model runs at SAMPLE_RATE and its output is resampled
 
     def cache_fields(self) -> dict[str, object]:
         """The options that change the bytes of the stems (not where they are written, nor which are kept)."""
@@ -65,6 +66,8 @@ class SeparateOptions:
         }
         if self.precision != DEFAULT_PRECISION:  # fp32 stems are the same whichever backend made them; bf16 ones are not
             fields["precision"] = self.precision
+        if self.sample_rate != SAMPLE_RATE:  # only when changed, so entries written before the option still hit
+            fields["sample_rate"] = self.sample_rate
         return fields
 
 
@@ -149,6 +152,31 @@ class SilentListener:
 
     def file_finished(self, result: FileResult) -> None:
         pass
+
+
+DEFAULT_LOUDNESS = -14.0  # LUFS that audio.normalize_loudness brings inputs to: what streaming services play at
+PREPROCESSING = ("normalize", "highpass", "denoise")  # the options that condition the input before the model
+
+
+def with_audio_settings(options: SeparateOptions, settings: Any) -> SeparateOptions:
+    """``options`` as the ``audio`` settings shape them: the stems' sample rate, default loudness, preprocessing on or off.
+
+    Every face (CLI, Python API) passes its options through here, so a config key means the same
+    to all of them; an option the settings forbid is refused naming both.
+    """
+    audio = settings.audio
+    normalize = options.normalize
+    if normalize is None and audio.normalize_loudness and audio.enable_preprocessing:
+        normalize = DEFAULT_LOUDNESS
+    if not audio.enable_preprocessing:
+        asked = [name for name in PREPROCESSING if getattr(options, name) not in (None, 0.0)]
+        if asked:
+            raise ValidationError(
+                f"conditions the input, which {settings.label('audio.enable_preprocessing')}=false turns off",
+                hint="leave the option out, or set audio.enable_preprocessing to true",
+                setting=asked[0],
+            )
+    return replace(options, normalize=normalize, sample_rate=audio.default_sample_rate)
 
 
 def check_options(options: SeparateOptions) -> ModelSpec:

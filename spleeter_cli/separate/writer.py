@@ -78,7 +78,7 @@ class StemWriter:
         written = Written(dict(stems), frames / SAMPLE_RATE, peaks, gains)
         if self.cache is not None and cache_key is not None:
             files = {name: path.read_bytes() for name, path in stems.items()}
-            self.cache.set(cache_key, files, {"model": self.model, "audio_duration": written.audio_duration, "peaks": peaks})
+            self.cache.set_stems(cache_key, files, {"model": self.model, "audio_duration": written.audio_duration, "peaks": peaks})
         return self._silence(written)
 
     def write_cached(self, stems: dict[str, Path], origin: provenance.Origin, hit: Any) -> Written:
@@ -180,4 +180,31 @@ class StemWriter:
 
         if float_intermediate:
             return codec.AudioWriter(path, SAMPLE_RATE, "wav", None, 32)
-        return codec.AudioWriter(path, SAMPLE_RATE, self.options.codec, self.options.bitrate, self.options.bit_depth)
+        rate = self.options.sample_rate
+        writer = codec.AudioWriter(path, rate, self.options.codec, self.options.bitrate, self.options.bit_depth)
+        return writer if rate == SAMPLE_RATE else _Resampling(writer, rate)
+
+
+class _Resampling:
+    """An AudioWriter fed at the model's rate that writes at ``rate`` (``audio.default_sample_rate``), block by block."""
+
+    def __init__(self, writer: Any, rate: int) -> None:
+        from ..audio.dsp import StreamResampler
+
+        self._writer = writer
+        self._resampler: StreamResampler | None = StreamResampler(SAMPLE_RATE, rate)
+
+    def write(self, block: np.ndarray) -> None:
+        assert self._resampler is not None, "write after close"
+        self._writer.write(self._resampler.process(block))
+
+    def close(self) -> None:
+        """Flush the resampler's tail, then finish the file; idempotent, like AudioWriter's."""
+        import numpy as np
+
+        resampler, self._resampler = self._resampler, None
+        try:
+            if resampler is not None:
+                self._writer.write(resampler.process(np.zeros((0, 2), dtype=np.float32), last=True))
+        finally:
+            self._writer.close()

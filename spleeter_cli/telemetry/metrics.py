@@ -202,7 +202,15 @@ class Monitor:
     other warnings do (live view, plain logs), and are kept in ``alerts`` for the report.
     """
 
-    def __init__(self, listener: Any, tally: Tally, metrics: RunMetrics | None, thresholds: AlertThresholds, linger: float = 0.0) -> None:
+    def __init__(
+        self,
+        listener: Any,
+        tally: Tally,
+        metrics: RunMetrics | None,
+        thresholds: AlertThresholds,
+        linger: float = 0.0,
+        check_interval: float | None = None,
+    ) -> None:
         self._listener = listener
         self.tally = tally  # every result seen, also what an interrupted run still reports
         self.metrics = metrics
@@ -211,6 +219,14 @@ class Monitor:
         self.alerts: list[str] = []
         self._raised: set[str] = set()
         self._lock = threading.Lock()  # events come from the pipeline's worker threads
+        self._closed = threading.Event()
+        if check_interval is not None and (thresholds.memory_mb is not None or thresholds.gpu_memory_mb is not None):
+            # monitoring.health_check_interval: a long input is otherwise checked only at its start and end
+            threading.Thread(target=self._check_every, args=(check_interval,), name="spl-health", daemon=True).start()
+
+    def _check_every(self, interval: float) -> None:
+        while not self._closed.wait(interval):
+            self._check_resources()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._listener, name)
@@ -243,14 +259,20 @@ class Monitor:
         self._check_resources()
 
     def _check_resources(self) -> None:
-        if self.thresholds.memory_mb is not None and "memory" not in self._raised:
+        """Thresholds below 1 are shares of the total (the original design's 0.85), others megabytes."""
+        limit = self.thresholds.memory_mb
+        if limit is not None and "memory" not in self._raised:
+            import psutil
+
             used = rss_bytes() / 2**20
-            if used > self.thresholds.memory_mb:
+            if used > (limit * psutil.virtual_memory().total / 2**20 if limit < 1 else limit):
                 self._alert("memory", f"memory use {used:.0f} MB is above {self.thresholds.describe('memory_mb')}")
-        if self.thresholds.gpu_memory_mb is not None and "gpu" not in self._raised:
+        limit = self.thresholds.gpu_memory_mb
+        if limit is not None and "gpu" not in self._raised:
             devices = nvml_devices() or []
-            used = max((d["memory_used_bytes"] for d in devices), default=0) / 2**20
-            if used > self.thresholds.gpu_memory_mb:
+            busiest = max(devices, key=lambda d: d["memory_used_bytes"], default=None)
+            used = busiest["memory_used_bytes"] / 2**20 if busiest else 0.0
+            if busiest and used > (limit * busiest["memory_total_bytes"] / 2**20 if limit < 1 else limit):
                 self._alert("gpu", f"GPU memory use {used:.0f} MB is above {self.thresholds.describe('gpu_memory_mb')}")
 
     def _alert(self, kind: str, message: str) -> None:
@@ -262,7 +284,8 @@ class Monitor:
         self._listener.warning(message)
 
     def close(self) -> None:
-        """Stop the exporter, after ``linger`` seconds so a scraper can read the final figures."""
+        """Stop the checks and the exporter, after ``linger`` seconds so a scraper can read the final figures."""
+        self._closed.set()
         if self.metrics is not None:
             if self.linger > 0:
                 time.sleep(self.linger)
@@ -280,4 +303,4 @@ def start_monitoring(listener: Any, settings: Any) -> Monitor:
     if port is not None:
         metrics = RunMetrics(tally)
         metrics.serve(port, settings.label("monitoring.metrics_port"))
-    return Monitor(listener, tally, metrics, thresholds, linger)
+    return Monitor(listener, tally, metrics, thresholds, linger, settings.monitoring.health_check_interval)
