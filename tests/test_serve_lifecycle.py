@@ -163,3 +163,25 @@ def test_a_song_one_replica_separated_is_a_redis_hit_for_another(run_spl, tmp_pa
     assert computed["result"]["cache"] is None and computed["result"]["backend"] == "openvino"
     assert served["result"]["cache"] == "redis" and served["result"]["backend"] is None
     assert [stem["sha256"] for stem in served["stems"]] == [stem["sha256"] for stem in computed["stems"]]
+
+
+def test_the_servers_config_shapes_every_job_as_it_shapes_spl_separate(run_spl, tmp_path: Path) -> None:
+    """audio.default_sample_rate and enable_preprocessing reach uploaded jobs; the performance keys the one model pool."""
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "spleeter:\n  audio:\n    default_sample_rate: 22050\n    enable_preprocessing: false\n  performance:\n    batch_size: 3\n"
+    )
+    source = long_song(tmp_path / "song.wav", 4)
+    with SplServer(tmp_path / "data", run_spl, "--config", str(config)) as server:
+        job = server.upload(source, wait=120).json()
+        assert job["status"] == "done", job
+        for stem in job["stems"]:
+            served = tmp_path / f"{stem['instrument']}.wav"
+            served.write_bytes(server.http.get(stem["url"]).content)
+            info = sf.info(served)
+            assert info.samplerate == 22050 and info.frames == pytest.approx(4 * 22050, abs=2), stem["instrument"]
+        refused = server.upload(source, denoise="true")
+        assert refused.status_code == 422 and "enable_preprocessing" in refused.text, refused.text
+    local = run_spl("separate", source, "-o", tmp_path / "local", "--config", config)
+    assert local.returncode == 0, local.stderr
+    assert (tmp_path / "local" / "song" / "vocals.wav").read_bytes() == (tmp_path / "vocals.wav").read_bytes()

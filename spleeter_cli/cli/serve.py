@@ -132,4 +132,4 @@ def serve(
     config = ServiceConfig.from_settings(settings, settings.performance.jobs or default_jobs(), server_token(settings))
     cache = CacheManager.for_run(settings, PlainListener().warning)
     spell_settings({})  # from here on, messages name options as the HTTP form does (`offset`), not as flags
-    run_service(config, o.model_store(settings), cache, InputLimits.from_settings(settings), settings.label("server.port"))
+    run_service(config, o.model_store(settings), cache, InputLimits.from_settings(settings), settings.label("server.port"), settings)

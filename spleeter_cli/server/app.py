@@ -31,6 +31,7 @@ from .. import __version__
 from ..audio import formats
 from ..errors import ExitCode, SplError
 from ..models.catalog import CATALOG
+from ..separate.vocabulary import with_audio_settings
 from . import downloads, uploads
 from .form import FIELDS, parse_fields
 from .guard import Guard
@@ -120,6 +121,8 @@ def create_app(service: Service) -> Any:
             return _problem(problem.status, str(problem))
         try:
             options = parse_fields(upload.fields, runner.default_model, runner.precision, runner.pool.backend)
+            if runner.settings is not None:  # audio.default_sample_rate, normalize_loudness, enable_preprocessing: as for spl separate
+                options = with_audio_settings(options, runner.settings)
             await run_in_threadpool(_check_audio, upload, runner)
             job = jobs.add(new_id(), upload.path, upload.filename, upload.suffix, dataclasses.asdict(options))
         except SplError as error:

@@ -98,10 +98,12 @@ class JobRunner:
     precision: str = "fp32"
     enable_gpu: bool = True
     backend: str = "auto"
+    settings: Any = None  # the process's Settings: the model pool's threads and batch size, the audio settings of every job
     log: Callable[[str], None] = field(default=lambda message: print(f"spl: {message}", file=sys.stderr, flush=True))
 
     def __post_init__(self) -> None:
-        self.pool = ModelPool(self.enable_gpu, self.backend)  # the one model pool of the process
+        # the one model pool of the process, as the performance settings describe it (spl separate's pool)
+        self.pool = ModelPool.from_settings(self.settings) if self.settings is not None else ModelPool(self.enable_gpu, self.backend)
         self.tally = Tally()  # every job's result over the process's life: what /metrics counts
         self.limits = replace(self.limits, allowed_roots=None)  # uploads live in the data dir; the size and duration limits stay
         self.ready = False  # the default model is loaded and has answered once

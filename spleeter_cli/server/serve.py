@@ -81,8 +81,13 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def serve(config: ServiceConfig, store: ModelManager, cache: Any, limits: InputLimits, port_label: str = "--port") -> None:
-    """Serve until stopped; raises ValidationError if the address cannot be used or the data dir is taken."""
+def serve(
+    config: ServiceConfig, store: ModelManager, cache: Any, limits: InputLimits, port_label: str = "--port", settings: Any = None
+) -> None:
+    """Serve until stopped; raises ValidationError if the address cannot be used or the data dir is taken.
+
+    ``settings`` (the process's Settings) shape the model pool and every job's audio as they do for spl separate.
+    """
     listener = _bind(config.host, config.port, port_label)
     jobs = JobStore(config.data_dir)
     runner = JobRunner(
@@ -97,6 +102,7 @@ def serve(config: ServiceConfig, store: ModelManager, cache: Any, limits: InputL
         precision=config.precision,
         enable_gpu=config.enable_gpu,
         backend=config.backend,
+        settings=settings,
     )
     service = Service(jobs, runner, config.max_upload_bytes, config.grace, config.token)
     uvicorn_config = uvicorn.Config(
