@@ -110,9 +110,14 @@ class SplServer:
         return samples
 
     def stop(self) -> None:
+        """SIGTERM first, as a service manager stops it (and so coverage keeps the server's data); SIGKILL if it lingers."""
         if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=30)
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.send_signal(signal.SIGKILL)
+                self.process.wait(timeout=30)
 
     def __enter__(self) -> SplServer:
         return self.start()
