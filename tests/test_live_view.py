@@ -68,3 +68,19 @@ def test_plain_output_without_a_terminal(run_spl, tmp_path: Path) -> None:
     assert len(lines) == 2 and all(" -> " in line and "realtime" in line for line in lines)
     assert "\x1b[" not in done.stdout + done.stderr  # no terminal control codes in logs
     assert "2 inputs: 2 separated" in done.stderr
+
+
+def test_separate_on_a_terminal_shows_progress_then_one_line_per_input(run_spl, tmp_path: Path) -> None:
+    """`spl separate` on a terminal: Rich progress while it runs, a ✓ line per input, errors in the same words as plain output."""
+    write_songs(tmp_path / "in", 2, 6.0, name="take{}.wav")
+    broken = tmp_path / "in" / "broken.wav"
+    broken.write_bytes(b"RIFF not really a wave file")
+    code, screen = run_in_terminal(
+        run_spl, "separate", tmp_path / "in" / "take0.wav", tmp_path / "in" / "take1.wav", broken, "-o", tmp_path / "out", "--verbose"
+    )
+    assert code == 3, screen  # one input failed for its own reason: the input error's code
+    flat = screen.replace("\n", "")  # Rich wraps long paths at the terminal's width
+    assert screen.count("✓") == 2 and f"{tmp_path / 'out' / 'take0'}" in flat and f"{tmp_path / 'out' / 'take1'}" in flat, screen
+    assert f"spl: error: {broken}: not a readable audio file" in flat, screen
+    assert re.search(r"decode \d+\.\d\d s, separate \d+\.\d\d s, encode", screen), screen  # --verbose: each stage's time
+    assert "3 inputs: 2 separated, 1 failed" in screen, screen
