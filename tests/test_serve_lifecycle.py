@@ -185,3 +185,21 @@ def test_the_servers_config_shapes_every_job_as_it_shapes_spl_separate(run_spl, 
     local = run_spl("separate", source, "-o", tmp_path / "local", "--config", config)
     assert local.returncode == 0, local.stderr
     assert (tmp_path / "local" / "song" / "vocals.wav").read_bytes() == (tmp_path / "vocals.wav").read_bytes()
+
+
+def test_the_token_can_come_from_a_file_and_a_bad_file_is_refused_at_start(run_spl, tmp_path: Path) -> None:
+    """--token-file (a mounted Secret): its text is the token; a missing, empty or binary file stops the start with exit 2."""
+    secret = tmp_path / "token"
+    secret.write_text("s3cret-from-file\n")
+    server = SplServer(tmp_path / "data", run_spl, "--token-file", str(secret), token=None)
+    server.http.headers["Authorization"] = "Bearer s3cret-from-file"
+    with server:
+        assert server.http.get("/v1/models").status_code == 200
+        assert httpx.get(f"{server.url}/v1/models").status_code == 401
+    empty, binary = tmp_path / "empty", tmp_path / "binary"
+    empty.write_text("  \n")
+    binary.write_bytes(b"\xff\xfe\x00token")
+    for path, why in ((tmp_path / "missing", "cannot read the token"), (empty, "the token file is empty"), (binary, "is not text")):
+        done = run_spl("serve", "--port", "1", "--token-file", path, "--data-dir", tmp_path / "refused")
+        assert done.returncode == 2 and f"--token-file {path}: " in done.stderr and why in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
