@@ -180,4 +180,8 @@ def test_no_token_means_loopback_only() -> None:
 
 def test_python_m_spleeter_cli_server_is_spl_serve(bare_spl) -> None:
     done = bare_spl.python("import runpy, sys; sys.argv = ['x', '--help']; runpy.run_module('spleeter_cli.server', run_name='__main__')")
-    assert done.returncode == 0 and "Usage: x serve" in done.stdout and "--max-upload" in done.stdout, done.stderr
+    assert done.returncode == 0 and "Usage: python -m spleeter_cli serve" in done.stdout and "--max-upload" in done.stdout, done.stderr
+    bad = bare_spl.python(
+        "import runpy, sys; sys.argv = ['x', '--port', '0']; runpy.run_module('spleeter_cli.server', run_name='__main__')"
+    )
+    assert bad.returncode == 2 and "--port" in bad.stderr and "Traceback" not in bad.stderr, bad.stderr  # spl serve's own checks
